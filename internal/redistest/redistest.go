@@ -1,0 +1,171 @@
+// Package redistest starts private redis-server processes for tests: each on
+// a free loopback port with its own temporary directory, owned (and killed,
+// restarted or paused) by the test that started it.
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Server is a redis-server process owned by a test.
+type Server struct {
+	t    testing.TB
+	Port int
+	Dir  string
+	args []string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Binary returns the path of redis-server, failing the test with the fix
+// when it is missing (make test installs it).
+func Binary(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server not found: run `make test` (it installs Debian's redis-server) or install it: %v", err)
+	}
+	return p
+}
+
+// Start starts a redis-server with the given extra arguments (for instance
+// "--appendonly", "yes") and stops it when the test ends.
+func Start(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	s := &Server{t: t, Dir: t.TempDir(), args: extra}
+	var lastErr error
+	for range 5 {
+		s.Port = FreePort(t)
+		if lastErr = s.start(); lastErr == nil {
+			t.Cleanup(s.Stop)
+			return s
+		}
+	}
+	t.Fatalf("start redis-server: %v", lastErr)
+	return nil
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func (s *Server) start() error {
+	args := append([]string{
+		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--dir", s.Dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no",
+		"--logfile", filepath.Join(s.Dir, "redis.log"),
+	}, s.args...)
+	s.cmd = exec.Command(Binary(s.t), args...)
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		return err
+	}
+	s.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) {
+		_ = cmd.Wait()
+		close(done)
+	}(s.cmd, s.done)
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-s.done:
+			log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
+			return fmt.Errorf("redis-server exited: %s", lastLines(string(log), 5))
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.Kill()
+			return fmt.Errorf("redis-server on port %d did not answer within 10s: %w", s.Port, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// Addr returns "127.0.0.1:<port>".
+func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
+
+// URL returns "redis://127.0.0.1:<port>/0".
+func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
+
+// Client returns a client that is closed when the test ends.
+func (s *Server) Client(t testing.TB) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr()})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Kill sends SIGKILL and waits for the process to exit.
+func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
+
+// Stop shuts Redis down gracefully (SIGTERM: with AOF on, it syncs first).
+func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(sig)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// Restart starts the server again on the same port and directory (after
+// Stop or Kill), so AOF data comes back.
+func (s *Server) Restart() {
+	s.t.Helper()
+	var err error
+	for range 50 {
+		if err = s.start(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // the port may linger briefly after a kill
+	}
+	s.t.Fatalf("restart redis-server: %v", err)
+}
+
+// Pid returns the process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }

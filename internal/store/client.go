@@ -1,0 +1,94 @@
+package store
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Modes of connecting to Redis.
+const (
+	ModeStandalone = "standalone"
+	ModeCluster    = "cluster"
+	ModeSentinel   = "sentinel"
+)
+
+// Options say how to reach Redis.
+type Options struct {
+	Mode             string   // standalone (default), cluster or sentinel
+	URL              string   // standalone: redis://[user:pass@]host:port/db (rediss:// for TLS)
+	Addrs            []string // standalone: one address; cluster: seed nodes; sentinel: the sentinels
+	Username         string
+	Password         string
+	DB               int
+	MasterName       string // sentinel
+	SentinelUsername string
+	SentinelPassword string
+	TLS              bool
+	PoolSize         int
+	DialTimeout      time.Duration
+	ReadTimeout      time.Duration
+	WriteTimeout     time.Duration
+}
+
+// ErrBadOptions reports Redis options that cannot work.
+var ErrBadOptions = errors.New("invalid redis options")
+
+// NewClient connects to Redis as the options say. It does not wait for Redis
+// to answer: readiness probes and the first command do.
+func NewClient(o Options) (redis.UniversalClient, error) {
+	var tlsConf *tls.Config
+	if o.TLS {
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	switch o.Mode {
+	case "", ModeStandalone:
+		var opt *redis.Options
+		if o.URL != "" {
+			u, err := redis.ParseURL(o.URL)
+			if err != nil {
+				return nil, fmt.Errorf("%w: redis.url: %v", ErrBadOptions, err)
+			}
+			opt = u
+		} else {
+			if len(o.Addrs) != 1 {
+				return nil, fmt.Errorf("%w: redis.addrs: standalone mode takes one address, got %d", ErrBadOptions, len(o.Addrs))
+			}
+			opt = &redis.Options{Addr: o.Addrs[0], DB: o.DB}
+		}
+		if o.Username != "" {
+			opt.Username = o.Username
+		}
+		if o.Password != "" {
+			opt.Password = o.Password
+		}
+		if tlsConf != nil && opt.TLSConfig == nil {
+			opt.TLSConfig = tlsConf
+		}
+		opt.PoolSize, opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = o.PoolSize, o.DialTimeout, o.ReadTimeout, o.WriteTimeout
+		return redis.NewClient(opt), nil
+	case ModeCluster:
+		if len(o.Addrs) == 0 {
+			return nil, fmt.Errorf("%w: redis.addrs: cluster mode needs at least one seed address", ErrBadOptions)
+		}
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: o.Addrs, Username: o.Username, Password: o.Password, TLSConfig: tlsConf,
+			PoolSize: o.PoolSize, DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+		}), nil
+	case ModeSentinel:
+		if len(o.Addrs) == 0 || o.MasterName == "" {
+			return nil, fmt.Errorf("%w: sentinel mode needs redis.addrs (the sentinels) and redis.master_name", ErrBadOptions)
+		}
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: o.MasterName, SentinelAddrs: o.Addrs,
+			SentinelUsername: o.SentinelUsername, SentinelPassword: o.SentinelPassword,
+			Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: tlsConf,
+			PoolSize: o.PoolSize, DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+		}), nil
+	default:
+		return nil, fmt.Errorf("%w: redis.mode: %q: want standalone, cluster or sentinel", ErrBadOptions, o.Mode)
+	}
+}

@@ -1,0 +1,31 @@
+-- cancel.lua: cancel a task, or discard a dead one. A waiting task never
+-- runs; a running task (or one a strict queue holds for its next attempt)
+-- finishes its current call but is not called again.
+-- KEYS[1] spec  KEYS[2] state
+-- ARGV[1] partition prefix  ARGV[2] task id  ARGV[3] now (ms)  ARGV[4] retention (ms)
+-- Returns {'notfound'} | {'final', state} | {'deleted'} (a dead task was
+-- discarded) | {'cancelled'} | {'cancelling'} (it is running now)
+local pp, id, now, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local spec = redis.call('GET', KEYS[1])
+if not spec then return {'notfound'} end
+local q = string.sub(spec, 1, string.find(spec, '\n', 1, true) - 1)
+local st = redis.call('HGET', KEYS[2], 'st')
+if st == 'dead' then
+  redis.call('ZREM', pp .. 'x:' .. q, id)
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return {'deleted'}
+end
+if st == 'succeeded' or st == 'cancelled' then return {'final', st} end
+local delayed = pp .. 'z:' .. q
+if redis.call('ZREM', delayed, id) == 1 then
+  fix_timer(delayed, pp .. 'timers', q)
+  finish(pp, id, 'cancelled', now, keep)
+  return {'cancelled'}
+end
+if st == 'active' or st == 'retrying' then
+  redis.call('HSET', KEYS[2], 'cx', '1', 'keep', keep)
+  return {'cancelling'}
+end
+-- queued in the stream: the dispatcher skips it when it gets there
+finish(pp, id, 'cancelled', now, keep)
+return {'cancelled'}

@@ -1,0 +1,111 @@
+-- claim.lua: take ownership of a queue (its lease, with a new fencing epoch)
+-- and deliver its first entries. Entries a previous owner left pending are
+-- recovered with XAUTOCLAIM first, in order; when that owner did not hand
+-- them back cleanly, only once none of its calls can still be running (idle
+-- longer than the task's timeout plus the recovery grace).
+--
+-- KEYS[1] meta  KEYS[2] stream  KEYS[3] lease  KEYS[4] ready  KEYS[5] epoch counter
+-- ARGV[1] partition prefix  ARGV[2] queue  ARGV[3] consumer  ARGV[4] now (ms)
+-- ARGV[5] lease ttl (ms)  ARGV[6] recovery grace (ms)
+-- ARGV[7] entries wanted (0: the queue's concurrency)
+-- Returns one of
+--   {'gone'}            no such queue (dropped from the ready index)
+--   {'paused'}          the queue is paused (dropped from the ready index)
+--   {'owned', pttl}     another consumer holds the lease
+--   {'wait', until}     a retry backoff, the rate limit or a possibly running call holds the queue
+--   {'empty'}           nothing to do (dropped from the ready index)
+--   {'ok', epoch, cfg, ver, eid, tid, spec, seq, attempt, k, since, eid, ...}
+local meta, stream, lease, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local pp, q, consumer = ARGV[1], ARGV[2], ARGV[3]
+local now, ttl, grace, want = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+
+local m = redis.call('HMGET', meta, 'cfg', 'paused', 'hold', 'epoch', 'clean', 'cons', 'tmo', 'ver', 'conc')
+if not m[1] then
+  redis.call('ZREM', ready, q)
+  return {'gone'}
+end
+local pttl = redis.call('PTTL', lease)
+if pttl == -1 then
+  -- a lease without expiry is never written by HTQ; give it one
+  redis.call('PEXPIRE', lease, ttl)
+  pttl = ttl
+end
+if pttl > 0 then
+  redis.call('ZADD', ready, now + pttl, q)
+  return {'owned', pttl}
+end
+if m[2] == '1' then
+  redis.call('ZREM', ready, q)
+  return {'paused'}
+end
+local hold = tonumber(m[3])
+if hold and hold > now then
+  redis.call('ZADD', ready, hold, q)
+  return {'wait', hold}
+end
+
+if want <= 0 then want = tonumber(m[9]) or 1 end
+local pend = redis.call('XPENDING', stream, GROUP, '-', '+', 1000)
+if #pend > 0 and m[5] ~= m[4] then
+  local qtmo = tonumber(m[7]) or 30000
+  local waitms = 0
+  for _, p in ipairs(pend) do
+    local tmo = qtmo
+    local e = redis.call('XRANGE', stream, p[1], p[1])
+    if #e > 0 then
+      local spec = redis.call('GET', spec_key(pp, e[1][2][2]))
+      if spec then
+        local ok, s = pcall(cjson.decode, string.sub(spec, string.find(spec, '\n', 1, true) + 1))
+        if ok and type(s) == 'table' and tonumber(s.o) and tonumber(s.o) > 0 then tmo = tonumber(s.o) end
+      end
+    end
+    local need = tmo + grace - p[3]
+    if need > waitms then waitms = need end
+  end
+  if waitms > 0 then
+    redis.call('ZADD', ready, now + waitms, q)
+    return {'wait', now + waitms}
+  end
+end
+
+local room, untilms, tok = want - #pend, 0, nil
+if room > 0 then
+  room, untilms, tok = tokens(meta, now, room)
+end
+if #pend == 0 then
+  if redis.call('XLEN', stream) == 0 then
+    redis.call('ZREM', ready, q)
+    return {'empty'}
+  end
+  if room == 0 then
+    redis.call('ZADD', ready, untilms, q)
+    return {'wait', untilms}
+  end
+end
+
+local epoch = redis.call('INCR', KEYS[5])
+redis.call('SET', lease, consumer .. ':' .. epoch, 'PX', ttl)
+redis.call('HSET', meta, 'epoch', epoch, 'cons', consumer)
+redis.call('HDEL', meta, 'clean', 'hold')
+redis.call('ZADD', ready, now + ttl, q)
+
+local out = {'ok', epoch, m[1], m[8] or '0'}
+local got = 0
+if #pend > 0 then
+  local r = redis.call('XAUTOCLAIM', stream, GROUP, consumer, 0, '0-0', 'COUNT', #pend)
+  for _, e in ipairs(r[2]) do
+    if type(e) == 'table' and deliver(pp, meta, stream, e[1], e[2][2], now, out) then got = got + 1 end
+  end
+  if m[6] and m[6] ~= consumer then
+    redis.call('XGROUP', 'DELCONSUMER', stream, GROUP, m[6])
+  end
+end
+if room > 0 then
+  local n = read_new(pp, meta, stream, consumer, room, now, out)
+  spend_tokens(meta, now, tok, n)
+  got = got + n
+end
+if got == 0 and release_if_idle(meta, stream, lease, ready, q, now) then
+  return {'empty'}
+end
+return out

@@ -1,0 +1,182 @@
+-- common.lua: helpers prepended to every script when it is loaded. Nothing
+-- here runs on its own. Key names are built the way keys.go builds them:
+-- pp is a partition's prefix "<prefix>{pNNN}:".
+
+local GROUP = 'htq'
+
+local function spec_key(pp, id) return pp .. 't:' .. id end
+local function state_key(pp, id) return pp .. 'u:' .. id end
+
+-- fenced reports whether owner ("<consumer>:<epoch>") still holds the lease.
+-- A lease that expired while nobody claimed the queue (the meta epoch is
+-- still ours) is taken back, so a slow but sole owner is not thrown out.
+local function fenced(meta, lease, owner, epoch, ttl)
+  local v = redis.call('GET', lease)
+  if v == owner then return true end
+  if v == false and redis.call('HGET', meta, 'epoch') == epoch then
+    redis.call('SET', lease, owner, 'PX', ttl)
+    return true
+  end
+  return false
+end
+
+-- add_history appends one attempt record (a line of JSON) to a task's
+-- history and keeps the newest maxn.
+local function add_history(skey, rec, maxn)
+  if rec == '' or maxn <= 0 then return end
+  local h = redis.call('HGET', skey, 'h')
+  if h then h = h .. '\n' .. rec else h = rec end
+  local n = 1
+  for _ in string.gmatch(h, '\n') do n = n + 1 end
+  while n > maxn do
+    h = string.sub(h, string.find(h, '\n', 1, true) + 1)
+    n = n - 1
+  end
+  redis.call('HSET', skey, 'h', h)
+end
+
+-- finish ends a task in state st; its spec and state expire after keep ms
+-- (0 deletes them at once).
+local function finish(pp, id, st, now, keep)
+  local skey, tkey = state_key(pp, id), spec_key(pp, id)
+  if keep <= 0 then
+    redis.call('DEL', skey, tkey)
+    return
+  end
+  redis.call('HSET', skey, 'st', st, 'ts', now, 'fin', now)
+  redis.call('HDEL', skey, 'rt', 'cx')
+  redis.call('PEXPIRE', skey, keep)
+  redis.call('PEXPIRE', tkey, keep)
+end
+
+-- schedule puts a task in its queue's delayed set and keeps the partition's
+-- timer index right; it announces the due time when it is the partition's
+-- earliest, so the scheduler can wake for it.
+local function schedule(delayed, timers, q, id, due, hintch, part)
+  redis.call('ZADD', delayed, due, id)
+  local first = redis.call('ZRANGE', timers, 0, 0, 'WITHSCORES')
+  redis.call('ZADD', timers, 'LT', due, q)
+  if hintch ~= '' and (#first == 0 or due < tonumber(first[2])) then
+    redis.call('PUBLISH', hintch, part .. ':' .. due)
+  end
+end
+
+-- fix_timer sets a queue's entry in the timer index to its earliest due
+-- time, or removes it when nothing is delayed.
+local function fix_timer(delayed, timers, q)
+  local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+  if #first == 0 then
+    redis.call('ZREM', timers, q)
+  else
+    redis.call('ZADD', timers, first[2], q)
+  end
+end
+
+-- tokens returns how many of want calls the queue's rate limit lets start
+-- now, or 0 and the time the next token arrives. It only reads the bucket;
+-- spend_tokens takes what was used.
+local function tokens(meta, now, want)
+  local b = redis.call('HMGET', meta, 'rate', 'burst', 'tbt', 'tbts')
+  local rate = tonumber(b[1]) or 0
+  if rate <= 0 then return want, 0, nil end
+  local burst = tonumber(b[2]) or 1
+  local tok = tonumber(b[3]) or burst
+  local ts = tonumber(b[4]) or now
+  if now > ts then tok = tok + (now - ts) * rate / 1000 end
+  tok = math.min(burst, tok)
+  local n = math.min(want, math.floor(tok))
+  if n < 1 then return 0, now + math.ceil((1 - tok) * 1000 / rate), tok end
+  return n, 0, tok
+end
+
+local function spend_tokens(meta, now, tok, used)
+  if tok == nil then return end
+  redis.call('HSET', meta, 'tbt', tok - used, 'tbts', now)
+end
+
+-- deliver hands one stream entry to the caller: it bumps the queue's
+-- sequence and the task's attempt count and marks the task active. A task
+-- that was cancelled, or whose spec is gone, is acknowledged and skipped.
+-- On success it appends eid, tid, spec, seq, attempt, k, since to out,
+-- where since is when the task became due again (0: use its spec's times).
+local function deliver(pp, meta, stream, eid, tid, now, out)
+  local spec = redis.call('GET', spec_key(pp, tid))
+  local skey = state_key(pp, tid)
+  local st = redis.call('HMGET', skey, 'st', 'a', 'k', 'ts', 'rt')
+  if spec == false or st[1] == 'cancelled' then
+    redis.call('XACK', stream, GROUP, eid)
+    redis.call('XDEL', stream, eid)
+    return false
+  end
+  local seq = redis.call('HINCRBY', meta, 'seq', 1)
+  local a = (tonumber(st[2]) or 0) + 1
+  redis.call('HSET', skey, 'st', 'active', 'a', a, 'ts', now)
+  local since = 0
+  if st[1] == 'queued' then since = st[4] elseif st[1] == 'retrying' then since = st[5] end
+  local n = #out
+  out[n + 1], out[n + 2], out[n + 3] = eid, tid, spec
+  out[n + 4], out[n + 5], out[n + 6] = seq, a, st[3] or '0'
+  out[n + 7] = since or 0
+  return true
+end
+
+-- read_new delivers up to want entries that no consumer has read yet.
+local function read_new(pp, meta, stream, consumer, want, now, out)
+  local got = 0
+  while got < want do
+    local r = redis.call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', want - got, 'STREAMS', stream, '>')
+    if not r or #r[1][2] == 0 then break end
+    for _, e in ipairs(r[1][2]) do
+      if deliver(pp, meta, stream, e[1], e[2][2], now, out) then got = got + 1 end
+    end
+  end
+  return got
+end
+
+-- pending_count is the number of entries delivered and not yet acknowledged.
+local function pending_count(stream)
+  return redis.call('XPENDING', stream, GROUP)[1]
+end
+
+-- release_if_idle drops the lease when the owner has no entry left in hand,
+-- and puts the queue back in the ready index if unread work remains.
+local function release_if_idle(meta, stream, lease, ready, q, now)
+  local pend = pending_count(stream)
+  if pend > 0 then return false end
+  redis.call('DEL', lease)
+  if redis.call('XLEN', stream) > 0 and redis.call('HGET', meta, 'paused') ~= '1' then
+    redis.call('ZADD', ready, now, q)
+  else
+    redis.call('ZREM', ready, q)
+  end
+  return true
+end
+
+-- announce puts an idle queue that got work in the ready index and tells the
+-- dispatchers, unless it is owned or paused.
+local function announce(meta, lease, ready, q, now, hintch, part)
+  if redis.call('EXISTS', lease) == 1 or redis.call('HGET', meta, 'paused') == '1' then return end
+  if redis.call('ZADD', ready, 'NX', now, q) == 1 and hintch ~= '' then
+    redis.call('PUBLISH', hintch, part .. ':' .. q)
+  end
+end
+
+-- more delivers up to want further entries to the owner, or says why not:
+-- {'next', ver, ...entries}, {'ratewait', ver, until}, {'released', ver}
+-- (nothing left: the lease was dropped) or {'idle', ver} (calls in flight).
+local function more(pp, meta, stream, lease, ready, q, consumer, now, want)
+  local ver = redis.call('HGET', meta, 'ver') or '0'
+  local out = {'next', ver}
+  if want > 0 and redis.call('HGET', meta, 'paused') ~= '1' then
+    local room, untilms, tok = tokens(meta, now, want)
+    if room > 0 then
+      local got = read_new(pp, meta, stream, consumer, room, now, out)
+      spend_tokens(meta, now, tok, got)
+      if got > 0 then return out end
+    elseif redis.call('XLEN', stream) > pending_count(stream) then
+      return {'ratewait', ver, untilms}
+    end
+  end
+  if release_if_idle(meta, stream, lease, ready, q, now) then return {'released', ver} end
+  return {'idle', ver}
+end

@@ -1,0 +1,97 @@
+-- enqueue.lua: add one or more tasks to a queue, all or nothing. A task due
+-- now is appended to the queue's stream at once (the fast path: it never
+-- waits for the scheduler); a later one goes to the queue's delayed set.
+--
+-- KEYS[1] meta      KEYS[2] stream    KEYS[3] delayed   KEYS[4] timers
+-- KEYS[5] ready     KEYS[6] registry  KEYS[7] task-id counter  KEYS[8] lease
+-- ARGV[1] partition prefix  ARGV[2] queue  ARGV[3] now (ms)
+-- ARGV[4] partition number as two hex digits (task-id prefix)
+-- ARGV[5] dispatch hint channel  ARGV[6] schedule hint channel
+-- ARGV[7] idempotency window (ms)
+-- ARGV[8] number of meta field/value pairs that create a missing queue (0: the queue must exist)
+-- ARGV[9..] those pairs, then the task count n, then per task:
+--   due (ms, 0 = now), spec JSON (without the queue line), idempotency key ('' = none)
+-- Returns {'ok', queue type, id1, existed1, id2, existed2, ...}, where existed
+-- is 1 when an idempotency key returned an earlier task, or {'noqueue'}, or
+-- {'full', backlog, max_backlog}.
+local meta, stream, delayed, timers, ready, registry, counter, lease =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local pp, q, now, parthex = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local dhint, shint, idemttl = ARGV[5], ARGV[6], tonumber(ARGV[7])
+local ncreate = tonumber(ARGV[8])
+local base = 9 + 2 * ncreate
+local n = tonumber(ARGV[base])
+local part = tonumber(parthex, 16)
+
+local m = redis.call('HMGET', meta, 'created', 'maxbl', 'type')
+local created = m[1]
+if not created then
+  if ncreate == 0 then return {'noqueue'} end
+  for i = 9, base - 1, 2 do redis.call('HSET', meta, ARGV[i], ARGV[i + 1]) end
+  created = tostring(now)
+  redis.call('HSET', meta, 'name', q, 'created', created, 'ver', 1)
+  redis.call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM')
+  redis.call('SADD', registry, q)
+  m[2] = redis.call('HGET', meta, 'maxbl')
+  m[3] = redis.call('HGET', meta, 'type')
+end
+
+-- Resolve idempotency keys first, so that a repeat does not count against the
+-- backlog and the batch stays all-or-nothing.
+local idem, fresh = {}, 0
+for i = 1, n do
+  local key = ARGV[base + 3 * i]
+  if key ~= '' then
+    local ik = pp .. 'i:' .. redis.sha1hex(created .. '\0' .. q .. '\0' .. key)
+    idem[i] = {ik, redis.call('GET', ik)}
+    if not idem[i][2] then fresh = fresh + 1 end
+  else
+    fresh = fresh + 1
+  end
+end
+local maxbl = tonumber(m[2]) or 0
+if maxbl > 0 then
+  local backlog = redis.call('XLEN', stream) + redis.call('ZCARD', delayed)
+  if backlog + fresh > maxbl then return {'full', backlog, maxbl} end
+end
+
+local out = {'ok', m[3] or 'realtime'}
+local seen = {}
+local now_added, first_due = false, nil
+for i = 1, n do
+  local due = tonumber(ARGV[base + 3 * i - 2])
+  local payload = ARGV[base + 3 * i - 1]
+  local id = idem[i] and (idem[i][2] or seen[idem[i][1]])
+  if id then
+    out[#out + 1] = id
+    out[#out + 1] = 1
+  else
+    repeat
+      id = parthex .. string.format('%012x', redis.call('INCR', counter))
+    until redis.call('EXISTS', spec_key(pp, id)) == 0
+    redis.call('SET', spec_key(pp, id), q .. '\n' .. payload)
+    if due <= now then
+      redis.call('XADD', stream, '*', 't', id)
+      now_added = true
+    else
+      redis.call('ZADD', delayed, due, id)
+      if not first_due or due < first_due then first_due = due end
+    end
+    if idem[i] then
+      redis.call('SET', idem[i][1], id, 'PX', idemttl)
+      seen[idem[i][1]] = id
+    end
+    out[#out + 1] = id
+    out[#out + 1] = 0
+  end
+end
+
+if first_due then
+  local first = redis.call('ZRANGE', timers, 0, 0, 'WITHSCORES')
+  redis.call('ZADD', timers, 'LT', first_due, q)
+  if #first == 0 or first_due < tonumber(first[2]) then
+    redis.call('PUBLISH', shint, part .. ':' .. first_due)
+  end
+end
+if now_added then announce(meta, lease, ready, q, now, dhint, part) end
+return out

@@ -1,0 +1,42 @@
+-- promote.lua: move a partition's due delayed tasks into their queues'
+-- streams. Each move is gated by its ZREM, in the same script as its XADD, so
+-- two schedulers running at once never promote a task twice.
+--
+-- KEYS[1] timers  KEYS[2] ready
+-- ARGV[1] partition prefix  ARGV[2] now (ms)  ARGV[3] most tasks to move
+-- ARGV[4] dispatch hint channel  ARGV[5] partition number
+-- Returns {moved, next due (ms, -1 when nothing is delayed), due1, due2, ...}
+-- with the due time of every task moved (for the promotion-lag histogram).
+local timers, ready = KEYS[1], KEYS[2]
+local pp, now, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {0, -1}
+local moved = 0
+local queues = redis.call('ZRANGEBYSCORE', timers, '-inf', now, 'LIMIT', 0, limit)
+for _, q in ipairs(queues) do
+  local delayed, stream, meta = pp .. 'z:' .. q, pp .. 's:' .. q, pp .. 'm:' .. q
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit - moved)
+  local here = 0
+  for i = 1, #due, 2 do
+    local id = due[i]
+    if redis.call('ZREM', delayed, id) == 1 then
+      redis.call('XADD', stream, '*', 't', id)
+      local skey = state_key(pp, id)
+      if redis.call('EXISTS', skey) == 1 then
+        redis.call('HSET', skey, 'st', 'queued', 'ts', now)
+        redis.call('HDEL', skey, 'rt')
+      end
+      here = here + 1
+      out[#out + 1] = due[i + 1]
+    end
+  end
+  fix_timer(delayed, timers, q)
+  if here > 0 then
+    moved = moved + here
+    announce(meta, pp .. 'l:' .. q, ready, q, now, ARGV[4], ARGV[5])
+  end
+  if moved >= limit then break end
+end
+out[1] = moved
+local first = redis.call('ZRANGE', timers, 0, 0, 'WITHSCORES')
+if #first > 0 then out[2] = first[2] end
+return out

@@ -1,0 +1,33 @@
+-- reattempt.lua: start the next attempt of the entry a strict queue holds at
+-- its head (after its retry backoff). Claiming the entry again resets its
+-- idle time, so a later owner waits for this attempt's timeout too.
+--
+-- KEYS[1] meta  KEYS[2] stream  KEYS[3] lease  KEYS[4] ready
+-- ARGV[1] partition prefix  ARGV[2] queue  ARGV[3] consumer  ARGV[4] epoch
+-- ARGV[5] now (ms)  ARGV[6] lease ttl (ms)  ARGV[7] entry id  ARGV[8] task id
+-- Returns {'stale'} | {'paused'} | {'gone'} (the entry was purged) |
+--   {'cancelled'} | {'next', cfg version, eid, tid, spec, seq, attempt, k, since}
+local meta, stream, lease, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local pp, q, consumer, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now, ttl, eid, tid = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8]
+
+if not fenced(meta, lease, consumer .. ':' .. epoch, epoch, ttl) then return {'stale'} end
+redis.call('PEXPIRE', lease, ttl)
+redis.call('ZADD', ready, 'XX', now + ttl, q)
+if redis.call('HGET', meta, 'paused') == '1' then return {'paused'} end
+local skey = state_key(pp, tid)
+if redis.call('HGET', skey, 'cx') == '1' then
+  redis.call('XACK', stream, GROUP, eid)
+  redis.call('XDEL', stream, eid)
+  finish(pp, tid, 'cancelled', now, tonumber(redis.call('HGET', skey, 'keep')) or 0)
+  return {'cancelled'}
+end
+local c = redis.call('XCLAIM', stream, GROUP, consumer, 0, eid)
+if #c == 0 or type(c[1]) ~= 'table' then
+  redis.call('XACK', stream, GROUP, eid)
+  return {'gone'}
+end
+redis.call('HDEL', skey, 'rt')
+local out = {'next', redis.call('HGET', meta, 'ver') or '0'}
+if not deliver(pp, meta, stream, eid, tid, now, out) then return {'gone'} end
+return out

@@ -1,0 +1,238 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/htq/htq/internal/clock"
+	"github.com/htq/htq/internal/task"
+)
+
+// Counts are a queue's live task counts.
+type Counts struct {
+	Queued    int64 `json:"queued"`    // in the stream, not yet delivered
+	Active    int64 `json:"active"`    // delivered, not yet acknowledged (running or held for a retry)
+	Scheduled int64 `json:"scheduled"` // waiting for a due time (timed, variable, relaxed retries)
+	Dead      int64 `json:"dead"`
+}
+
+// Unfinished is what the legacy countQueue reports: every task not yet
+// finished, future-dated ones included, dead ones not.
+func (c Counts) Unfinished() int64 { return c.Queued + c.Active + c.Scheduled }
+
+// QueueInfo is a queue's configuration and state.
+type QueueInfo struct {
+	Name    string
+	Config  task.QueueConfig
+	Paused  bool
+	Created time.Time
+	Owner   string // "<consumer>:<epoch>" of the dispatcher holding it, if any
+	Counts  Counts
+}
+
+type queueReads struct {
+	meta   *redis.MapStringStringCmd
+	xlen   *redis.IntCmd
+	pend   *redis.XPendingCmd
+	sched  *redis.IntCmd
+	dead   *redis.IntCmd
+	leased *redis.StringCmd
+}
+
+func (s *Store) readQueue(ctx context.Context, p redis.Pipeliner, name string) *queueReads {
+	k := s.keys.Queue(name)
+	return &queueReads{
+		meta:   p.HGetAll(ctx, k.Meta),
+		xlen:   p.XLen(ctx, k.Stream),
+		pend:   p.XPending(ctx, k.Stream, group),
+		sched:  p.ZCard(ctx, k.Delayed),
+		dead:   p.ZCard(ctx, k.Dead),
+		leased: p.Get(ctx, k.Lease),
+	}
+}
+
+const group = "htq"
+
+func (r *queueReads) info(name string) (*QueueInfo, error) {
+	m := r.meta.Val()
+	if len(m) == 0 || m["cfg"] == "" {
+		return nil, fmt.Errorf("%w: %q", task.ErrQueueNotFound, name)
+	}
+	qi := &QueueInfo{Name: name, Paused: m["paused"] == "1", Owner: r.leased.Val()}
+	if err := json.Unmarshal([]byte(m["cfg"]), &qi.Config); err != nil {
+		return nil, fmt.Errorf("queue %q: decode config: %w", name, err)
+	}
+	if ms, err := strconv.ParseInt(m["created"], 10, 64); err == nil {
+		qi.Created = clock.FromMillis(ms)
+	}
+	var pending int64
+	if r.pend.Err() == nil {
+		pending = r.pend.Val().Count
+	}
+	qi.Counts = Counts{
+		Queued:    max(0, r.xlen.Val()-pending),
+		Active:    pending,
+		Scheduled: r.sched.Val(),
+		Dead:      r.dead.Val(),
+	}
+	return qi, nil
+}
+
+// GetQueue returns one queue.
+func (s *Store) GetQueue(ctx context.Context, name string) (*QueueInfo, error) {
+	p := s.rdb.Pipeline()
+	r := s.readQueue(ctx, p, name)
+	if _, err := p.Exec(ctx); err != nil && !isBenign(err) {
+		return nil, fmt.Errorf("get queue %q: %w", name, err)
+	}
+	return r.info(name)
+}
+
+// isBenign reports pipeline errors that only mean "no such key or group":
+// a missing lease (redis.Nil) or the XPENDING of a queue being deleted.
+func isBenign(err error) bool {
+	return errors.Is(err, redis.Nil) || redis.HasErrorPrefix(err, "NOGROUP")
+}
+
+// QueueNames returns every queue name, sorted.
+func (s *Store) QueueNames(ctx context.Context) ([]string, error) {
+	p := s.rdb.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, task.Partitions)
+	for i := range cmds {
+		cmds[i] = p.SMembers(ctx, s.keys.Registry(i))
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	var names []string
+	for _, c := range cmds {
+		names = append(names, c.Val()...)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// ListQueues returns up to limit queues whose names sort after the cursor
+// (empty: from the start), and whether more follow.
+func (s *Store) ListQueues(ctx context.Context, after string, limit int) ([]*QueueInfo, bool, error) {
+	names, err := s.QueueNames(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	start, _ := slices.BinarySearch(names, after)
+	if start < len(names) && names[start] == after {
+		start++
+	}
+	if after == "" {
+		start = 0
+	}
+	names = names[start:]
+	more := false
+	if limit > 0 && len(names) > limit {
+		names, more = names[:limit], true
+	}
+	infos, err := s.queueInfos(ctx, names)
+	return infos, more, err
+}
+
+func (s *Store) queueInfos(ctx context.Context, names []string) ([]*QueueInfo, error) {
+	p := s.rdb.Pipeline()
+	reads := make([]*queueReads, len(names))
+	for i, n := range names {
+		reads[i] = s.readQueue(ctx, p, n)
+	}
+	if len(names) > 0 {
+		if _, err := p.Exec(ctx); err != nil && !isBenign(err) {
+			return nil, fmt.Errorf("list queues: %w", err)
+		}
+	}
+	out := make([]*QueueInfo, 0, len(names))
+	for i, n := range names {
+		qi, err := reads[i].info(n)
+		if errors.Is(err, task.ErrQueueNotFound) {
+			continue // deleted between the two reads
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, qi)
+	}
+	return out, nil
+}
+
+// CountUnfinished is the legacy countQueue: tasks not yet finished, 0 for
+// an unknown queue.
+func (s *Store) CountUnfinished(ctx context.Context, name string) (int64, error) {
+	k := s.keys.Queue(name)
+	p := s.rdb.Pipeline()
+	xl := p.XLen(ctx, k.Stream)
+	zc := p.ZCard(ctx, k.Delayed)
+	if _, err := p.Exec(ctx); err != nil {
+		return 0, fmt.Errorf("count queue %q: %w", name, err)
+	}
+	return xl.Val() + zc.Val(), nil
+}
+
+// DeleteQueue removes a queue and all its tasks. The queue disappears at
+// once; its tasks are deleted in batches before DeleteQueue returns (or, if
+// the caller gives up, by the scheduler's janitor).
+func (s *Store) DeleteQueue(ctx context.Context, name string) error {
+	k := s.keys.Queue(name)
+	v, err := s.run(ctx, "queue_delete",
+		[]string{k.Meta, k.Stream, k.Delayed, k.Dead, k.Lease, k.Ready, k.Timers, k.Registry, k.Trash, k.Epoch},
+		k.Tag, name)
+	if err != nil {
+		return err
+	}
+	token := str(v)
+	if token == "0" {
+		return fmt.Errorf("%w: %q", task.ErrQueueNotFound, name)
+	}
+	for {
+		n, err := s.DrainTrash(ctx, k.Partition, token)
+		if err != nil {
+			return fmt.Errorf("delete queue %q: the queue is gone, its tasks will be cleaned up later: %w", name, err)
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+}
+
+// trashBatch bounds the work of one trash_drain call.
+const trashBatch = 500
+
+// DrainTrash deletes a batch of a deleted queue's tasks and returns how many
+// it deleted (0: finished).
+func (s *Store) DrainTrash(ctx context.Context, partition int, token string) (int64, error) {
+	v, err := s.run(ctx, "trash_drain", []string{s.keys.Trash(partition)}, s.keys.Part(partition), token, trashBatch)
+	if err != nil {
+		return 0, err
+	}
+	return i64(v), nil
+}
+
+// SetPaused pauses or resumes a queue.
+func (s *Store) SetPaused(ctx context.Context, name string, paused bool) error {
+	k := s.keys.Queue(name)
+	flag := "0"
+	if paused {
+		flag = "1"
+	}
+	v, err := s.run(ctx, "pause", []string{k.Meta, k.Stream, k.Lease, k.Ready},
+		name, s.nowMs(), flag, s.keys.DispatchChannel(), k.Partition)
+	if err != nil {
+		return err
+	}
+	if i64(v) == 0 {
+		return fmt.Errorf("%w: %q", task.ErrQueueNotFound, name)
+	}
+	return nil
+}

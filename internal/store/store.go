@@ -1,0 +1,226 @@
+// Package store is HTQ's only door to Redis: key builders, the Lua scripts
+// that make every multi-key change atomic, and typed operations on queues and
+// tasks for the API, the scheduler and the dispatcher. Time enters every
+// script as an argument, from the injected clock.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/htq/htq/internal/clock"
+	"github.com/htq/htq/internal/task"
+)
+
+// Store runs HTQ's operations on Redis.
+type Store struct {
+	rdb    redis.UniversalClient
+	keys   *Keys
+	sc     *scripts
+	clock  clock.Clock
+	loaded atomic.Bool
+}
+
+// New returns a store over a Redis client. Call Init before use.
+func New(rdb redis.UniversalClient, keyPrefix string, clk clock.Clock) (*Store, error) {
+	sc, err := loadScripts()
+	if err != nil {
+		return nil, err
+	}
+	return &Store{rdb: rdb, keys: NewKeys(keyPrefix), sc: sc, clock: clk}, nil
+}
+
+// Init loads the scripts into Redis.
+func (s *Store) Init(ctx context.Context) error {
+	if err := s.sc.load(ctx, s.rdb); err != nil {
+		return err
+	}
+	s.loaded.Store(true)
+	return nil
+}
+
+// Ready reports whether Redis answers and the scripts have been loaded.
+func (s *Store) Ready(ctx context.Context) error {
+	if !s.loaded.Load() {
+		if err := s.Init(ctx); err != nil {
+			return err
+		}
+	}
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("ping redis: %w", err)
+	}
+	return nil
+}
+
+// Client returns the Redis client, for the leader lock and pool metrics.
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
+// Keys returns the key builder.
+func (s *Store) Keys() *Keys { return s.keys }
+
+// Close closes the Redis client.
+func (s *Store) Close() error { return s.rdb.Close() }
+
+func (s *Store) nowMs() int64 { return clock.Millis(s.clock.Now()) }
+
+func (s *Store) run(ctx context.Context, name string, keys []string, args ...any) (any, error) {
+	v, err := s.sc.get(name).Run(ctx, s.rdb, keys, args...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("script %s: %w", name, err)
+	}
+	return v, nil
+}
+
+func partHex(p int) string { return fmt.Sprintf("%02x", p) }
+
+// metaFields are the queue meta fields a configuration sets; the scripts
+// read the scalar ones, the API and dispatcher the JSON one.
+func metaFields(cfg *task.QueueConfig) ([]any, error) {
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encode queue config: %w", err)
+	}
+	return []any{
+		"type", string(cfg.Type),
+		"cfg", string(b),
+		"conc", cfg.Concurrency,
+		"maxbl", cfg.MaxBacklog,
+		"tmo", cfg.Timeout.Millis(),
+		"rate", strconv.FormatFloat(cfg.Rate, 'f', -1, 64),
+		"burst", cfg.EffectiveBurst(),
+	}, nil
+}
+
+// PutMode says what PutQueue may do.
+type PutMode string
+
+// Put modes.
+const (
+	PutCreate PutMode = "create" // only create; an existing queue is ErrQueueExists
+	PutUpdate PutMode = "update" // only update; a missing queue is ErrQueueNotFound
+	PutUpsert PutMode = "upsert"
+)
+
+// PutQueue creates or updates a queue. It reports whether it created it.
+func (s *Store) PutQueue(ctx context.Context, name string, cfg *task.QueueConfig, mode PutMode) (bool, error) {
+	k := s.keys.Queue(name)
+	fields, err := metaFields(cfg)
+	if err != nil {
+		return false, err
+	}
+	args := append([]any{name, s.nowMs(), string(mode), s.keys.DispatchChannel(), k.Partition}, fields...)
+	v, err := s.run(ctx, "queue_put", []string{k.Meta, k.Stream, k.Registry, k.Ready, k.Lease}, args...)
+	if err != nil {
+		return false, err
+	}
+	switch str(v) {
+	case "created":
+		return true, nil
+	case "updated":
+		return false, nil
+	case "exists":
+		return false, fmt.Errorf("%w: %q", task.ErrQueueExists, name)
+	case "missing":
+		return false, fmt.Errorf("%w: %q", task.ErrQueueNotFound, name)
+	}
+	return false, fmt.Errorf("queue_put: unexpected reply %v", v)
+}
+
+// NewTask is one task to enqueue.
+type NewTask struct {
+	Spec           *task.Spec
+	Due            time.Time // zero or not after now: run as soon as the queue is free
+	IdempotencyKey string
+}
+
+// Enqueued is the result for one enqueued task.
+type Enqueued struct {
+	ID        string
+	Existed   bool // an idempotency key matched an earlier task
+	Scheduled bool // it waits for its due time
+}
+
+// EnqueueOptions tune an enqueue.
+type EnqueueOptions struct {
+	// CreateQueue, when set, creates a missing queue with this configuration
+	// (the legacy API's behaviour); otherwise a missing queue is
+	// ErrQueueNotFound.
+	CreateQueue *task.QueueConfig
+	// IdempotencyWindow is how long an idempotency key is remembered.
+	IdempotencyWindow time.Duration
+}
+
+// EnqueueResult is the result of an enqueue.
+type EnqueueResult struct {
+	Kind  task.Kind // the queue's kind
+	Tasks []Enqueued
+}
+
+// Enqueue adds tasks to a queue, all or nothing, in order.
+func (s *Store) Enqueue(ctx context.Context, queue string, tasks []NewTask, o EnqueueOptions) (*EnqueueResult, error) {
+	k := s.keys.Queue(queue)
+	now := s.nowMs()
+	args := make([]any, 0, 9+3*len(tasks)+16)
+	window := o.IdempotencyWindow.Milliseconds()
+	if window <= 0 {
+		window = 1
+	}
+	args = append(args, k.Tag, queue, now, partHex(k.Partition),
+		s.keys.DispatchChannel(), s.keys.ScheduleChannel(), window)
+	if o.CreateQueue != nil {
+		fields, err := metaFields(o.CreateQueue)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, len(fields)/2)
+		args = append(args, fields...)
+	} else {
+		args = append(args, 0)
+	}
+	args = append(args, len(tasks))
+	scheduled := make([]bool, len(tasks))
+	for i, t := range tasks {
+		due := int64(0)
+		if !t.Due.IsZero() && clock.Millis(t.Due) > now {
+			due = clock.Millis(t.Due)
+			scheduled[i] = true
+		}
+		b, err := json.Marshal(t.Spec)
+		if err != nil {
+			return nil, fmt.Errorf("encode spec: %w", err)
+		}
+		args = append(args, due, string(b), t.IdempotencyKey)
+	}
+	v, err := s.run(ctx, "enqueue",
+		[]string{k.Meta, k.Stream, k.Delayed, k.Timers, k.Ready, k.Registry, k.Seq, k.Lease}, args...)
+	if err != nil {
+		return nil, err
+	}
+	r, err := replyList(v)
+	if err != nil || len(r) == 0 {
+		return nil, fmt.Errorf("enqueue: unexpected reply %v", v)
+	}
+	switch str(r[0]) {
+	case "noqueue":
+		return nil, fmt.Errorf("%w: %q", task.ErrQueueNotFound, queue)
+	case "full":
+		return nil, &task.QueueFullError{Queue: queue, Backlog: i64(r[1]), Max: i64(r[2]), Adding: len(tasks)}
+	case "ok":
+	default:
+		return nil, fmt.Errorf("enqueue: unexpected reply %v", v)
+	}
+	if len(r) != 2+2*len(tasks) {
+		return nil, fmt.Errorf("enqueue: %d ids for %d tasks", (len(r)-2)/2, len(tasks))
+	}
+	out := &EnqueueResult{Kind: task.Kind(str(r[1])), Tasks: make([]Enqueued, len(tasks))}
+	for i := range tasks {
+		out.Tasks[i] = Enqueued{ID: str(r[2+2*i]), Existed: i64(r[3+2*i]) == 1, Scheduled: scheduled[i]}
+	}
+	return out, nil
+}

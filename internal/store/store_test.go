@@ -1,0 +1,777 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/htq/htq/internal/clock"
+	"github.com/htq/htq/internal/redistest"
+	"github.com/htq/htq/internal/store"
+	"github.com/htq/htq/internal/task"
+)
+
+// env is a store on a private Redis with a fake clock; every test gets its
+// own key prefix, so tests can share one server and run in parallel.
+type env struct {
+	t   *testing.T
+	ctx context.Context
+	s   *store.Store
+	rdb *redis.Client
+	clk *clock.Fake
+}
+
+var shared *redistest.Server
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	clk := clock.NewFake(time.Now())
+	s, err := store.New(rdb, "t:", clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := s.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, ctx: ctx, s: s, rdb: rdb, clk: clk}
+}
+
+func (e *env) queue(name string, mut func(*task.QueueConfig)) task.QueueConfig {
+	e.t.Helper()
+	cfg := task.DefaultQueueConfig()
+	if mut != nil {
+		mut(&cfg)
+	}
+	if _, err := e.s.PutQueue(e.ctx, name, &cfg, store.PutCreate); err != nil {
+		e.t.Fatal(err)
+	}
+	return cfg
+}
+
+func (e *env) enqueue(q string, due time.Time, urls ...string) []string {
+	e.t.Helper()
+	var ts []store.NewTask
+	for _, u := range urls {
+		ts = append(ts, store.NewTask{Spec: &task.Spec{URL: u}, Due: due})
+	}
+	res, err := e.s.Enqueue(e.ctx, q, ts, store.EnqueueOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ids := make([]string, len(res.Tasks))
+	for i, r := range res.Tasks {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+func (e *env) claim(q, consumer string, want int) *store.Claim {
+	e.t.Helper()
+	c, err := e.s.Claim(e.ctx, q, consumer, 10*time.Second, 0, want)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+func (e *env) complete(l store.Lease, d *store.Delivery, o store.Outcome, want int) *store.Next {
+	e.t.Helper()
+	n, err := e.s.Complete(e.ctx, l, 10*time.Second, &store.Completion{
+		Delivery: d, Outcome: o, Retention: time.Hour, Due: e.clk.Now(), Want: want, HistoryLen: 3,
+		Attempt: &store.AttemptRecord{At: 1, Attempt: d.Attempt, Status: 200},
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+func urls(ds []store.Delivery) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.Spec.URL)
+	}
+	return out
+}
+
+func TestEnqueueClaimCompleteInOrder(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	ids := e.enqueue("q", time.Time{}, "http://x/1", "http://x/2", "http://x/3")
+	for _, id := range ids {
+		if len(id) != task.IDLength {
+			t.Fatalf("id %q: want %d characters", id, task.IDLength)
+		}
+		if p, err := task.IDPartition(id); err != nil || p != task.Partition("q") {
+			t.Fatalf("id %q names partition %d (%v), want %d", id, p, err, task.Partition("q"))
+		}
+	}
+	ti, err := e.s.GetTask(e.ctx, ids[0])
+	if err != nil || ti.State != task.StateQueued || ti.Queue != "q" || ti.Spec.URL != "http://x/1" {
+		t.Fatalf("GetTask = %+v, %v", ti, err)
+	}
+
+	c := e.claim("q", "A", 1)
+	if c.Status != store.ClaimOK || len(c.Deliveries) != 1 || c.Deliveries[0].Spec.URL != "http://x/1" {
+		t.Fatalf("claim = %+v", c)
+	}
+	if d := c.Deliveries[0]; d.Attempt != 1 || d.Seq != 1 || d.TaskID != ids[0] {
+		t.Fatalf("delivery = %+v", d)
+	}
+	if other := e.claim("q", "B", 1); other.Status != store.ClaimOwned {
+		t.Fatalf("second claim = %v, want owned", other.Status)
+	}
+	ti, _ = e.s.GetTask(e.ctx, ids[0])
+	if ti.State != task.StateActive || ti.Attempts != 1 {
+		t.Fatalf("running task = %+v", ti)
+	}
+
+	var got []string
+	d := c.Deliveries[0]
+	for {
+		got = append(got, d.Spec.URL)
+		n := e.complete(c.Lease, &d, store.OutcomeSucceeded, 1)
+		if n.Status == store.NextReleased {
+			break
+		}
+		if n.Status != store.NextEntries || len(n.Deliveries) != 1 {
+			t.Fatalf("complete = %+v", n)
+		}
+		d = n.Deliveries[0]
+	}
+	if strings.Join(got, " ") != "http://x/1 http://x/2 http://x/3" {
+		t.Fatalf("order = %v", got)
+	}
+	if d.Seq != 3 {
+		t.Fatalf("last sequence = %d, want 3", d.Seq)
+	}
+	ti, _ = e.s.GetTask(e.ctx, ids[2])
+	if ti.State != task.StateSucceeded || len(ti.History) != 1 || ti.History[0].Status != 200 {
+		t.Fatalf("finished task = %+v", ti)
+	}
+	if ttl := e.rdb.PTTL(e.ctx, e.s.Keys().Spec(task.Partition("q"), ids[2])).Val(); ttl <= 0 || ttl > time.Hour {
+		t.Fatalf("finished spec ttl = %v, want the retention", ttl)
+	}
+	qk := e.s.Keys().Queue("q")
+	if n := e.rdb.Exists(e.ctx, qk.Lease).Val(); n != 0 {
+		t.Fatal("lease kept after the queue emptied")
+	}
+	if _, err := e.rdb.ZScore(e.ctx, qk.Ready, "q").Result(); !errors.Is(err, redis.Nil) {
+		t.Fatal("empty queue left in the ready index")
+	}
+	if n := e.rdb.XLen(e.ctx, qk.Stream).Val(); n != 0 {
+		t.Fatalf("stream keeps %d acknowledged entries", n)
+	}
+}
+
+func TestEnqueueHintsOnlyIdleQueues(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	sub := e.s.SubscribeDispatch(e.ctx)
+	defer sub.Close()
+	if _, err := sub.Receive(e.ctx); err != nil { // subscription confirmation
+		t.Fatal(err)
+	}
+	e.enqueue("q", time.Time{}, "http://x/1")
+	msg, err := sub.ReceiveMessage(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q, ok := store.HintQueue(msg.Payload); !ok || q != "q" {
+		t.Fatalf("hint %q", msg.Payload)
+	}
+	c := e.claim("q", "A", 1)
+	e.enqueue("q", time.Time{}, "http://x/2") // owned: the owner reads it, no hint
+	n := e.complete(c.Lease, &c.Deliveries[0], store.OutcomeSucceeded, 1)
+	if n.Status != store.NextEntries {
+		t.Fatalf("complete = %v", n.Status)
+	}
+	e.complete(c.Lease, &n.Deliveries[0], store.OutcomeSucceeded, 1)
+	e.enqueue("q", time.Time{}, "http://x/3")
+	ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
+	defer cancel()
+	msg, err = sub.ReceiveMessage(ctx)
+	if err != nil || msg.Payload != fmt.Sprintf("%d:q", task.Partition("q")) {
+		t.Fatalf("second hint = %v, %v (an owned queue must not be hinted)", msg, err)
+	}
+}
+
+func TestEnqueueUnknownQueueAndAutoCreate(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.s.Enqueue(e.ctx, "nope", []store.NewTask{{Spec: &task.Spec{URL: "http://x"}}}, store.EnqueueOptions{})
+	if !errors.Is(err, task.ErrQueueNotFound) {
+		t.Fatalf("err = %v, want ErrQueueNotFound", err)
+	}
+	cfg := task.DefaultQueueConfig()
+	if _, err := e.s.Enqueue(e.ctx, "auto", []store.NewTask{{Spec: &task.Spec{URL: "http://x"}}}, store.EnqueueOptions{CreateQueue: &cfg}); err != nil {
+		t.Fatal(err)
+	}
+	names, err := e.s.QueueNames(e.ctx)
+	if err != nil || strings.Join(names, ",") != "auto" {
+		t.Fatalf("names = %v, %v", names, err)
+	}
+	qi, err := e.s.GetQueue(e.ctx, "auto")
+	if err != nil || qi.Counts.Queued != 1 || qi.Config.Type != task.KindRealtime {
+		t.Fatalf("queue = %+v, %v", qi, err)
+	}
+	if _, err := e.s.PutQueue(e.ctx, "auto", &cfg, store.PutCreate); !errors.Is(err, task.ErrQueueExists) {
+		t.Fatalf("create twice: %v", err)
+	}
+	if _, err := e.s.PutQueue(e.ctx, "other", &cfg, store.PutUpdate); !errors.Is(err, task.ErrQueueNotFound) {
+		t.Fatalf("update missing: %v", err)
+	}
+}
+
+func TestIdenticalTasksAreAllKept(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	ids := e.enqueue("q", time.Time{}, "http://x/same", "http://x/same", "http://x/same")
+	if ids[0] == ids[1] || ids[1] == ids[2] {
+		t.Fatalf("ids collapsed: %v", ids)
+	}
+	if n, _ := e.s.CountUnfinished(e.ctx, "q"); n != 3 {
+		t.Fatalf("count = %d, want 3", n)
+	}
+}
+
+func TestTimedTasksPromoteInDueThenEnqueueOrder(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	now := e.clk.Now()
+	due := now.Add(time.Minute)
+	// Three separate requests with the same due time, then one due earlier.
+	e.enqueue("q", due, "http://x/b")
+	e.enqueue("q", due, "http://x/a")
+	e.enqueue("q", due, "http://x/c")
+	early := e.enqueue("q", now.Add(30*time.Second), "http://x/early")
+	ti, err := e.s.GetTask(e.ctx, early[0])
+	if err != nil || ti.State != task.StateScheduled || !ti.RunAt.Equal(now.Add(30*time.Second).Truncate(time.Millisecond)) {
+		t.Fatalf("scheduled task = %+v, %v", ti, err)
+	}
+	if n, _ := e.s.CountUnfinished(e.ctx, "q"); n != 4 {
+		t.Fatalf("count with future tasks = %d, want 4", n)
+	}
+	p := task.Partition("q")
+	dues, err := e.s.NextDues(e.ctx)
+	if err != nil || !dues[p].Equal(now.Add(30*time.Second).Truncate(time.Millisecond)) {
+		t.Fatalf("next due = %v, %v", dues[p], err)
+	}
+	r, err := e.s.Promote(e.ctx, p, 100)
+	if err != nil || r.Moved != 0 {
+		t.Fatalf("early promote = %+v, %v", r, err)
+	}
+	e.clk.Advance(2 * time.Minute)
+	r, err = e.s.Promote(e.ctx, p, 100)
+	if err != nil || r.Moved != 4 || len(r.Dues) != 4 || !r.NextDue.IsZero() {
+		t.Fatalf("promote = %+v, %v", r, err)
+	}
+	// promoting again (a second scheduler) moves nothing
+	if r, _ := e.s.Promote(e.ctx, p, 100); r.Moved != 0 {
+		t.Fatalf("second promote moved %d", r.Moved)
+	}
+	c := e.claim("q", "A", 10)
+	if got := strings.Join(urls(c.Deliveries), " "); got != "http://x/early http://x/b http://x/a http://x/c" {
+		t.Fatalf("order = %s", got)
+	}
+}
+
+func TestPromoteBatchesAcrossQueues(t *testing.T) {
+	e := newEnv(t)
+	// queues in one partition share the timer index
+	var names []string
+	for i := 0; len(names) < 3; i++ {
+		n := fmt.Sprintf("q%d", i)
+		if task.Partition(n) == task.Partition("q0") {
+			names = append(names, n)
+			e.queue(n, nil)
+		}
+	}
+	due := e.clk.Now().Add(time.Second)
+	for _, n := range names {
+		e.enqueue(n, due, "http://x/1", "http://x/2")
+	}
+	e.clk.Advance(2 * time.Second)
+	p := task.Partition("q0")
+	total := 0
+	for {
+		r, err := e.s.Promote(e.ctx, p, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Moved > 4 {
+			t.Fatalf("moved %d over the limit", r.Moved)
+		}
+		if r.Moved == 0 {
+			break
+		}
+		total += r.Moved
+	}
+	if total != 6 {
+		t.Fatalf("promoted %d, want 6", total)
+	}
+	for _, n := range names {
+		if qi, _ := e.s.GetQueue(e.ctx, n); qi.Counts.Queued != 2 || qi.Counts.Scheduled != 0 {
+			t.Fatalf("%s counts = %+v", n, qi.Counts)
+		}
+	}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	o := store.EnqueueOptions{IdempotencyWindow: time.Hour}
+	first, err := e.s.Enqueue(e.ctx, "q", []store.NewTask{{Spec: &task.Spec{URL: "http://x/1"}, IdempotencyKey: "k"}}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.s.Enqueue(e.ctx, "q", []store.NewTask{
+		{Spec: &task.Spec{URL: "http://x/2"}, IdempotencyKey: "k"},
+		{Spec: &task.Spec{URL: "http://x/3"}, IdempotencyKey: "k2"},
+		{Spec: &task.Spec{URL: "http://x/4"}, IdempotencyKey: "k2"},
+	}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Tasks[0].Existed || !again.Tasks[0].Existed || again.Tasks[0].ID != first.Tasks[0].ID {
+		t.Fatalf("first %+v again %+v", first, again)
+	}
+	if again.Tasks[1].Existed || !again.Tasks[2].Existed || again.Tasks[2].ID != again.Tasks[1].ID {
+		t.Fatalf("repeat within a batch: %+v", again)
+	}
+	if n, _ := e.s.CountUnfinished(e.ctx, "q"); n != 2 {
+		t.Fatalf("count = %d, want 2", n)
+	}
+}
+
+func TestBacklogLimitIsAllOrNothing(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", func(c *task.QueueConfig) { c.MaxBacklog = 3 })
+	e.enqueue("q", time.Time{}, "http://x/1", "http://x/2")
+	_, err := e.s.Enqueue(e.ctx, "q", []store.NewTask{{Spec: &task.Spec{URL: "http://x/3"}}, {Spec: &task.Spec{URL: "http://x/4"}}}, store.EnqueueOptions{})
+	var full *task.QueueFullError
+	if !errors.As(err, &full) || !errors.Is(err, task.ErrQueueFull) || full.Backlog != 2 || full.Max != 3 {
+		t.Fatalf("err = %v", err)
+	}
+	if n, _ := e.s.CountUnfinished(e.ctx, "q"); n != 2 {
+		t.Fatalf("a refused batch left %d tasks, want 2", n)
+	}
+	e.enqueue("q", e.clk.Now().Add(time.Hour), "http://x/3") // future tasks count too
+	if _, err := e.s.Enqueue(e.ctx, "q", []store.NewTask{{Spec: &task.Spec{URL: "http://x/4"}}}, store.EnqueueOptions{}); !errors.Is(err, task.ErrQueueFull) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestStaleOwnerWritesNothing(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	e.enqueue("q", time.Time{}, "http://x/1", "http://x/2")
+	c := e.claim("q", "A", 1)
+	// A's lease is lost and B takes over after A cleanly released: A's completion must be refused.
+	if ok, err := e.s.Release(e.ctx, c.Lease, time.Time{}, true); !ok || err != nil {
+		t.Fatalf("release = %v, %v", ok, err)
+	}
+	cb := e.claim("q", "B", 1)
+	if cb.Status != store.ClaimOK || cb.Deliveries[0].Spec.URL != "http://x/1" || cb.Deliveries[0].Attempt != 2 {
+		t.Fatalf("takeover = %+v", cb)
+	}
+	n, err := e.s.Complete(e.ctx, c.Lease, time.Second, &store.Completion{Delivery: &c.Deliveries[0], Outcome: store.OutcomeSucceeded, Retention: time.Hour, Want: 1})
+	if err != nil || n.Status != store.NextStale {
+		t.Fatalf("stale complete = %+v, %v", n, err)
+	}
+	if ok, _ := e.s.Renew(e.ctx, c.Lease, time.Second); ok {
+		t.Fatal("stale renew succeeded")
+	}
+	ti, _ := e.s.GetTask(e.ctx, c.Deliveries[0].TaskID)
+	if ti.State != task.StateActive {
+		t.Fatalf("a stale write changed the task: %+v", ti)
+	}
+	if cb.Lease.Epoch == c.Lease.Epoch {
+		t.Fatal("takeover kept the epoch")
+	}
+}
+
+func TestDeadOwnerRecoveredAfterTimeoutAndGrace(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", func(c *task.QueueConfig) { c.Timeout = task.Duration(300 * time.Millisecond) })
+	e.enqueue("q", time.Time{}, "http://x/1", "http://x/2")
+	c, err := e.s.Claim(e.ctx, "q", "A", 100*time.Millisecond, 200*time.Millisecond, 1)
+	if err != nil || c.Status != store.ClaimOK {
+		t.Fatalf("claim = %+v, %v", c, err)
+	}
+	start := time.Now()
+	// A dies. B must wait until the lease expired AND the entry has been idle
+	// for timeout (300ms) + grace (200ms).
+	var cb *store.Claim
+	for {
+		cb, err = e.s.Claim(e.ctx, "q", "B", time.Second, 200*time.Millisecond, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cb.Status == store.ClaimOK {
+			break
+		}
+		if cb.Status != store.ClaimOwned && cb.Status != store.ClaimWait {
+			t.Fatalf("claim = %v", cb.Status)
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("never recovered")
+		}
+		time.Sleep(20 * time.Millisecond) // polling, as a dispatcher does
+	}
+	if waited := time.Since(start); waited < 500*time.Millisecond {
+		t.Fatalf("recovered after %v, before timeout+grace (500ms)", waited)
+	}
+	d := cb.Deliveries[0]
+	if d.Spec.URL != "http://x/1" || d.Attempt != 2 || d.Seq != 2 {
+		t.Fatalf("recovered delivery = %+v", d)
+	}
+	// the dead consumer is gone from the group
+	cons, _ := e.rdb.XInfoConsumers(e.ctx, e.s.Keys().Queue("q").Stream, "htq").Result()
+	for _, c := range cons {
+		if c.Name == "A" {
+			t.Fatal("dead consumer kept")
+		}
+	}
+}
+
+func TestPerTaskTimeoutGovernsRecovery(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", func(c *task.QueueConfig) { c.Timeout = task.Duration(50 * time.Millisecond) })
+	if _, err := e.s.Enqueue(e.ctx, "q", []store.NewTask{{Spec: &task.Spec{URL: "http://x/1", TimeoutMs: 60_000}}}, store.EnqueueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := e.s.Claim(e.ctx, "q", "A", 50*time.Millisecond, 0, 1); c.Status != store.ClaimOK {
+		t.Fatal(c.Status)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := e.s.Claim(e.ctx, "q", "B", time.Second, 0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Status == store.ClaimOK {
+			t.Fatal("took over a call whose 60s timeout has not passed")
+		}
+		if c.Status == store.ClaimWait && c.Until.Sub(e.clk.Now()) > 55*time.Second {
+			return // told to wait for the task's own timeout
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("never told to wait for the task timeout")
+}
+
+func TestVariableAgainAndHoldReattempt(t *testing.T) {
+	e := newEnv(t)
+	e.queue("v", func(c *task.QueueConfig) { c.Type = task.KindVariable })
+	ids := e.enqueue("v", time.Time{}, "http://x/poll", "http://x/other")
+	c := e.claim("v", "A", 1)
+	d := c.Deliveries[0]
+	// again now: back to the tail of the stream, behind "other"
+	n, err := e.s.Complete(e.ctx, c.Lease, time.Second, &store.Completion{Delivery: &d, Outcome: store.OutcomeAgain, Due: e.clk.Now(), K: 1, SetK: true, Want: 1})
+	if err != nil || n.Status != store.NextEntries || n.Deliveries[0].Spec.URL != "http://x/other" {
+		t.Fatalf("again now = %+v, %v", n, err)
+	}
+	n = e.complete(c.Lease, &n.Deliveries[0], store.OutcomeSucceeded, 1)
+	if n.Status != store.NextEntries || n.Deliveries[0].TaskID != ids[0] || n.Deliveries[0].K != 1 || n.Deliveries[0].Attempt != 1 {
+		t.Fatalf("variable task again = %+v", n.Deliveries)
+	}
+	// again later: delayed
+	d = n.Deliveries[0]
+	n, err = e.s.Complete(e.ctx, c.Lease, time.Second, &store.Completion{Delivery: &d, Outcome: store.OutcomeAgain, Due: e.clk.Now().Add(2 * time.Second), K: 2, SetK: true, Want: 1})
+	if err != nil || n.Status != store.NextReleased {
+		t.Fatalf("again later = %+v, %v", n, err)
+	}
+	ti, _ := e.s.GetTask(e.ctx, ids[0])
+	if ti.State != task.StateScheduled || ti.K != 2 {
+		t.Fatalf("rescheduled task = %+v", ti)
+	}
+	e.clk.Advance(3 * time.Second)
+	if r, _ := e.s.Promote(e.ctx, task.Partition("v"), 10); r.Moved != 1 {
+		t.Fatalf("promoted %d", r.Moved)
+	}
+	c = e.claim("v", "A", 1)
+	d = c.Deliveries[0]
+	// a strict retry holds the head; reattempt redelivers the same entry
+	n, err = e.s.Complete(e.ctx, c.Lease, time.Second, &store.Completion{Delivery: &d, Outcome: store.OutcomeHold, Due: e.clk.Now().Add(time.Second), Want: 1})
+	if err != nil || n.Status != store.NextHeld {
+		t.Fatalf("hold = %+v, %v", n, err)
+	}
+	ti, _ = e.s.GetTask(e.ctx, ids[0])
+	if ti.State != task.StateRetrying {
+		t.Fatalf("held task state = %s", ti.State)
+	}
+	n, err = e.s.Reattempt(e.ctx, c.Lease, time.Second, &d)
+	if err != nil || n.Status != store.NextEntries || n.Deliveries[0].EntryID != d.EntryID || n.Deliveries[0].Attempt != 2 {
+		t.Fatalf("reattempt = %+v, %v", n, err)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	ids := e.enqueue("q", time.Time{}, "http://x/1", "http://x/2", "http://x/3")
+	later := e.enqueue("q", e.clk.Now().Add(time.Hour), "http://x/later")
+	for _, id := range []string{ids[1], later[0]} {
+		if r, err := e.s.CancelTask(e.ctx, id, time.Hour); err != nil || r != store.Cancelled {
+			t.Fatalf("cancel %s = %v, %v", id, r, err)
+		}
+	}
+	if r, _ := e.s.Promote(e.ctx, task.Partition("q"), 10); r.Moved != 0 || !r.NextDue.IsZero() {
+		t.Fatalf("cancelled timed task still scheduled: %+v", r)
+	}
+	c := e.claim("q", "A", 1)
+	if r, err := e.s.CancelTask(e.ctx, ids[0], time.Hour); err != nil || r != store.Cancelling {
+		t.Fatalf("cancel running = %v, %v", r, err)
+	}
+	// the running task's failure does not retry: it ends cancelled
+	n, err := e.s.Complete(e.ctx, c.Lease, time.Second, &store.Completion{Delivery: &c.Deliveries[0], Outcome: store.OutcomeHold, Due: e.clk.Now(), Want: 1})
+	if err != nil || n.Status != store.NextEntries || n.Deliveries[0].Spec.URL != "http://x/3" {
+		t.Fatalf("after cancel = %+v, %v (the cancelled queued task must be skipped)", n, err)
+	}
+	for _, id := range []string{ids[0], ids[1], later[0]} {
+		if ti, _ := e.s.GetTask(e.ctx, id); ti.State != task.StateCancelled {
+			t.Fatalf("%s state = %s", id, ti.State)
+		}
+	}
+	if _, err := e.s.CancelTask(e.ctx, ids[0], time.Hour); !errors.Is(err, task.ErrTaskFinished) {
+		t.Fatalf("cancel twice: %v", err)
+	}
+	if _, err := e.s.CancelTask(e.ctx, "ff0000000000ff", time.Hour); !errors.Is(err, task.ErrTaskNotFound) {
+		t.Fatalf("cancel unknown: %v", err)
+	}
+	if _, err := e.s.CancelTask(e.ctx, "../etc", time.Hour); !errors.Is(err, task.ErrTaskNotFound) {
+		t.Fatalf("cancel malformed: %v", err)
+	}
+}
+
+func TestDeadLetters(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	ids := e.enqueue("q", time.Time{}, "http://x/1")
+	c := e.claim("q", "A", 1)
+	n := e.complete(c.Lease, &c.Deliveries[0], store.OutcomeDead, 1)
+	if n.Status != store.NextReleased {
+		t.Fatalf("complete = %v", n.Status)
+	}
+	qi, _ := e.s.GetQueue(e.ctx, "q")
+	if qi.Counts.Dead != 1 || qi.Counts.Unfinished() != 0 {
+		t.Fatalf("counts = %+v", qi.Counts)
+	}
+	dead, _, err := e.s.ListTasks(e.ctx, "q", task.StateDead, "", 10)
+	if err != nil || len(dead) != 1 || dead[0].ID != ids[0] || dead[0].State != task.StateDead {
+		t.Fatalf("dead list = %v, %v", dead, err)
+	}
+	if r, err := e.s.CancelTask(e.ctx, ids[0], time.Hour); err != nil || r != store.Discarded {
+		t.Fatalf("discard dead = %v, %v", r, err)
+	}
+	if qi, _ := e.s.GetQueue(e.ctx, "q"); qi.Counts.Dead != 0 {
+		t.Fatal("discarded dead task still listed")
+	}
+}
+
+func TestDeleteQueueRemovesEverythingAndFencesOwner(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	var ts []store.NewTask
+	for i := range 1200 {
+		due := time.Time{}
+		if i%3 == 0 {
+			due = e.clk.Now().Add(time.Hour)
+		}
+		ts = append(ts, store.NewTask{Spec: &task.Spec{URL: fmt.Sprintf("http://x/%d", i)}, Due: due})
+	}
+	if _, err := e.s.Enqueue(e.ctx, "q", ts, store.EnqueueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.claim("q", "A", 1)
+	if err := e.s.DeleteQueue(e.ctx, "q"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.DeleteQueue(e.ctx, "q"); !errors.Is(err, task.ErrQueueNotFound) {
+		t.Fatalf("delete twice: %v", err)
+	}
+	if n, err := e.s.Complete(e.ctx, c.Lease, time.Second, &store.Completion{Delivery: &c.Deliveries[0], Outcome: store.OutcomeSucceeded, Retention: time.Hour, Want: 1}); err != nil || n.Status != store.NextStale {
+		t.Fatalf("owner of a deleted queue: %+v, %v", n, err)
+	}
+	keys, err := e.rdb.Keys(e.ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if !strings.HasSuffix(k, ":seq") && !strings.HasSuffix(k, ":epoch") {
+			t.Fatalf("key %q survived the delete (of %d keys)", k, len(keys))
+		}
+	}
+	// the name can be used again
+	e.queue("q", nil)
+	if n, _ := e.s.CountUnfinished(e.ctx, "q"); n != 0 {
+		t.Fatalf("recreated queue has %d tasks", n)
+	}
+}
+
+func TestPauseResume(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	e.enqueue("q", time.Time{}, "http://x/1", "http://x/2")
+	if err := e.s.SetPaused(e.ctx, "q", true); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.claim("q", "A", 1); c.Status != store.ClaimPaused {
+		t.Fatalf("claim paused = %v", c.Status)
+	}
+	if err := e.s.SetPaused(e.ctx, "q", false); err != nil {
+		t.Fatal(err)
+	}
+	c := e.claim("q", "A", 1)
+	if c.Status != store.ClaimOK {
+		t.Fatalf("claim resumed = %v", c.Status)
+	}
+	// pausing while owned: the in-flight call finishes, nothing new starts
+	if err := e.s.SetPaused(e.ctx, "q", true); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.complete(c.Lease, &c.Deliveries[0], store.OutcomeSucceeded, 1); n.Status != store.NextReleased {
+		t.Fatalf("complete while paused = %v", n.Status)
+	}
+	if qi, _ := e.s.GetQueue(e.ctx, "q"); qi.Counts.Queued != 1 || !qi.Paused {
+		t.Fatalf("paused queue = %+v", qi)
+	}
+	if err := e.s.SetPaused(e.ctx, "missing", true); !errors.Is(err, task.ErrQueueNotFound) {
+		t.Fatalf("pause missing: %v", err)
+	}
+}
+
+func TestRateLimitAcrossOwners(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", func(c *task.QueueConfig) { c.Rate, c.Burst = 1, 2 })
+	e.enqueue("q", time.Time{}, "http://x/1", "http://x/2", "http://x/3", "http://x/4")
+	c := e.claim("q", "A", 5)
+	if len(c.Deliveries) != 2 {
+		t.Fatalf("burst of 2 delivered %d", len(c.Deliveries))
+	}
+	n := e.complete(c.Lease, &c.Deliveries[0], store.OutcomeSucceeded, 1)
+	if n.Status != store.NextRateWait || n.Until.Sub(e.clk.Now().Truncate(time.Millisecond)) != time.Second {
+		t.Fatalf("complete = %+v, want a 1s rate wait", n)
+	}
+	e.complete(c.Lease, &c.Deliveries[1], store.OutcomeSucceeded, 0)
+	if _, err := e.s.Release(e.ctx, c.Lease, time.Time{}, true); err != nil {
+		t.Fatal(err)
+	}
+	// a new owner gets no fresh burst
+	if cb := e.claim("q", "B", 5); cb.Status != store.ClaimWait {
+		t.Fatalf("new owner claim = %v, want wait", cb.Status)
+	}
+	e.clk.Advance(time.Second)
+	if cb := e.claim("q", "B", 5); cb.Status != store.ClaimOK || len(cb.Deliveries) != 1 {
+		t.Fatalf("after 1s: %v with %d deliveries, want 1", cb.Status, len(cb.Deliveries))
+	}
+}
+
+func TestRepairRestoresIndexes(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	e.enqueue("q", time.Time{}, "http://x/1")
+	e.enqueue("q", e.clk.Now().Add(time.Hour), "http://x/2")
+	k := e.s.Keys().Queue("q")
+	e.rdb.ZRem(e.ctx, k.Ready, "q")
+	e.rdb.ZRem(e.ctx, k.Timers, "q")
+	if n, err := e.s.Repair(e.ctx, []string{"q"}); err != nil || n != 2 {
+		t.Fatalf("repair = %d, %v", n, err)
+	}
+	if n, _ := e.s.Repair(e.ctx, []string{"q"}); n != 0 {
+		t.Fatalf("second repair fixed %d", n)
+	}
+	// after a script cache flush (as after a Redis restart) repair reloads
+	e.rdb.ScriptFlush(e.ctx)
+	if _, err := e.s.Repair(e.ctx, []string{"q"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestListTasks(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	ids := e.enqueue("q", time.Time{}, "http://x/1", "http://x/2", "http://x/3", "http://x/4")
+	e.enqueue("q", e.clk.Now().Add(time.Hour), "http://x/later")
+	e.claim("q", "A", 1)
+	active, _, err := e.s.ListTasks(e.ctx, "q", task.StateActive, "", 10)
+	if err != nil || len(active) != 1 || active[0].ID != ids[0] {
+		t.Fatalf("active = %v, %v", active, err)
+	}
+	page, next, err := e.s.ListTasks(e.ctx, "q", task.StateQueued, "", 2)
+	if err != nil || len(page) != 2 || page[0].ID != ids[1] || next == "" {
+		t.Fatalf("queued page 1 = %v, %q, %v", page, next, err)
+	}
+	page, _, err = e.s.ListTasks(e.ctx, "q", task.StateQueued, next, 2)
+	if err != nil || len(page) != 1 || page[0].ID != ids[3] {
+		t.Fatalf("queued page 2 = %v, %v", page, err)
+	}
+	sched, _, err := e.s.ListTasks(e.ctx, "q", task.StateScheduled, "", 10)
+	if err != nil || len(sched) != 1 || sched[0].Spec.URL != "http://x/later" {
+		t.Fatalf("scheduled = %v, %v", sched, err)
+	}
+	if _, _, err := e.s.ListTasks(e.ctx, "nope", task.StateQueued, "", 10); !errors.Is(err, task.ErrQueueNotFound) {
+		t.Fatalf("unknown queue: %v", err)
+	}
+}
+
+func TestCompleteIsIdempotent(t *testing.T) {
+	e := newEnv(t)
+	e.queue("v", func(c *task.QueueConfig) { c.Type = task.KindVariable })
+	ids := e.enqueue("v", time.Time{}, "http://x/poll")
+	c := e.claim("v", "A", 1)
+	comp := &store.Completion{Delivery: &c.Deliveries[0], Outcome: store.OutcomeAgain, Due: e.clk.Now(), K: 1, SetK: true, Want: 0,
+		Attempt: &store.AttemptRecord{Status: 200}, HistoryLen: 5}
+	for range 2 { // the caller lost the first reply and sends it again
+		if _, err := e.s.Complete(e.ctx, c.Lease, time.Second, comp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.rdb.XLen(e.ctx, e.s.Keys().Queue("v").Stream).Val(); n != 1 {
+		t.Fatalf("a repeated completion re-added the task: %d entries", n)
+	}
+	if ti, _ := e.s.GetTask(e.ctx, ids[0]); len(ti.History) != 1 {
+		t.Fatalf("history = %v", ti.History)
+	}
+}
+
+func TestUncleanReleaseWaitsForRecovery(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", func(c *task.QueueConfig) { c.Timeout = task.Duration(time.Minute) })
+	e.enqueue("q", time.Time{}, "http://x/1")
+	c := e.claim("q", "A", 1)
+	if ok, err := e.s.Release(e.ctx, c.Lease, time.Time{}, false); !ok || err != nil {
+		t.Fatalf("release = %v, %v", ok, err)
+	}
+	if cb := e.claim("q", "B", 1); cb.Status != store.ClaimWait {
+		t.Fatalf("claim after an unclean release = %v, want wait", cb.Status)
+	}
+}
+
+func TestPullAfterRateWait(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", func(c *task.QueueConfig) { c.Rate, c.Burst = 1, 1 })
+	e.enqueue("q", time.Time{}, "http://x/1", "http://x/2")
+	c := e.claim("q", "A", 0)
+	if len(c.Deliveries) != 1 {
+		t.Fatalf("delivered %d", len(c.Deliveries))
+	}
+	n := e.complete(c.Lease, &c.Deliveries[0], store.OutcomeSucceeded, 1)
+	if n.Status != store.NextRateWait {
+		t.Fatalf("complete = %v", n.Status)
+	}
+	e.clk.Advance(time.Second)
+	n, err := e.s.Pull(e.ctx, c.Lease, time.Second, 1)
+	if err != nil || n.Status != store.NextEntries || n.Deliveries[0].Spec.URL != "http://x/2" {
+		t.Fatalf("pull = %+v, %v", n, err)
+	}
+}

@@ -1,0 +1,215 @@
+package task
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// BodyKind says how a task's body is sent.
+type BodyKind string
+
+// Body kinds. Raw bytes are sent as given (with the task's Content-Type, if
+// any); form fields as multipart/form-data (what the legacy SDK's PHP targets
+// read through $_POST) or as application/x-www-form-urlencoded.
+const (
+	BodyNone       BodyKind = ""
+	BodyRaw        BodyKind = "raw"
+	BodyMultipart  BodyKind = "multipart"
+	BodyURLEncoded BodyKind = "urlencoded"
+)
+
+// Field is one ordered name/value pair, for headers and form fields.
+type Field struct {
+	Name  string
+	Value string
+}
+
+// MarshalJSON writes a field as a two-element array, which keeps stored specs
+// small.
+func (f Field) MarshalJSON() ([]byte, error) { return json.Marshal([2]string{f.Name, f.Value}) }
+
+// UnmarshalJSON reads the two-element array form.
+func (f *Field) UnmarshalJSON(b []byte) error {
+	var a [2]string
+	if err := json.Unmarshal(b, &a); err != nil {
+		return err
+	}
+	f.Name, f.Value = a[0], a[1]
+	return nil
+}
+
+// Spec is the immutable request of a task: what to call and how. It is stored
+// once per task, as written by Encode.
+type Spec struct {
+	Method      string   `json:"m,omitempty"`
+	URL         string   `json:"u"`
+	Header      []Field  `json:"h,omitempty"`
+	BodyKind    BodyKind `json:"k,omitempty"`
+	Body        string   `json:"b,omitempty"` // raw body when valid UTF-8
+	BodyBinary  []byte   `json:"x,omitempty"` // raw body otherwise (base64 in JSON)
+	Form        []Field  `json:"f,omitempty"`
+	TimeoutMs   int64    `json:"o,omitempty"` // 0: the queue's timeout
+	MaxAttempts int      `json:"r,omitempty"` // 0: the queue's policy
+	CreatedMs   int64    `json:"c,omitempty"`
+	RunAtMs     int64    `json:"d,omitempty"` // requested run-at time, 0 for now
+}
+
+// ErrBadSpec reports a stored spec that cannot be decoded.
+var ErrBadSpec = errors.New("malformed task spec")
+
+// Encode returns the stored form of a spec: the queue name, a newline, then
+// compact JSON. The scripts find the queue name without decoding JSON.
+func Encode(queue string, s *Spec) (string, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return "", fmt.Errorf("encode spec: %w", err)
+	}
+	var sb strings.Builder
+	sb.Grow(len(queue) + 1 + len(b))
+	sb.WriteString(queue)
+	sb.WriteByte('\n')
+	sb.Write(b)
+	return sb.String(), nil
+}
+
+// Decode parses the stored form written by Encode.
+func Decode(stored string) (queue string, s *Spec, err error) {
+	i := strings.IndexByte(stored, '\n')
+	if i < 0 {
+		return "", nil, fmt.Errorf("%w: no queue name", ErrBadSpec)
+	}
+	s = new(Spec)
+	if err := json.Unmarshal([]byte(stored[i+1:]), s); err != nil {
+		return "", nil, fmt.Errorf("%w: %v", ErrBadSpec, err)
+	}
+	return stored[:i], s, nil
+}
+
+// SetBody stores a raw body, as text when it is valid UTF-8.
+func (s *Spec) SetBody(b []byte) {
+	s.BodyKind = BodyRaw
+	if utf8.Valid(b) {
+		s.Body, s.BodyBinary = string(b), nil
+		return
+	}
+	s.Body, s.BodyBinary = "", bytes.Clone(b)
+}
+
+// RawBody returns the raw body bytes.
+func (s *Spec) RawBody() []byte {
+	if s.BodyBinary != nil {
+		return s.BodyBinary
+	}
+	return []byte(s.Body)
+}
+
+// Limits bound what a single task may carry.
+type Limits struct {
+	MaxURLBytes    int
+	MaxHeaderBytes int
+	MaxBodyBytes   int
+}
+
+// Validation errors name the field that is wrong.
+var (
+	ErrBadURL     = errors.New("invalid url")
+	ErrBadMethod  = errors.New("invalid method")
+	ErrBadHeader  = errors.New("invalid header")
+	ErrTooLarge   = errors.New("too large")
+	ErrBadTimeout = errors.New("invalid timeout")
+)
+
+// NoBodyMethod reports whether a method never carries a body.
+func NoBodyMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead }
+
+// Normalize validates a spec and fills in defaults: the method is upper-cased
+// (GET by default). It returns an error naming the first invalid field.
+func (s *Spec) Normalize(l Limits) error {
+	if s.Method == "" {
+		s.Method = http.MethodGet
+	}
+	s.Method = strings.ToUpper(s.Method)
+	if !validToken(s.Method) || len(s.Method) > 32 {
+		return fmt.Errorf("%w: %q", ErrBadMethod, truncate(s.Method, 40))
+	}
+	if err := ValidateURL(s.URL, l.MaxURLBytes); err != nil {
+		return err
+	}
+	size := 0
+	for _, h := range s.Header {
+		if !validToken(h.Name) {
+			return fmt.Errorf("%w: name %q", ErrBadHeader, truncate(h.Name, 40))
+		}
+		if !validHeaderValue(h.Value) {
+			return fmt.Errorf("%w: value of %q has control characters", ErrBadHeader, h.Name)
+		}
+		size += len(h.Name) + len(h.Value) + 4
+	}
+	if l.MaxHeaderBytes > 0 && size > l.MaxHeaderBytes {
+		return fmt.Errorf("headers: %w: %d bytes, limit %d", ErrTooLarge, size, l.MaxHeaderBytes)
+	}
+	body := len(s.Body) + len(s.BodyBinary)
+	for _, f := range s.Form {
+		body += len(f.Name) + len(f.Value)
+	}
+	if l.MaxBodyBytes > 0 && body > l.MaxBodyBytes {
+		return fmt.Errorf("body: %w: %d bytes, limit %d", ErrTooLarge, body, l.MaxBodyBytes)
+	}
+	if s.TimeoutMs < 0 {
+		return fmt.Errorf("%w: negative", ErrBadTimeout)
+	}
+	return nil
+}
+
+// ValidateURL accepts absolute http and https URLs with a host.
+func ValidateURL(raw string, maxBytes int) error {
+	if raw == "" {
+		return fmt.Errorf("%w: empty", ErrBadURL)
+	}
+	if maxBytes > 0 && len(raw) > maxBytes {
+		return fmt.Errorf("url: %w: %d bytes, limit %d", ErrTooLarge, len(raw), maxBytes)
+	}
+	if !utf8.ValidString(raw) || strings.ContainsAny(raw, " \t\r\n\x00") {
+		return fmt.Errorf("%w: %q: contains spaces, control characters or invalid UTF-8", ErrBadURL, truncate(raw, 80))
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%w: %q: %v", ErrBadURL, truncate(raw, 80), errors.Unwrap(err))
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%w: %q: scheme must be http or https", ErrBadURL, truncate(raw, 80))
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("%w: %q: no host", ErrBadURL, truncate(raw, 80))
+	}
+	return nil
+}
+
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
