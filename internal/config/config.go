@@ -1,0 +1,188 @@
+// Package config loads HTQ's configuration: a YAML file (or the legacy
+// config.json as it is), then HTQ_* environment variables over it, then
+// validation that names the offending key.
+package config
+
+import (
+	"errors"
+	"time"
+
+	"github.com/htq/htq/internal/task"
+)
+
+// Defaults, documented in the README's configuration table.
+const (
+	DefaultRedisURL          = "redis://127.0.0.1:6379/0"
+	DefaultKeyPrefix         = "htq:"
+	DefaultAPIListen         = ":5999"
+	DefaultRoleListen        = "127.0.0.1:0"
+	DefaultTimeZone          = "Local"
+	DefaultMaxBodyBytes      = 1 << 20
+	DefaultMaxURLBytes       = 8 << 10
+	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultMaxBatch          = 1000
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultMaxQueues         = 1024
+	DefaultLeaseTTL          = 10 * time.Second
+	DefaultRecoveryGrace     = 5 * time.Second
+	DefaultShutdownGrace     = 25 * time.Second
+	DefaultPollMin           = 20 * time.Millisecond
+	DefaultPollMax           = time.Second
+	DefaultMaxResponseBytes  = 64 << 10
+	DefaultHistory           = 10
+	DefaultLockTTL           = 10 * time.Second
+	DefaultSchedulerPoll     = time.Second
+	DefaultPromoteBatch      = 1000
+	DefaultJanitorInterval   = 30 * time.Second
+	DefaultIdempotencyWindow = 24 * time.Hour
+	DefaultDialTimeout       = 5 * time.Second
+	DefaultRedisReadTimeout  = 3 * time.Second
+	DefaultRedisWriteTimeout = 3 * time.Second
+)
+
+// Config is the whole configuration; every role reads the sections it needs.
+type Config struct {
+	Redis      Redis      `yaml:"redis"`
+	API        API        `yaml:"api"`
+	Dispatcher Dispatcher `yaml:"dispatcher"`
+	Scheduler  Scheduler  `yaml:"scheduler"`
+	Queues     Queues     `yaml:"queues"`
+	Log        Log        `yaml:"log"`
+}
+
+// Redis says how to reach Redis.
+type Redis struct {
+	Mode             string        `yaml:"mode"` // standalone, cluster, sentinel
+	URL              string        `yaml:"url"`
+	Addrs            []string      `yaml:"addrs"`
+	Username         string        `yaml:"username"`
+	Password         string        `yaml:"password" secret:"true"`
+	DB               int           `yaml:"db"`
+	MasterName       string        `yaml:"master_name"`
+	SentinelUsername string        `yaml:"sentinel_username"`
+	SentinelPassword string        `yaml:"sentinel_password" secret:"true"`
+	TLS              bool          `yaml:"tls"`
+	KeyPrefix        string        `yaml:"key_prefix"`
+	PoolSize         int           `yaml:"pool_size"`
+	DialTimeout      task.Duration `yaml:"dial_timeout"`
+	ReadTimeout      task.Duration `yaml:"read_timeout"`
+	WriteTimeout     task.Duration `yaml:"write_timeout"`
+}
+
+// API configures the API role.
+type API struct {
+	Listen            string        `yaml:"listen"`
+	MetricsListen     string        `yaml:"metrics_listen"` // empty: /metrics on Listen
+	Tokens            []string      `yaml:"tokens" secret:"true"`
+	TokenSHA256       []string      `yaml:"token_sha256"`
+	InsecureNoAuth    bool          `yaml:"insecure_no_auth"`
+	LegacyAppKey      string        `yaml:"legacy_app_key"`
+	LegacyAppToken    string        `yaml:"legacy_app_token" secret:"true"`
+	TimeZone          string        `yaml:"time_zone"`
+	CORSOrigins       []string      `yaml:"cors_origins"`
+	CORSCredentials   bool          `yaml:"cors_credentials"`
+	AutoCreateQueues  bool          `yaml:"auto_create_queues"`
+	MaxBodyBytes      int           `yaml:"max_body_bytes"`
+	MaxURLBytes       int           `yaml:"max_url_bytes"`
+	MaxHeaderBytes    int           `yaml:"max_header_bytes"`
+	MaxBatch          int           `yaml:"max_batch"`
+	ReadHeaderTimeout task.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       task.Duration `yaml:"read_timeout"`
+	WriteTimeout      task.Duration `yaml:"write_timeout"`
+	IdleTimeout       task.Duration `yaml:"idle_timeout"`
+}
+
+// Dispatcher configures the dispatcher role.
+type Dispatcher struct {
+	Listen           string        `yaml:"listen"`
+	ID               string        `yaml:"id"`
+	MaxQueues        int           `yaml:"max_queues"`
+	LeaseTTL         task.Duration `yaml:"lease_ttl"`
+	RecoveryGrace    task.Duration `yaml:"recovery_grace"`
+	ShutdownGrace    task.Duration `yaml:"shutdown_grace"`
+	PollMin          task.Duration `yaml:"poll_min"`
+	PollMax          task.Duration `yaml:"poll_max"`
+	MaxResponseBytes int           `yaml:"max_response_bytes"`
+	History          int           `yaml:"history"`
+}
+
+// Scheduler configures the scheduler role.
+type Scheduler struct {
+	Listen          string        `yaml:"listen"`
+	LockTTL         task.Duration `yaml:"lock_ttl"`
+	PollInterval    task.Duration `yaml:"poll_interval"`
+	PromoteBatch    int           `yaml:"promote_batch"`
+	JanitorInterval task.Duration `yaml:"janitor_interval"`
+}
+
+// Queues holds the defaults of new queues and task-wide settings.
+type Queues struct {
+	Timeout           task.Duration `yaml:"timeout"`
+	MaxAttempts       int           `yaml:"max_attempts"`
+	MinBackoff        task.Duration `yaml:"min_backoff"`
+	MaxBackoff        task.Duration `yaml:"max_backoff"`
+	MaxBacklog        int64         `yaml:"max_backlog"`
+	Retention         task.Duration `yaml:"retention"`
+	DeadRetention     task.Duration `yaml:"dead_retention"`
+	IdempotencyWindow task.Duration `yaml:"idempotency_window"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json or text
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() *Config {
+	q := task.DefaultQueueConfig()
+	return &Config{
+		Redis: Redis{
+			Mode: "standalone", URL: DefaultRedisURL, KeyPrefix: DefaultKeyPrefix,
+			DialTimeout: task.Duration(DefaultDialTimeout), ReadTimeout: task.Duration(DefaultRedisReadTimeout),
+			WriteTimeout: task.Duration(DefaultRedisWriteTimeout),
+		},
+		API: API{
+			Listen: DefaultAPIListen, TimeZone: DefaultTimeZone,
+			CORSOrigins: []string{"*"}, CORSCredentials: true,
+			MaxBodyBytes: DefaultMaxBodyBytes, MaxURLBytes: DefaultMaxURLBytes,
+			MaxHeaderBytes: DefaultMaxHeaderBytes, MaxBatch: DefaultMaxBatch,
+			ReadHeaderTimeout: task.Duration(DefaultReadHeaderTimeout), ReadTimeout: task.Duration(DefaultReadTimeout),
+			WriteTimeout: task.Duration(DefaultWriteTimeout), IdleTimeout: task.Duration(DefaultIdleTimeout),
+		},
+		Dispatcher: Dispatcher{
+			Listen: DefaultRoleListen, MaxQueues: DefaultMaxQueues,
+			LeaseTTL: task.Duration(DefaultLeaseTTL), RecoveryGrace: task.Duration(DefaultRecoveryGrace),
+			ShutdownGrace: task.Duration(DefaultShutdownGrace), PollMin: task.Duration(DefaultPollMin),
+			PollMax: task.Duration(DefaultPollMax), MaxResponseBytes: DefaultMaxResponseBytes, History: DefaultHistory,
+		},
+		Scheduler: Scheduler{
+			Listen: DefaultRoleListen, LockTTL: task.Duration(DefaultLockTTL),
+			PollInterval: task.Duration(DefaultSchedulerPoll), PromoteBatch: DefaultPromoteBatch,
+			JanitorInterval: task.Duration(DefaultJanitorInterval),
+		},
+		Queues: Queues{
+			Timeout: q.Timeout, MaxAttempts: q.Retry.MaxAttempts, MinBackoff: q.Retry.MinBackoff,
+			MaxBackoff: q.Retry.MaxBackoff, MaxBacklog: q.MaxBacklog, Retention: q.Retention,
+			DeadRetention: q.DeadRetention, IdempotencyWindow: task.Duration(DefaultIdempotencyWindow),
+		},
+		Log: Log{Level: "info", Format: "json"},
+	}
+}
+
+// QueueDefaults returns the configuration a new queue gets.
+func (c *Config) QueueDefaults() task.QueueConfig {
+	q := task.DefaultQueueConfig()
+	q.Timeout = c.Queues.Timeout
+	q.Retry = task.RetryPolicy{MaxAttempts: c.Queues.MaxAttempts, MinBackoff: c.Queues.MinBackoff, MaxBackoff: c.Queues.MaxBackoff}
+	q.MaxBacklog = c.Queues.MaxBacklog
+	q.Retention = c.Queues.Retention
+	q.DeadRetention = c.Queues.DeadRetention
+	return q
+}
+
+// ErrInvalid wraps every configuration error.
+var ErrInvalid = errors.New("invalid configuration")

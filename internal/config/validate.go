@@ -1,0 +1,178 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/htq/htq/internal/task"
+)
+
+// Validate checks every key and returns an error naming the first wrong one.
+func (c *Config) Validate() error {
+	bad := func(key, rule string, v any) error {
+		return fmt.Errorf("%w: %s (%s): %v: %s", ErrInvalid, key, EnvName(key), v, rule)
+	}
+	r := &c.Redis
+	switch r.Mode {
+	case "standalone", "":
+		if r.URL == "" && len(r.Addrs) != 1 {
+			return bad("redis.url", "set redis.url, or exactly one address in redis.addrs", r.URL)
+		}
+	case "cluster":
+		if len(r.Addrs) == 0 {
+			return bad("redis.addrs", "cluster mode needs at least one seed address", r.Addrs)
+		}
+	case "sentinel":
+		if len(r.Addrs) == 0 {
+			return bad("redis.addrs", "sentinel mode needs the sentinels' addresses", r.Addrs)
+		}
+		if r.MasterName == "" {
+			return bad("redis.master_name", "sentinel mode needs the primary's name", `""`)
+		}
+	default:
+		return bad("redis.mode", `want "standalone", "cluster" or "sentinel"`, r.Mode)
+	}
+	for _, a := range r.Addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return bad("redis.addrs", "want host:port", a)
+		}
+	}
+	if strings.ContainsAny(r.KeyPrefix, "{}") {
+		return bad("redis.key_prefix", "must not contain { or } (HTQ adds its own hash tags)", r.KeyPrefix)
+	}
+	if r.DB < 0 {
+		return bad("redis.db", "want 0 or more", r.DB)
+	}
+	if r.PoolSize < 0 {
+		return bad("redis.pool_size", "want 0 (the client's default) or more", r.PoolSize)
+	}
+	for key, d := range map[string]task.Duration{"redis.dial_timeout": r.DialTimeout, "redis.read_timeout": r.ReadTimeout, "redis.write_timeout": r.WriteTimeout} {
+		if d <= 0 {
+			return bad(key, "want more than 0", d.Std())
+		}
+	}
+
+	a := &c.API
+	for key, addr := range map[string]string{"api.listen": a.Listen, "dispatcher.listen": c.Dispatcher.Listen, "scheduler.listen": c.Scheduler.Listen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return bad(key, "want host:port (port 0 picks a free one)", addr)
+		}
+	}
+	if a.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(a.MetricsListen); err != nil {
+			return bad("api.metrics_listen", "want host:port, or empty to serve /metrics on api.listen", a.MetricsListen)
+		}
+	}
+	for _, h := range a.TokenSHA256 {
+		if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size {
+			return bad("api.token_sha256", "want 64 hex digits (sha256 of a token)", h)
+		}
+	}
+	for _, t := range a.Tokens {
+		if len(t) < 16 {
+			return bad("api.tokens", "tokens must be at least 16 characters", "(hidden)")
+		}
+	}
+	if (a.LegacyAppKey == "") != (a.LegacyAppToken == "") {
+		return bad("api.legacy_app_key", "set both api.legacy_app_key and api.legacy_app_token, or neither", "(one of them is empty)")
+	}
+	if _, err := time.LoadLocation(a.TimeZone); err != nil {
+		return bad("api.time_zone", "want an IANA zone such as Asia/Shanghai, UTC or Local", a.TimeZone)
+	}
+	for key, n := range map[string]int{"api.max_body_bytes": a.MaxBodyBytes, "api.max_url_bytes": a.MaxURLBytes, "api.max_header_bytes": a.MaxHeaderBytes, "api.max_batch": a.MaxBatch} {
+		if n < 1 {
+			return bad(key, "want at least 1", n)
+		}
+	}
+	for key, d := range map[string]task.Duration{"api.read_header_timeout": a.ReadHeaderTimeout, "api.read_timeout": a.ReadTimeout, "api.write_timeout": a.WriteTimeout, "api.idle_timeout": a.IdleTimeout} {
+		if d <= 0 {
+			return bad(key, "want more than 0", d.Std())
+		}
+	}
+
+	d := &c.Dispatcher
+	switch {
+	case d.MaxQueues < 1:
+		return bad("dispatcher.max_queues", "want at least 1", d.MaxQueues)
+	case d.LeaseTTL.Std() < 100*time.Millisecond:
+		return bad("dispatcher.lease_ttl", "want at least 100ms", d.LeaseTTL.Std())
+	case d.RecoveryGrace < 0:
+		return bad("dispatcher.recovery_grace", "want 0 or more", d.RecoveryGrace.Std())
+	case d.ShutdownGrace < 0:
+		return bad("dispatcher.shutdown_grace", "want 0 or more", d.ShutdownGrace.Std())
+	case d.PollMin <= 0:
+		return bad("dispatcher.poll_min", "want more than 0", d.PollMin.Std())
+	case d.PollMax < d.PollMin:
+		return bad("dispatcher.poll_max", "want at least dispatcher.poll_min", d.PollMax.Std())
+	case d.MaxResponseBytes < 16:
+		return bad("dispatcher.max_response_bytes", "want at least 16", d.MaxResponseBytes)
+	case d.History < 0 || d.History > 1000:
+		return bad("dispatcher.history", "want 0 to 1000", d.History)
+	}
+	if strings.ContainsAny(d.ID, ": \t\n") {
+		return bad("dispatcher.id", "must not contain ':' or spaces", d.ID)
+	}
+
+	s := &c.Scheduler
+	switch {
+	case s.LockTTL.Std() < 500*time.Millisecond:
+		return bad("scheduler.lock_ttl", "want at least 500ms", s.LockTTL.Std())
+	case s.PollInterval <= 0:
+		return bad("scheduler.poll_interval", "want more than 0", s.PollInterval.Std())
+	case s.PromoteBatch < 1 || s.PromoteBatch > 100_000:
+		return bad("scheduler.promote_batch", "want 1 to 100000", s.PromoteBatch)
+	case s.JanitorInterval <= 0:
+		return bad("scheduler.janitor_interval", "want more than 0", s.JanitorInterval.Std())
+	}
+
+	q := c.QueueDefaults()
+	if err := q.Validate(); err != nil {
+		return fmt.Errorf("%w: queues: %v", ErrInvalid, err)
+	}
+	if c.Queues.IdempotencyWindow.Std() < time.Second {
+		return bad("queues.idempotency_window", "want at least 1s", c.Queues.IdempotencyWindow.Std())
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", `want "debug", "info", "warn" or "error"`, c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		return bad("log.format", `want "json" or "text"`, c.Log.Format)
+	}
+	return nil
+}
+
+// BearerHashes returns the SHA-256 of every accepted bearer token: those
+// configured as plain tokens or hashes, and the legacy app_token.
+func (c *Config) BearerHashes() [][sha256.Size]byte {
+	var out [][sha256.Size]byte
+	for _, t := range c.API.Tokens {
+		out = append(out, sha256.Sum256([]byte(t)))
+	}
+	if c.API.LegacyAppToken != "" {
+		out = append(out, sha256.Sum256([]byte(c.API.LegacyAppToken)))
+	}
+	for _, h := range c.API.TokenSHA256 {
+		var b [sha256.Size]byte
+		if n, err := hex.Decode(b[:], []byte(h)); err == nil && n == sha256.Size {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// CheckAuth refuses an API that would accept anyone by accident.
+func (c *Config) CheckAuth() error {
+	if len(c.BearerHashes()) == 0 && !c.API.InsecureNoAuth {
+		return fmt.Errorf("%w: api.tokens (%s): no token configured: set api.tokens, api.token_sha256 or api.legacy_app_token, or api.insecure_no_auth: true to run without authentication",
+			ErrInvalid, EnvName("api.tokens"))
+	}
+	return nil
+}
