@@ -1,0 +1,422 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/htq/htq/internal/metrics"
+	"github.com/htq/htq/internal/store"
+	"github.com/htq/htq/internal/task"
+)
+
+// Pagination limits.
+const (
+	defaultPage = 100
+	maxPage     = 1000
+)
+
+// queueJSON is a queue as REST shows it.
+type queueJSON struct {
+	Name string `json:"name"`
+	task.QueueConfig
+	Paused    bool         `json:"paused"`
+	CreatedAt time.Time    `json:"created_at"`
+	Counts    store.Counts `json:"counts"`
+}
+
+func toQueueJSON(qi *store.QueueInfo) queueJSON {
+	return queueJSON{Name: qi.Name, QueueConfig: qi.Config, Paused: qi.Paused, CreatedAt: qi.Created.UTC(), Counts: qi.Counts}
+}
+
+// taskJSON is a task as REST shows it.
+type taskJSON struct {
+	ID              string        `json:"id"`
+	Queue           string        `json:"queue"`
+	State           task.State    `json:"state"`
+	Method          string        `json:"method"`
+	URL             string        `json:"url"`
+	CreatedAt       *time.Time    `json:"created_at,omitempty"`
+	RunAt           *time.Time    `json:"run_at,omitempty"`
+	Attempts        int           `json:"attempts"`
+	MaxAttempts     int           `json:"max_attempts,omitempty"`
+	K               int64         `json:"k,omitempty"`
+	LastStatus      int           `json:"last_status,omitempty"`
+	LastError       string        `json:"last_error,omitempty"`
+	UpdatedAt       *time.Time    `json:"updated_at,omitempty"`
+	FinishedAt      *time.Time    `json:"finished_at,omitempty"`
+	CancelRequested bool          `json:"cancel_requested,omitempty"`
+	History         []attemptJSON `json:"history"`
+}
+
+type attemptJSON struct {
+	At        time.Time `json:"at"`
+	Attempt   int       `json:"attempt"`
+	Status    int       `json:"status"`
+	LatencyMs int64     `json:"latency_ms"`
+	Error     string    `json:"error,omitempty"`
+	Body      string    `json:"body,omitempty"`
+	Sequence  int64     `json:"sequence"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func toTaskJSON(ti *store.TaskInfo) taskJSON {
+	j := taskJSON{
+		ID: ti.ID, Queue: ti.Queue, State: ti.State, Method: ti.Spec.Method, URL: ti.Spec.URL,
+		Attempts: ti.Attempts, MaxAttempts: ti.Spec.MaxAttempts, K: ti.K, LastStatus: ti.LastStatus,
+		LastError: ti.LastError, UpdatedAt: timePtr(ti.Updated), FinishedAt: timePtr(ti.Finished),
+		CancelRequested: ti.CancelRequested, History: []attemptJSON{},
+	}
+	if ti.Spec.CreatedMs > 0 {
+		j.CreatedAt = timePtr(time.UnixMilli(ti.Spec.CreatedMs))
+	}
+	if !ti.RunAt.IsZero() {
+		j.RunAt = timePtr(ti.RunAt)
+	} else if ti.Spec.RunAtMs > 0 && (ti.State == task.StateScheduled || ti.State == task.StateQueued) {
+		j.RunAt = timePtr(time.UnixMilli(ti.Spec.RunAtMs))
+	}
+	for _, a := range ti.History {
+		j.History = append(j.History, attemptJSON{At: time.UnixMilli(a.At).UTC(), Attempt: a.Attempt, Status: a.Status,
+			LatencyMs: a.LatencyMs, Error: a.Error, Body: a.Body, Sequence: a.Seq})
+	}
+	return j
+}
+
+// queueName reads and validates the {queue} path parameter.
+func queueName(c echo.Context) (string, error) {
+	raw := c.Param("queue")
+	name, err := url.PathUnescape(raw)
+	if err != nil {
+		return "", apiErr(http.StatusBadRequest, CodeBadRequest, "queue name in the path is not validly escaped")
+	}
+	if err := task.ValidateQueueName(name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+func pageParams(c echo.Context) (string, int, error) {
+	limit := defaultPage
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPage {
+			return "", 0, apiErr(http.StatusBadRequest, CodeBadRequest, "limit: want 1 to %d", maxPage)
+		}
+		limit = n
+	}
+	return c.QueryParam("cursor"), limit, nil
+}
+
+func (s *Server) putQueue(c echo.Context) error {
+	name, err := queueName(c)
+	if err != nil {
+		return err
+	}
+	var p queuePatch
+	if err := readJSON(c, &p); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	cfg := s.cfg.QueueDefaults
+	mode := store.PutCreate
+	cur, err := s.st.GetQueue(ctx, name)
+	switch {
+	case err == nil:
+		cfg, mode = cur.Config, store.PutUpdate
+	case !errors.Is(err, task.ErrQueueNotFound):
+		return err
+	}
+	p.apply(&cfg)
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	created, err := s.st.PutQueue(ctx, name, &cfg, mode)
+	if err != nil {
+		return err
+	}
+	qi, err := s.st.GetQueue(ctx, name)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return c.JSON(status, toQueueJSON(qi))
+}
+
+func (s *Server) getQueue(c echo.Context) error {
+	name, err := queueName(c)
+	if err != nil {
+		return err
+	}
+	qi, err := s.st.GetQueue(c.Request().Context(), name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toQueueJSON(qi))
+}
+
+func (s *Server) listQueues(c echo.Context) error {
+	cursor, limit, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	qs, more, err := s.st.ListQueues(c.Request().Context(), cursor, limit)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Queues     []queueJSON `json:"queues"`
+		NextCursor string      `json:"next_cursor,omitempty"`
+	}{Queues: []queueJSON{}}
+	for _, q := range qs {
+		out.Queues = append(out.Queues, toQueueJSON(q))
+	}
+	if more && len(qs) > 0 {
+		out.NextCursor = qs[len(qs)-1].Name
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) deleteQueue(c echo.Context) error {
+	name, err := queueName(c)
+	if err != nil {
+		return err
+	}
+	if err := s.st.DeleteQueue(c.Request().Context(), name); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) pauseQueue(c echo.Context) error  { return s.setPaused(c, true) }
+func (s *Server) resumeQueue(c echo.Context) error { return s.setPaused(c, false) }
+
+func (s *Server) setPaused(c echo.Context, paused bool) error {
+	name, err := queueName(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if err := s.st.SetPaused(ctx, name, paused); err != nil {
+		return err
+	}
+	qi, err := s.st.GetQueue(ctx, name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toQueueJSON(qi))
+}
+
+// enqueue stores tasks and records the metrics of the attempt.
+// A missing queue is created with the given configuration, if any.
+func (s *Server) enqueue(c echo.Context, queue string, tasks []store.NewTask, create *task.QueueConfig) ([]store.Enqueued, error) {
+	o := store.EnqueueOptions{IdempotencyWindow: s.cfg.IdempotencyWindow, CreateQueue: create}
+	start := time.Now()
+	res, err := s.st.Enqueue(c.Request().Context(), queue, tasks, o)
+	s.m.EnqueueDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		if r := toError(err).reason; r != "" {
+			s.m.Rejected.WithLabelValues(r).Add(float64(len(tasks)))
+		}
+		return nil, err
+	}
+	fresh := 0
+	for _, r := range res.Tasks {
+		if !r.Existed {
+			fresh++
+		}
+	}
+	if fresh > 0 {
+		s.m.Enqueued.WithLabelValues(string(res.Kind)).Add(float64(fresh))
+	}
+	return res.Tasks, nil
+}
+
+type createdJSON struct {
+	ID      string     `json:"id"`
+	Queue   string     `json:"queue"`
+	State   task.State `json:"state"`
+	RunAt   *time.Time `json:"run_at,omitempty"`
+	Existed bool       `json:"existed,omitempty"`
+}
+
+func created(queue string, nt *store.NewTask, r store.Enqueued) createdJSON {
+	j := createdJSON{ID: r.ID, Queue: queue, State: task.StateQueued, Existed: r.Existed}
+	if r.Scheduled {
+		j.State, j.RunAt = task.StateScheduled, timePtr(nt.Due)
+	}
+	return j
+}
+
+func (s *Server) reject(err error) error {
+	if ae := toError(err); ae.reason != "" && ae.Status != http.StatusServiceUnavailable {
+		s.m.Rejected.WithLabelValues(ae.reason).Inc()
+	}
+	return err
+}
+
+func (s *Server) createTask(c echo.Context) error {
+	name, err := queueName(c)
+	if err != nil {
+		return s.reject(err)
+	}
+	var req taskRequest
+	if err := readJSON(c, &req); err != nil {
+		return s.reject(err)
+	}
+	if h := c.Request().Header.Get("Idempotency-Key"); h != "" {
+		if req.IdempotencyKey != "" && req.IdempotencyKey != h {
+			return s.reject(invalidField("idempotency_key", "differs from the Idempotency-Key header"))
+		}
+		req.IdempotencyKey = h
+	}
+	nt, err := req.toNewTask(s.now(), s.cfg.Limits)
+	if err != nil {
+		return s.reject(err)
+	}
+	res, err := s.enqueue(c, name, []store.NewTask{nt}, s.autoCreate())
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if res[0].Existed {
+		status = http.StatusOK
+	}
+	c.Response().Header().Set("Location", "/v1/tasks/"+res[0].ID)
+	return c.JSON(status, created(name, &nt, res[0]))
+}
+
+func (s *Server) createTasks(c echo.Context) error {
+	name, err := queueName(c)
+	if err != nil {
+		return s.reject(err)
+	}
+	var req struct {
+		Tasks []taskRequest `json:"tasks"`
+	}
+	if err := readJSON(c, &req); err != nil {
+		return s.reject(err)
+	}
+	switch {
+	case len(req.Tasks) == 0:
+		return s.reject(invalidField("tasks", "want at least one task"))
+	case len(req.Tasks) > s.cfg.MaxBatch:
+		return s.reject(&Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
+			Message: "tasks: " + strconv.Itoa(len(req.Tasks)) + " in one batch, limit " + strconv.Itoa(s.cfg.MaxBatch), reason: metrics.ReasonTooLarge})
+	}
+	now := s.now()
+	nts := make([]store.NewTask, len(req.Tasks))
+	for i := range req.Tasks {
+		nt, err := req.Tasks[i].toNewTask(now, s.cfg.Limits)
+		if err != nil {
+			ae := toError(err)
+			ae = &Error{Status: ae.Status, Code: ae.Code, Message: "tasks[" + strconv.Itoa(i) + "]: " + ae.Message, reason: ae.reason}
+			return s.reject(ae)
+		}
+		nts[i] = nt
+	}
+	res, err := s.enqueue(c, name, nts, s.autoCreate())
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Tasks []createdJSON `json:"tasks"`
+	}{}
+	status := http.StatusOK
+	for i, r := range res {
+		out.Tasks = append(out.Tasks, created(name, &nts[i], r))
+		if !r.Existed {
+			status = http.StatusCreated
+		}
+	}
+	return c.JSON(status, out)
+}
+
+func (s *Server) listTasks(c echo.Context) error {
+	name, err := queueName(c)
+	if err != nil {
+		return err
+	}
+	cursor, limit, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	state := task.State(c.QueryParam("state"))
+	if state == "" {
+		state = task.StateQueued
+	}
+	listable := false
+	for _, st := range task.ListableStates {
+		listable = listable || st == state
+	}
+	if !listable {
+		return apiErr(http.StatusBadRequest, CodeBadRequest, "state: %q: want scheduled, queued, active or dead", clip(string(state)))
+	}
+	tasks, next, err := s.st.ListTasks(c.Request().Context(), name, state, cursor, limit)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Tasks      []taskJSON `json:"tasks"`
+		NextCursor string     `json:"next_cursor,omitempty"`
+	}{Tasks: []taskJSON{}, NextCursor: next}
+	for _, t := range tasks {
+		out.Tasks = append(out.Tasks, toTaskJSON(t))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) getTask(c echo.Context) error {
+	ti, err := s.st.GetTask(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toTaskJSON(ti))
+}
+
+func (s *Server) cancelTask(c echo.Context) error {
+	ctx := c.Request().Context()
+	id := c.Param("id")
+	r, err := s.st.CancelTask(ctx, id, s.cfg.QueueDefaults.Retention.Std())
+	if err != nil {
+		return err
+	}
+	if r == store.Discarded {
+		return c.NoContent(http.StatusNoContent)
+	}
+	ti, err := s.st.GetTask(ctx, id)
+	if err != nil {
+		if errors.Is(err, task.ErrTaskNotFound) { // retention 0: gone already
+			return c.NoContent(http.StatusNoContent)
+		}
+		return err
+	}
+	status := http.StatusOK
+	if r == store.Cancelling {
+		status = http.StatusAccepted
+	}
+	return c.JSON(status, toTaskJSON(ti))
+}
+
+// autoCreate is the configuration REST enqueues create missing queues with
+// (nil: they are refused with 404, the default).
+func (s *Server) autoCreate() *task.QueueConfig {
+	if !s.cfg.AutoCreateQueues {
+		return nil
+	}
+	cfg := s.cfg.QueueDefaults
+	return &cfg
+}

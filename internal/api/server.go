@@ -1,0 +1,243 @@
+// Package api serves HTQ's HTTP API: REST v1 (JSON, bearer tokens), the
+// legacy /api/* protocol of the original HTQ, health endpoints and metrics.
+// It is stateless: every request is one or a few store operations.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	_ "embed"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/htq/htq/internal/clock"
+	"github.com/htq/htq/internal/metrics"
+	"github.com/htq/htq/internal/store"
+	"github.com/htq/htq/internal/task"
+)
+
+//go:embed openapi.yaml
+var openAPI []byte
+
+// Config is what the API needs to know.
+type Config struct {
+	Tokens            [][sha256.Size]byte // accepted bearer tokens (hashed)
+	InsecureNoAuth    bool
+	LegacyAppKey      string
+	LegacyAppToken    string
+	TimeZone          *time.Location
+	CORSOrigins       []string
+	CORSCredentials   bool
+	AutoCreateQueues  bool
+	MaxBodyBytes      int
+	MaxBatch          int
+	Limits            task.Limits
+	QueueDefaults     task.QueueConfig
+	IdempotencyWindow time.Duration
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	Version           string
+}
+
+// Server is the API.
+type Server struct {
+	cfg   Config
+	st    *store.Store
+	clock clock.Clock
+	log   *slog.Logger
+	m     *metrics.API
+	gath  prometheus.Gatherer
+	echo  *echo.Echo
+}
+
+// New builds the API. metricsOnMain says whether /metrics is served here
+// (else the caller serves gath on its own listener).
+func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metrics.API, gath prometheus.Gatherer, metricsOnMain bool) *Server {
+	s := &Server{cfg: cfg, st: st, clock: clk, log: log, m: m, gath: gath}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.instrument, s.recoverPanic, s.limitBody)
+	e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
+		AllowOrigins:     cfg.CORSOrigins,
+		AllowCredentials: cfg.CORSCredentials,
+		AllowHeaders:     []string{"Authorization", "Content-Type", "Idempotency-Key"},
+		AllowMethods:     []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete},
+	}))
+
+	e.GET("/", func(c echo.Context) error { return c.String(http.StatusOK, "HTQ") })
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", openAPI) })
+	if metricsOnMain {
+		e.GET("/metrics", echo.WrapHandler(MetricsHandler(gath)))
+	}
+
+	legacy := e.Group("/api")
+	for name, h := range map[string]func(echo.Context, *legacyForm) (any, error){
+		"addQueue": s.legacyAddQueue, "deleteQueue": s.legacyDeleteQueue, "allQueue": s.legacyAllQueue,
+		"countQueue": s.legacyCountQueue, "addTask": s.legacyAddTask,
+	} {
+		legacy.POST("/"+name, s.legacyHandler(h))
+	}
+
+	v1 := e.Group("/v1", s.auth)
+	v1.PUT("/queues/:queue", s.putQueue)
+	v1.GET("/queues", s.listQueues)
+	v1.GET("/queues/:queue", s.getQueue)
+	v1.DELETE("/queues/:queue", s.deleteQueue)
+	v1.POST("/queues/:queue/pause", s.pauseQueue)
+	v1.POST("/queues/:queue/resume", s.resumeQueue)
+	v1.POST("/queues/:queue/tasks", s.createTask)
+	v1.POST("/queues/:queue/tasks/batch", s.createTasks)
+	v1.GET("/queues/:queue/tasks", s.listTasks)
+	v1.GET("/tasks/:id", s.getTask)
+	v1.DELETE("/tasks/:id", s.cancelTask)
+	s.echo = e
+	return s
+}
+
+// Handler returns the HTTP handler (for tests).
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// MetricsHandler serves a registry's metrics.
+func MetricsHandler(g prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+}
+
+// Serve serves on l until ctx is cancelled, then shuts down gracefully:
+// requests in progress get up to grace to finish.
+func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration) error {
+	hs := &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    1 << 16,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	return ServeHTTP(ctx, hs, l, grace)
+}
+
+// ServeHTTP runs hs on l until ctx ends, then shuts it down within grace.
+func ServeHTTP(ctx context.Context, hs *http.Server, l net.Listener, grace time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
+		err = e
+	}
+	return err
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.st.Ready(ctx); err != nil {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// instrument counts requests by route template, method and status.
+func (s *Server) instrument(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.m.Requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(c.Response().Status)).Inc()
+		s.m.RequestDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		return nil
+	}
+}
+
+func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				s.log.Error("handler panic", "route", c.Path(), "panic", r)
+				err = apiErr(http.StatusInternalServerError, CodeInternal, "internal error")
+			}
+		}()
+		return next(c)
+	}
+}
+
+// limitBody caps every request body; reading past the cap fails with
+// *http.MaxBytesError, which becomes 413 (REST) or code 1006 (legacy).
+func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > int64(s.cfg.MaxBodyBytes) {
+			if strings.HasPrefix(r.URL.Path, "/api/") {
+				return s.legacyReply(c, legacyResult{Code: 1006, Message: "请求体过大：" + strconv.Itoa(s.cfg.MaxBodyBytes) + " 字节以内"})
+			}
+			return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
+				Message: "request body over the limit of " + strconv.Itoa(s.cfg.MaxBodyBytes) + " bytes", reason: metrics.ReasonTooLarge}
+		}
+		r.Body = http.MaxBytesReader(c.Response(), r.Body, int64(s.cfg.MaxBodyBytes))
+		return next(c)
+	}
+}
+
+// auth checks the bearer token in constant time against every accepted one.
+func (s *Server) auth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.cfg.InsecureNoAuth {
+			return next(c)
+		}
+		h := c.Request().Header.Get("Authorization")
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || tok == "" {
+			s.m.Rejected.WithLabelValues(metrics.ReasonUnauthorized).Inc()
+			return apiErr(http.StatusUnauthorized, CodeUnauthorized, "missing bearer token: send Authorization: Bearer <token>")
+		}
+		sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+		match := 0
+		for _, t := range s.cfg.Tokens {
+			match |= subtle.ConstantTimeCompare(sum[:], t[:])
+		}
+		if match != 1 {
+			s.m.Rejected.WithLabelValues(metrics.ReasonUnauthorized).Inc()
+			return apiErr(http.StatusUnauthorized, CodeUnauthorized, "invalid bearer token")
+		}
+		return next(c)
+	}
+}
+
+// now returns the injected clock's time.
+func (s *Server) now() time.Time { return s.clock.Now() }

@@ -1,0 +1,244 @@
+// Package deliver makes the HTTP call of a task: it builds the request from
+// the task's spec (method, headers, raw body or form fields; GET and HEAD
+// without a body), adds HTQ's headers, sends it over a shared keep-alive
+// pool with the task's timeout, and reads a bounded prefix of the answer.
+package deliver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/htq/htq/internal/task"
+)
+
+// Headers HTQ sends with every call.
+const (
+	HeaderTaskID   = "X-HTQ-Task-Id"
+	HeaderQueue    = "X-HTQ-Queue"
+	HeaderAttempt  = "X-HTQ-Attempt"
+	HeaderSequence = "X-HTQ-Sequence"
+)
+
+// Defaults for the client.
+const (
+	DefaultMaxResponseBytes = 64 << 10
+	// drainLimit is how much of a longer answer is read and thrown away so
+	// the connection can be reused; beyond it the connection is closed.
+	drainLimit   = 256 << 10
+	maxRedirects = 5
+)
+
+// Options configure a Client.
+type Options struct {
+	UserAgent           string
+	MaxResponseBytes    int // the body prefix kept (for done/reset and the attempt history)
+	MaxIdleConnsPerHost int // keep-alive connections kept per target host
+	DialTimeout         time.Duration
+}
+
+// Client sends calls. It is safe for concurrent use.
+type Client struct {
+	http *http.Client
+	opts Options
+}
+
+// New returns a client with its own connection pool.
+func New(o Options) *Client {
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if o.MaxIdleConnsPerHost <= 0 {
+		o.MaxIdleConnsPerHost = 64
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = 10 * time.Second
+	}
+	dialer := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		// No proxy from the environment: every call goes straight to its target.
+		DialContext:           dialer.DialContext,
+		MaxIdleConnsPerHost:   o.MaxIdleConnsPerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	return &Client{
+		opts: o,
+		http: &http.Client{Transport: tr, CheckRedirect: checkRedirect},
+	}
+}
+
+// checkRedirect follows redirects of GET and HEAD calls (up to 5); any other
+// method's 3xx answer is returned as is and counts as a permanent failure,
+// since replaying a POST elsewhere is not what its sender asked for.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	if m := via[0].Method; m != http.MethodGet && m != http.MethodHead {
+		return http.ErrUseLastResponse
+	}
+	return nil
+}
+
+// CloseIdle closes the pool's idle connections.
+func (c *Client) CloseIdle() { c.http.CloseIdleConnections() }
+
+// Call is one call to make.
+type Call struct {
+	TaskID  string
+	Queue   string
+	Attempt int
+	Seq     int64
+	Spec    *task.Spec
+	Timeout time.Duration
+}
+
+// ErrKind classifies a failed call that got no HTTP answer.
+type ErrKind int
+
+// Error kinds. A request HTQ cannot even build is permanent; the rest are
+// worth retrying, except a cancellation (the dispatcher is shutting down).
+const (
+	ErrNone ErrKind = iota
+	ErrTimeout
+	ErrConnection
+	ErrRequest
+	ErrCancelled
+	ErrEgress
+)
+
+// Result is the outcome of a call.
+type Result struct {
+	Status  int
+	Header  http.Header
+	Body    []byte // up to MaxResponseBytes of the answer
+	Latency time.Duration
+	Err     error
+	Kind    ErrKind
+}
+
+// Do makes the call. It never panics on a strange spec or answer.
+func (c *Client) Do(ctx context.Context, call *Call) Result {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, call.Timeout)
+	defer cancel()
+	req, err := c.build(ctx, call)
+	if err != nil {
+		return Result{Err: err, Kind: ErrRequest, Latency: time.Since(start)}
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return Result{Err: err, Kind: classify(ctx, err), Latency: time.Since(start)}
+	}
+	body, readErr := io.ReadAll(io.LimitReader(resp.Body, int64(c.opts.MaxResponseBytes)))
+	if readErr == nil {
+		// Keep the connection when the rest of a long answer is short enough.
+		_, _ = io.CopyN(io.Discard, resp.Body, drainLimit)
+	}
+	_ = resp.Body.Close()
+	r := Result{Status: resp.StatusCode, Header: resp.Header, Body: body, Latency: time.Since(start)}
+	if readErr != nil {
+		// The status line and headers arrived; the body did not (a reset or
+		// the timeout). The answer is incomplete, so the call failed.
+		r.Err, r.Kind = fmt.Errorf("read answer: %w", readErr), classify(ctx, readErr)
+	}
+	return r
+}
+
+func classify(ctx context.Context, err error) ErrKind {
+	var ne net.Error
+	switch {
+	case errors.Is(err, ErrEgressDenied):
+		return ErrEgress
+	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return ErrTimeout
+	case errors.Is(err, context.Canceled):
+		return ErrCancelled
+	case errors.As(err, &ne) && ne.Timeout():
+		return ErrTimeout
+	default:
+		return ErrConnection
+	}
+}
+
+// ErrEgressDenied reports a target address the egress policy forbids.
+var ErrEgressDenied = errors.New("egress denied")
+
+func (c *Client) build(ctx context.Context, call *Call) (*http.Request, error) {
+	s := call.Spec
+	var body io.Reader
+	contentType := ""
+	if !task.NoBodyMethod(s.Method) {
+		switch s.BodyKind {
+		case task.BodyRaw:
+			body = bytes.NewReader(s.RawBody())
+		case task.BodyMultipart:
+			var buf bytes.Buffer
+			w := multipart.NewWriter(&buf)
+			for _, f := range s.Form {
+				if err := w.WriteField(f.Name, f.Value); err != nil {
+					return nil, fmt.Errorf("build form: %w", err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				return nil, fmt.Errorf("build form: %w", err)
+			}
+			body, contentType = &buf, w.FormDataContentType()
+		case task.BodyURLEncoded:
+			var buf bytes.Buffer
+			for i, f := range s.Form {
+				if i > 0 {
+					buf.WriteByte('&')
+				}
+				buf.WriteString(url.QueryEscape(f.Name))
+				buf.WriteByte('=')
+				buf.WriteString(url.QueryEscape(f.Value))
+			}
+			body, contentType = &buf, "application/x-www-form-urlencoded"
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, s.Method, s.URL, body)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	for _, h := range s.Header {
+		req.Header.Add(h.Name, h.Value)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if req.Header.Get("User-Agent") == "" && c.opts.UserAgent != "" {
+		req.Header.Set("User-Agent", c.opts.UserAgent)
+	}
+	req.Header.Set(HeaderTaskID, call.TaskID)
+	req.Header.Set(HeaderQueue, HeaderSafe(call.Queue))
+	req.Header.Set(HeaderAttempt, strconv.Itoa(call.Attempt))
+	req.Header.Set(HeaderSequence, strconv.FormatInt(call.Seq, 10))
+	return req, nil
+}
+
+// HeaderSafe returns s as is when it is printable ASCII, else
+// percent-encoded (queue names may be any UTF-8).
+func HeaderSafe(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] >= 0x7f {
+			if utf8.ValidString(s) {
+				return url.PathEscape(s)
+			}
+			return url.PathEscape(string([]rune(s)))
+		}
+	}
+	return s
+}

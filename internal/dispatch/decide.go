@@ -1,0 +1,107 @@
+package dispatch
+
+import (
+	"math/rand/v2"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/htq/htq/internal/clock"
+	"github.com/htq/htq/internal/deliver"
+	"github.com/htq/htq/internal/metrics"
+	"github.com/htq/htq/internal/store"
+	"github.com/htq/htq/internal/task"
+)
+
+// historyBodyBytes bounds the response body kept in an attempt record.
+const historyBodyBytes = 256
+
+// decision is what to record after a call.
+type decision struct {
+	completion store.Completion
+	outcome    string // htq_dispatcher_calls_total label
+	final      task.State
+}
+
+// decide applies HTQ's rules to a call's result: success ends a realtime
+// task and reschedules a variable one (done / reset / X-HTQ-Next-In); a
+// target's "X-HTQ-Action: done" ends any task; a retryable failure is tried
+// again after a backoff (Retry-After honoured, capped at max_backoff) while
+// attempts remain, holding the queue (strict) or stepping aside (relaxed);
+// anything else, or the last attempt, makes the task dead.
+func decide(cfg *task.QueueConfig, dl *store.Delivery, res *deliver.Result, start, now time.Time, rnd *rand.Rand) decision {
+	rec := &store.AttemptRecord{
+		At: clock.Millis(start), Attempt: dl.Attempt, Status: res.Status,
+		LatencyMs: res.Latency.Milliseconds(), Seq: dl.Seq,
+	}
+	if res.Err != nil {
+		rec.Error = truncateUTF8(res.Err.Error(), 512)
+	}
+	rec.Body = truncateUTF8(strings.ToValidUTF8(string(res.Body[:min(len(res.Body), historyBodyBytes)]), "�"), historyBodyBytes)
+
+	c := store.Completion{Delivery: dl, Attempt: rec}
+	d := decision{}
+	verdict := task.VerdictRetry
+	switch {
+	case dl.Err != nil:
+		rec.Error = "stored task cannot be decoded: " + dl.Err.Error()
+		verdict, d.outcome = task.VerdictPermanent, metrics.OutcomePermanent
+	case res.Kind == deliver.ErrEgress:
+		verdict, d.outcome = task.VerdictPermanent, metrics.OutcomeEgressDenied
+	case res.Kind == deliver.ErrRequest:
+		verdict, d.outcome = task.VerdictPermanent, metrics.OutcomePermanent
+	case res.Kind == deliver.ErrTimeout:
+		d.outcome = metrics.OutcomeTimeout
+	case res.Err != nil:
+		d.outcome = metrics.OutcomeRetry
+	default:
+		verdict = task.Judge(res.Status)
+		d.outcome = map[task.Verdict]string{
+			task.VerdictSuccess: metrics.OutcomeSuccess, task.VerdictRetry: metrics.OutcomeRetry,
+			task.VerdictPermanent: metrics.OutcomePermanent,
+		}[verdict]
+	}
+
+	action := task.ActionNone
+	if res.Status != 0 && res.Err == nil {
+		action = task.ParseAction(res.Header, res.Body)
+	}
+	switch {
+	case action == task.ActionDone && res.Status != 0:
+		// the target says it is finished, whatever the status: no more calls, no retries
+		c.Outcome, c.Retention, d.final = store.OutcomeSucceeded, cfg.Retention.Std(), task.StateSucceeded
+	case verdict == task.VerdictSuccess && cfg.Type == task.KindVariable:
+		nextIn, has := task.ParseNextIn(res.Header)
+		gap, k := task.NextCall(dl.K, action, cfg.SteppingTime.Std(), cfg.MaxTimeInterval.Std(), nextIn, has)
+		c.Outcome, c.Due, c.K, c.SetK = store.OutcomeAgain, now.Add(gap), k, true
+	case verdict == task.VerdictSuccess:
+		c.Outcome, c.Retention, d.final = store.OutcomeSucceeded, cfg.Retention.Std(), task.StateSucceeded
+	case verdict == task.VerdictRetry && dl.Attempt < cfg.TaskMaxAttempts(dl.Spec):
+		wait := task.Backoff(cfg.Retry, dl.Attempt, rnd)
+		if res.Header != nil {
+			if ra, ok := task.RetryAfter(res.Header, now); ok {
+				wait = min(ra, max(cfg.Retry.MaxBackoff.Std(), cfg.Retry.MinBackoff.Std()))
+			}
+		}
+		c.Due = now.Add(wait)
+		if cfg.Ordering == task.OrderingRelaxed {
+			c.Outcome = store.OutcomeRetry
+		} else {
+			c.Outcome = store.OutcomeHold
+		}
+	default:
+		c.Outcome, c.Retention, d.final = store.OutcomeDead, cfg.DeadRetention.Std(), task.StateDead
+	}
+	d.completion = c
+	return d
+}
+
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

@@ -1,0 +1,261 @@
+// Package roles wires each HTQ role (api, scheduler, dispatcher) from its
+// configuration: the Redis client and store, metrics, the health and metrics
+// listener, and the role's own loop. The mains only handle the process.
+package roles
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/htq/htq/internal/api"
+	"github.com/htq/htq/internal/buildinfo"
+	"github.com/htq/htq/internal/clock"
+	"github.com/htq/htq/internal/config"
+	"github.com/htq/htq/internal/deliver"
+	"github.com/htq/htq/internal/dispatch"
+	"github.com/htq/htq/internal/metrics"
+	"github.com/htq/htq/internal/schedule"
+	"github.com/htq/htq/internal/store"
+	"github.com/htq/htq/internal/task"
+)
+
+// Env is what every role is given by its main.
+type Env struct {
+	Config   *config.Config
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+	Clock    clock.Clock
+	// Listening, when set, is told each address the role listens on, once
+	// it listens (tests use it to find ports chosen by the OS).
+	Listening func(name, addr string)
+}
+
+func (e *Env) listening(name string, l net.Listener) {
+	e.Log.Info("listening", "listener", name, "addr", l.Addr().String())
+	if e.Listening != nil {
+		e.Listening(name, l.Addr().String())
+	}
+}
+
+// openStore connects to Redis and loads the scripts. A Redis that is not
+// reachable yet is not fatal: readiness stays false until it is.
+func openStore(ctx context.Context, env *Env) (*store.Store, error) {
+	r := env.Config.Redis
+	rdb, err := store.NewClient(store.Options{
+		Mode: r.Mode, URL: r.URL, Addrs: r.Addrs, Username: r.Username, Password: r.Password, DB: r.DB,
+		MasterName: r.MasterName, SentinelUsername: r.SentinelUsername, SentinelPassword: r.SentinelPassword,
+		TLS: r.TLS, PoolSize: r.PoolSize, DialTimeout: r.DialTimeout.Std(), ReadTimeout: r.ReadTimeout.Std(),
+		WriteTimeout: r.WriteTimeout.Std(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	metrics.InstrumentRedis(env.Registry, rdb)
+	st, err := store.New(rdb, r.KeyPrefix, env.Clock)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := st.Init(ictx); err != nil {
+		env.Log.Warn("redis not ready yet; will keep trying", "err", err)
+	}
+	return st, nil
+}
+
+// healthServer serves /healthz, /readyz and /metrics for the scheduler and
+// dispatcher roles.
+func healthServer(env *Env, ready func(context.Context) error) *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "application/json")
+		if err := ready(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, "{\"status\":\"unavailable\",\"error\":%q}\n", err.Error())
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
+	})
+	mux.Handle("GET /metrics", api.MetricsHandler(env.Registry))
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(env.Log.Handler(), slog.LevelWarn)}
+}
+
+// group runs servers next to a role and collects their errors.
+type group struct {
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	errs []error
+}
+
+func (g *group) run(f func() error) {
+	g.wg.Go(func() {
+		if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, context.Canceled) {
+			g.mu.Lock()
+			g.errs = append(g.errs, err)
+			g.mu.Unlock()
+		}
+	})
+}
+
+func (g *group) wait() error {
+	g.wg.Wait()
+	return errors.Join(g.errs...)
+}
+
+func listen(addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return l, nil
+}
+
+// RunAPI serves the API until ctx is cancelled.
+func RunAPI(ctx context.Context, env *Env) error {
+	cfg := env.Config
+	if err := cfg.CheckAuth(); err != nil {
+		return err
+	}
+	loc, err := time.LoadLocation(cfg.API.TimeZone)
+	if err != nil {
+		return fmt.Errorf("api.time_zone: %w", err)
+	}
+	st, err := openStore(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	metrics.Build(env.Registry, "api", buildinfo.Version)
+	m := metrics.NewAPI(env.Registry)
+	a := cfg.API
+	srv := api.New(api.Config{
+		Tokens: cfg.BearerHashes(), InsecureNoAuth: a.InsecureNoAuth,
+		LegacyAppKey: a.LegacyAppKey, LegacyAppToken: a.LegacyAppToken, TimeZone: loc,
+		CORSOrigins: a.CORSOrigins, CORSCredentials: a.CORSCredentials, AutoCreateQueues: a.AutoCreateQueues,
+		MaxBodyBytes: a.MaxBodyBytes, MaxBatch: a.MaxBatch,
+		Limits:        task.Limits{MaxURLBytes: a.MaxURLBytes, MaxHeaderBytes: a.MaxHeaderBytes, MaxBodyBytes: a.MaxBodyBytes},
+		QueueDefaults: cfg.QueueDefaults(), IdempotencyWindow: cfg.Queues.IdempotencyWindow.Std(),
+		ReadHeaderTimeout: a.ReadHeaderTimeout.Std(), ReadTimeout: a.ReadTimeout.Std(),
+		WriteTimeout: a.WriteTimeout.Std(), IdleTimeout: a.IdleTimeout.Std(), Version: buildinfo.Version,
+	}, st, env.Clock, env.Log, m, env.Registry, a.MetricsListen == "")
+
+	l, err := listen(a.Listen)
+	if err != nil {
+		return err
+	}
+	env.listening("api", l)
+	var g group
+	g.run(func() error { return srv.Serve(ctx, l, 10*time.Second) })
+	if a.MetricsListen != "" {
+		ml, err := listen(a.MetricsListen)
+		if err != nil {
+			_ = l.Close()
+			return err
+		}
+		env.listening("metrics", ml)
+		hs := &http.Server{Handler: api.MetricsHandler(env.Registry), ReadHeaderTimeout: 5 * time.Second}
+		g.run(func() error { return api.ServeHTTP(ctx, hs, ml, 5*time.Second) })
+	}
+	return g.wait()
+}
+
+// RunScheduler campaigns and, as leader, promotes until ctx is cancelled.
+func RunScheduler(ctx context.Context, env *Env) error {
+	cfg := env.Config
+	st, err := openStore(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	metrics.Build(env.Registry, "scheduler", buildinfo.Version)
+	m := metrics.NewScheduler(env.Registry)
+	s := cfg.Scheduler
+	sch := schedule.New(schedule.Config{
+		LockTTL: s.LockTTL.Std(), PollInterval: s.PollInterval.Std(), PromoteBatch: s.PromoteBatch,
+		JanitorInterval: s.JanitorInterval.Std(),
+	}, st, env.Clock, env.Log, m)
+	hs := healthServer(env, func(ctx context.Context) error {
+		if !sch.Running() {
+			return errors.New("election loop not running")
+		}
+		return st.Ready(ctx)
+	})
+	return runWithHealth(ctx, env, s.Listen, hs, sch.Run)
+}
+
+// RunDispatcher dispatches until ctx is cancelled, then hands its queues back.
+func RunDispatcher(ctx context.Context, env *Env) error {
+	cfg := env.Config
+	st, err := openStore(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	metrics.Build(env.Registry, "dispatcher", buildinfo.Version)
+	m := metrics.NewDispatcher(env.Registry)
+	d := cfg.Dispatcher
+	id := d.ID
+	if id == "" {
+		id = defaultID()
+	}
+	client := deliver.New(deliver.Options{
+		UserAgent: buildinfo.UserAgent(), MaxResponseBytes: d.MaxResponseBytes, MaxIdleConnsPerHost: d.MaxQueues,
+	})
+	defer client.CloseIdle()
+	dis := dispatch.New(dispatch.Config{
+		ID: id, MaxQueues: d.MaxQueues, LeaseTTL: d.LeaseTTL.Std(), RecoveryGrace: d.RecoveryGrace.Std(),
+		ShutdownGrace: d.ShutdownGrace.Std(), PollMin: d.PollMin.Std(), PollMax: d.PollMax.Std(), History: d.History,
+	}, st, client, env.Clock, env.Log.With("dispatcher", id), m)
+	hs := healthServer(env, func(ctx context.Context) error {
+		if !dis.Running() {
+			return errors.New("dispatcher not running")
+		}
+		return st.Ready(ctx)
+	})
+	return runWithHealth(ctx, env, d.Listen, hs, dis.Run)
+}
+
+// runWithHealth serves hs on addr while run runs; the listener stays up
+// through run's shutdown so probes see it drain.
+func runWithHealth(ctx context.Context, env *Env, addr string, hs *http.Server, run func(context.Context) error) error {
+	l, err := listen(addr)
+	if err != nil {
+		return err
+	}
+	env.listening("health", l)
+	hctx, stop := context.WithCancel(context.Background())
+	var g group
+	g.run(func() error { return api.ServeHTTP(hctx, hs, l, 2*time.Second) })
+	err = run(ctx)
+	stop()
+	return errors.Join(err, g.wait())
+}
+
+func defaultID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "htq"
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
