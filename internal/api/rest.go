@@ -256,7 +256,7 @@ type createdJSON struct {
 func created(queue string, nt *store.NewTask, r store.Enqueued) createdJSON {
 	j := createdJSON{ID: r.ID, Queue: queue, State: task.StateQueued, Existed: r.Existed}
 	if r.Scheduled {
-		j.State, j.RunAt = task.StateScheduled, timePtr(nt.Due)
+		j.State, j.RunAt = task.StateScheduled, timePtr(nt.Due.Truncate(time.Millisecond))
 	}
 	return j
 }
