@@ -10,6 +10,8 @@ BINARIES  := $(addprefix bin/htq-,$(ROLES))
 GOFILES   := $(shell find . -name '*.go' -not -path './.tools/*' -not -path './tmp/*')
 FUZZTIME  ?= 5s
 
+include hack/tools/tools.mk
+
 .PHONY: help build run test test-go test-bench-harness check-format vet lint fuzz bench bench-quick redis clean
 
 help: ## list the targets
@@ -40,8 +42,9 @@ check-format: ## fail if gofmt would change a file
 vet: ## go vet
 	$(GO) vet ./...
 
-lint: check-format vet ## gofmt, go vet and golangci-lint
-	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.6.2 run ./...
+lint: check-format vet $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint (pinned; configured in .golangci.yml)
+	$(GOLANGCI_LINT) run ./...
+	cd bench && $(GOLANGCI_LINT) run ./...
 
 fuzz: redis ## run every fuzz target longer (FUZZTIME=5s each by default)
 	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' internal); do \

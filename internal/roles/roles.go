@@ -121,8 +121,9 @@ func (g *group) wait() error {
 	return errors.Join(g.errs...)
 }
 
-func listen(addr string) (net.Listener, error) {
-	l, err := net.Listen("tcp", addr)
+func listen(ctx context.Context, addr string) (net.Listener, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
@@ -158,7 +159,7 @@ func RunAPI(ctx context.Context, env *Env) error {
 		WriteTimeout: a.WriteTimeout.Std(), IdleTimeout: a.IdleTimeout.Std(), Version: buildinfo.Version,
 	}, st, env.Clock, env.Log, m, env.Registry, a.MetricsListen == "")
 
-	l, err := listen(a.Listen)
+	l, err := listen(ctx, a.Listen)
 	if err != nil {
 		return err
 	}
@@ -166,7 +167,7 @@ func RunAPI(ctx context.Context, env *Env) error {
 	var g group
 	g.run(func() error { return srv.Serve(ctx, l, 10*time.Second) })
 	if a.MetricsListen != "" {
-		ml, err := listen(a.MetricsListen)
+		ml, err := listen(ctx, a.MetricsListen)
 		if err != nil {
 			_ = l.Close()
 			return err
@@ -237,7 +238,7 @@ func RunDispatcher(ctx context.Context, env *Env) error {
 // runWithHealth serves hs on addr while run runs; the listener stays up
 // through run's shutdown so probes see it drain.
 func runWithHealth(ctx context.Context, env *Env, addr string, hs *http.Server, run func(context.Context) error) error {
-	l, err := listen(addr)
+	l, err := listen(ctx, addr)
 	if err != nil {
 		return err
 	}

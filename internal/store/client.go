@@ -50,7 +50,7 @@ func NewClient(o Options) (redis.UniversalClient, error) {
 		if o.URL != "" {
 			u, err := redis.ParseURL(o.URL)
 			if err != nil {
-				return nil, fmt.Errorf("%w: redis.url: %v", ErrBadOptions, err)
+				return nil, fmt.Errorf("%w: redis.url: %w", ErrBadOptions, err)
 			}
 			opt = u
 		} else {

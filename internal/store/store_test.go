@@ -26,8 +26,6 @@ type env struct {
 	clk *clock.Fake
 }
 
-var shared *redistest.Server
-
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	t.Parallel()

@@ -39,7 +39,7 @@ type taskReads struct {
 func (s *Store) readTask(ctx context.Context, p redis.Pipeliner, id string) (*taskReads, error) {
 	part, err := task.IDPartition(id)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", task.ErrTaskNotFound, err)
+		return nil, fmt.Errorf("%w: %w", task.ErrTaskNotFound, err)
 	}
 	return &taskReads{spec: p.Get(ctx, s.keys.Spec(part, id)), state: p.HGetAll(ctx, s.keys.State(part, id))}, nil
 }
@@ -171,7 +171,7 @@ const (
 func (s *Store) CancelTask(ctx context.Context, id string, retention time.Duration) (CancelResult, error) {
 	part, err := task.IDPartition(id)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", task.ErrTaskNotFound, err)
+		return "", fmt.Errorf("%w: %w", task.ErrTaskNotFound, err)
 	}
 	v, err := s.run(ctx, "cancel", []string{s.keys.Spec(part, id), s.keys.State(part, id)},
 		s.keys.Part(part), id, s.nowMs(), retention.Milliseconds())

@@ -44,7 +44,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
-			return fmt.Errorf("%w: %v", ErrBadDuration, err)
+			return fmt.Errorf("%w: %w", ErrBadDuration, err)
 		}
 		v, err := ParseDuration(s)
 		if err != nil {

@@ -34,7 +34,7 @@ func IDPartition(id string) (int, error) {
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return 0, fmt.Errorf("%w: %q: want lower-case hex digits", ErrBadID, truncate(id, 40))
 		}
 	}

@@ -86,7 +86,7 @@ func Decode(stored string) (queue string, s *Spec, err error) {
 	}
 	s = new(Spec)
 	if err := json.Unmarshal([]byte(stored[i+1:]), s); err != nil {
-		return "", nil, fmt.Errorf("%w: %v", ErrBadSpec, err)
+		return "", nil, fmt.Errorf("%w: %w", ErrBadSpec, err)
 	}
 	return stored[:i], s, nil
 }
@@ -180,7 +180,7 @@ func ValidateURL(raw string, maxBytes int) error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("%w: %q: %v", ErrBadURL, truncate(raw, 80), errors.Unwrap(err))
+		return fmt.Errorf("%w: %q: %w", ErrBadURL, truncate(raw, 80), errors.Unwrap(err))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return fmt.Errorf("%w: %q: scheme must be http or https", ErrBadURL, truncate(raw, 80))

@@ -1,0 +1,382 @@
+// Command htqbench is the HTQ benchmark harness.
+//
+// It runs registered scenarios (see Register) against one shared no-op HTTP
+// target, each run on its own private redis-server, repeats every scenario
+// --runs times, and reports the median as a table on stdout and as
+// bench/out/results.json. Run it from bench/ with `go run .` (or
+// `go run ./...`); see README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Config is the parsed command line.
+type Config struct {
+	Runs      int           // runs per scenario; the median is reported
+	Only      []string      // scenario names to run (empty: all of the selected group)
+	Quick     bool          // smaller sizes
+	Out       string        // results.json path
+	Merge     bool          // keep other scenarios already in Out
+	Tasks     int           // override the task count of every scenario (0: scenario default)
+	Timeout   time.Duration // per run
+	Redis     string        // redis-server binary
+	RedisArgs []string      // extra redis-server arguments for every private instance
+	List      bool          // list scenarios and exit
+	Verbose   bool
+	CPUProf   string // write a CPU profile of the whole run
+
+	// Legacy system under test (scenarios of group "legacy", added later).
+	LegacyURL   string
+	LegacyKey   string
+	LegacyToken string
+}
+
+// Scenario groups.
+const (
+	GroupReference = "reference" // bare-loop ceilings and asynq
+	GroupHTQ       = "htq"       // HTQ itself
+	GroupLegacy    = "legacy"    // the legacy system; run only with --legacy-url
+)
+
+// Scenario is one benchmark. Run performs ONE run and returns its result;
+// the harness repeats it --runs times and aggregates (median).
+type Scenario struct {
+	Name  string
+	Group string
+	Desc  string
+	Run   func(ctx context.Context, env *Env) (Result, error)
+}
+
+var registry []Scenario
+
+// Register adds a scenario; call it from an init func. Names must be unique.
+// Scenarios run in registration order (file name order across files).
+func Register(s Scenario) {
+	for _, o := range registry {
+		if o.Name == s.Name {
+			panic("duplicate scenario " + s.Name)
+		}
+	}
+	registry = append(registry, s)
+}
+
+// Env is what a scenario run gets.
+type Env struct {
+	Cfg    *Config
+	Target *Target // shared target, Reset before each run
+	Run    int     // 1-based run number
+}
+
+// Size picks the task count: --tasks if given, else quick or full.
+func (e *Env) Size(full, quick int) int {
+	switch {
+	case e.Cfg.Tasks > 0:
+		return e.Cfg.Tasks
+	case e.Cfg.Quick:
+		return quick
+	default:
+		return full
+	}
+}
+
+// StartRedis starts a private redis-server configured for benchmarks
+// (--save "" --appendonly no). The caller must Stop it.
+func (e *Env) StartRedis(ctx context.Context, extraArgs ...string) (*Redis, error) {
+	args := append(append([]string(nil), e.Cfg.RedisArgs...), extraArgs...)
+	return StartRedis(ctx, RedisOptions{Binary: e.Cfg.Redis, ExtraArgs: args})
+}
+
+// Logf prints progress to stderr.
+func (e *Env) Logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "    "+format+"\n", args...)
+}
+
+// Debugf prints to stderr with --v.
+func (e *Env) Debugf(format string, args ...any) {
+	if e.Cfg.Verbose {
+		e.Logf(format, args...)
+	}
+}
+
+// Measure is the start of a measured interval (see Env.BeginMeasure).
+type Measure struct {
+	T0     int64 // start on the target's clock (compare with Arrival.T)
+	target *Target
+	conns0 int64
+	numGC0 uint32
+}
+
+// Conns is the number of TCP connections the target accepted since T0.
+func (m Measure) Conns() int64 { return m.target.Conns() - m.conns0 }
+
+// GCCycles is the number of Go GC cycles completed since T0.
+func (m Measure) GCCycles() uint32 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.NumGC - m.numGC0
+}
+
+// BeginMeasure collects garbage left by setup and marks the start of the
+// measured interval on the target's clock.
+func (e *Env) BeginMeasure() Measure {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return Measure{T0: e.Target.Now(), target: e.Target, conns0: e.Target.Conns(), numGC0: ms.NumGC}
+}
+
+func parseFlags(args []string) (*Config, error) {
+	cfg := &Config{}
+	fs := flag.NewFlagSet("htqbench", flag.ContinueOnError)
+	fs.IntVar(&cfg.Runs, "runs", 3, "runs per scenario; the median is reported")
+	only := fs.String("only", "", "comma-separated scenario names to run")
+	fs.BoolVar(&cfg.Quick, "quick", false, "smaller sizes (whole run < 2 minutes)")
+	fs.StringVar(&cfg.Out, "out", "", "results.json path (default out/results.json next to the bench module)")
+	fs.BoolVar(&cfg.Merge, "merge", false, "keep scenarios already in --out that this run does not replace")
+	fs.IntVar(&cfg.Tasks, "tasks", 0, "override every scenario's task count")
+	fs.DurationVar(&cfg.Timeout, "timeout", 3*time.Minute, "time limit of one scenario run")
+	fs.StringVar(&cfg.Redis, "redis-server", "", "redis-server binary (default: from PATH, else /usr/bin/redis-server)")
+	redisArgs := fs.String("redis-args", "", "extra redis-server arguments (space-separated), e.g. \"--appendonly yes\"")
+	fs.BoolVar(&cfg.List, "list", false, "list scenarios and exit")
+	fs.BoolVar(&cfg.Verbose, "v", false, "verbose progress")
+	fs.StringVar(&cfg.CPUProf, "cpuprofile", "", "write a CPU profile of the benchmark process to this file")
+	fs.StringVar(&cfg.LegacyURL, "legacy-url", "", "base URL of the legacy system (enables legacy scenarios, skips the references)")
+	fs.StringVar(&cfg.LegacyKey, "legacy-key", "", "legacy system key")
+	fs.StringVar(&cfg.LegacyToken, "legacy-token", "", "legacy system token")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if cfg.Runs < 1 {
+		return nil, errors.New("--runs must be >= 1")
+	}
+	for _, n := range strings.Split(*only, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			cfg.Only = append(cfg.Only, n)
+		}
+	}
+	cfg.RedisArgs = strings.Fields(*redisArgs)
+	if cfg.Out == "" {
+		cfg.Out = defaultOut()
+	}
+	return cfg, nil
+}
+
+// defaultOut is bench/out/results.json: next to go.mod when run from the
+// bench module (go run), else ./out/results.json.
+func defaultOut() string {
+	dir, _ := os.Getwd()
+	for d := dir; ; {
+		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil &&
+			strings.Contains(string(b), "module github.com/htq/htq/bench") {
+			return filepath.Join(d, "out", "results.json")
+		}
+		if p := filepath.Dir(d); p != d {
+			d = p
+		} else {
+			break
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bench", "go.mod")); err == nil {
+		return filepath.Join(dir, "bench", "out", "results.json")
+	}
+	return filepath.Join(dir, "out", "results.json")
+}
+
+// selectScenarios applies --legacy-url and --only.
+func selectScenarios(cfg *Config) ([]Scenario, []string, error) {
+	var notes []string
+	var pool []Scenario
+	for _, s := range registry {
+		if cfg.LegacyURL != "" {
+			if s.Group == GroupLegacy {
+				pool = append(pool, s)
+			}
+		} else if s.Group != GroupLegacy {
+			pool = append(pool, s)
+		}
+	}
+	if cfg.LegacyURL != "" {
+		notes = append(notes, fmt.Sprintf("--legacy-url %s given: reference and HTQ scenarios skipped", cfg.LegacyURL))
+		if len(pool) == 0 {
+			notes = append(notes, "no legacy scenarios are implemented yet; nothing to run")
+		}
+	}
+	if len(cfg.Only) == 0 {
+		return pool, notes, nil
+	}
+	var out []Scenario
+	for _, n := range cfg.Only {
+		i := slices.IndexFunc(registry, func(s Scenario) bool { return s.Name == n })
+		if i < 0 {
+			return nil, notes, fmt.Errorf("--only: unknown scenario %q (see --list)", n)
+		}
+		if slices.IndexFunc(pool, func(s Scenario) bool { return s.Name == n }) < 0 {
+			notes = append(notes, fmt.Sprintf("--only %s: skipped (group %s not selected)", n, registry[i].Group))
+			continue
+		}
+		out = append(out, registry[i])
+	}
+	// keep registration order
+	slices.SortStableFunc(out, func(a, b Scenario) int {
+		return slices.IndexFunc(registry, func(s Scenario) bool { return s.Name == a.Name }) -
+			slices.IndexFunc(registry, func(s Scenario) bool { return s.Name == b.Name })
+	})
+	return out, notes, nil
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	cfg, err := parseFlags(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "htqbench:", err)
+		return 2
+	}
+	if cfg.List {
+		for _, s := range registry {
+			fmt.Printf("%-20s %-10s %s\n", s.Name, s.Group, s.Desc)
+		}
+		return 0
+	}
+	defer StopAllRedis()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		// A second signal while cleaning up: kill the redis servers and leave.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		<-sig
+		StopAllRedis()
+		os.Exit(130)
+	}()
+
+	scen, notes, err := selectScenarios(cfg)
+	for _, n := range notes {
+		fmt.Println("note:", n)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "htqbench:", err)
+		return 2
+	}
+	if len(scen) == 0 {
+		fmt.Println("note: no scenarios selected; results not written")
+		return 0
+	}
+
+	target, err := StartTarget(1 << 16)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "htqbench: target:", err)
+		return 1
+	}
+	defer target.Close()
+
+	mode := "full"
+	if cfg.Quick {
+		mode = "quick"
+	}
+	fmt.Fprintf(os.Stderr, "htqbench: %s mode, %d run(s) each, %d scenario(s), target %s, %s GOMAXPROCS=%d\n",
+		mode, cfg.Runs, len(scen), target.URL, runtime.Version(), runtime.GOMAXPROCS(0))
+
+	if cfg.CPUProf != "" {
+		f, err := os.Create(cfg.CPUProf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "htqbench:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "htqbench:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	began := time.Now()
+	results := Results{}
+	var order []string
+	failed := false
+	for _, s := range scen {
+		if ctx.Err() != nil {
+			break
+		}
+		fmt.Fprintf(os.Stderr, "== %s (%s)\n", s.Name, s.Desc)
+		var runs []Result
+		var errs []string
+		for i := 1; i <= cfg.Runs && ctx.Err() == nil; i++ {
+			target.Reset(1 << 16)
+			env := &Env{Cfg: cfg, Target: target, Run: i}
+			rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+			t0 := time.Now()
+			r, err := s.Run(rctx, env)
+			cancel()
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("run %d: %v", i, err))
+				fmt.Fprintf(os.Stderr, "   run %d/%d: ERROR %v\n", i, cfg.Runs, err)
+				continue
+			}
+			runs = append(runs, r)
+			fmt.Fprintf(os.Stderr, "   run %d/%d: %s %s (%.1fs)%s\n", i, cfg.Runs, fmtFloat(r.Value), r.Unit,
+				time.Since(t0).Seconds(), prefixIf("  ", r.Note))
+		}
+		if len(errs) > 0 {
+			failed = true
+		}
+		if len(runs) == 0 {
+			results[s.Name] = Result{Unit: "error", Note: "FAILED: " + strings.Join(errs, "; ")}
+		} else {
+			agg := Aggregate(runs)
+			if len(errs) > 0 {
+				agg.Note = strings.TrimSpace(agg.Note + " FAILED " + strings.Join(errs, "; "))
+			}
+			results[s.Name] = agg
+		}
+		order = append(order, s.Name)
+	}
+
+	fmt.Println()
+	PrintTable(os.Stdout, results, order)
+	fmt.Printf("\n%s mode, %d run(s) each (median), wall time %.1fs\n", mode, cfg.Runs, time.Since(began).Seconds())
+	if ctx.Err() != nil {
+		fmt.Println("interrupted: results not written")
+		return 130
+	}
+	if err := WriteResults(cfg.Out, results, cfg.Merge); err != nil {
+		fmt.Fprintln(os.Stderr, "htqbench: write results:", err)
+		return 1
+	}
+	fmt.Println("results:", cfg.Out)
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+func prefixIf(p, s string) string {
+	if s == "" {
+		return ""
+	}
+	return p + s
+}

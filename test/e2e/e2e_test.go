@@ -1,0 +1,371 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/htq/htq/internal/store"
+)
+
+type counts struct {
+	Queued, Active, Scheduled, Dead int64
+}
+
+type queueView struct {
+	Name   string `json:"name"`
+	Counts counts `json:"counts"`
+}
+
+// drained reports whether no queue has work left.
+func (c *Cluster) drained() bool {
+	var out struct {
+		Queues []queueView `json:"queues"`
+	}
+	for cursor := ""; ; {
+		out.Queues = nil
+		var page struct {
+			Queues     []queueView `json:"queues"`
+			NextCursor string      `json:"next_cursor"`
+		}
+		if c.REST("GET", "/v1/queues?limit=1000&cursor="+cursor, nil, &page) != 200 {
+			return false
+		}
+		for _, q := range page.Queues {
+			if q.Counts.Queued+q.Counts.Active+q.Counts.Scheduled > 0 {
+				return false
+			}
+		}
+		if page.NextCursor == "" {
+			return true
+		}
+		cursor = page.NextCursor
+	}
+}
+
+// checkSerial asserts that each queue's calls arrived in index order, one at
+// a time, each index exactly once.
+func checkSerial(t *testing.T, calls []Call, perQueue int) {
+	t.Helper()
+	byQueue := map[string][]Call{}
+	for _, c := range calls {
+		byQueue[c.Query.Get("q")] = append(byQueue[c.Query.Get("q")], c)
+	}
+	for q, cs := range byQueue {
+		sort.Slice(cs, func(i, j int) bool { return cs[i].Start.Before(cs[j].Start) })
+		if len(cs) != perQueue {
+			t.Errorf("queue %s: %d calls, want %d", q, len(cs), perQueue)
+		}
+		for i, c := range cs {
+			if got := c.Query.Get("i"); got != strconv.Itoa(i) {
+				t.Errorf("queue %s: call %d was task %s (out of order or duplicated)", q, i, got)
+				break
+			}
+			if i > 0 && c.Start.Before(cs[i-1].End) {
+				t.Errorf("queue %s: task %d started before task %d finished", q, i, i-1)
+				break
+			}
+		}
+	}
+}
+
+// TestOrderAcrossDispatchers: 50 queues × 100 tasks, half through the legacy
+// API and half through REST, on 3 dispatchers and 2 schedulers: every task
+// is delivered exactly once, in order, one at a time per queue.
+func TestOrderAcrossDispatchers(t *testing.T) {
+	t.Parallel()
+	c := NewCluster(t, Options{Schedulers: 2, Dispatchers: 3})
+	tg := NewTarget(t)
+	const queues, perQueue = 50, 100
+	start := time.Now()
+	var wg sync.WaitGroup
+	for qi := range queues {
+		name := fmt.Sprintf("q%02d", qi)
+		legacy := qi%2 == 0
+		if !legacy {
+			if code := c.REST("PUT", "/v1/queues/"+name, map[string]any{}, nil); code != http.StatusCreated {
+				t.Fatalf("create %s: %d", name, code)
+			}
+		}
+		wg.Go(func() {
+			for i := range perQueue {
+				u := fmt.Sprintf("%s/task?q=%s&i=%d", tg.URL, name, i)
+				if legacy {
+					r := c.Legacy("addTask", "queue_name", name, "url", u, "execute_time", "0", "method", "get", "header", "[]", "data", "[]")
+					if r["error_code"] != float64(0) {
+						t.Errorf("legacy addTask: %v", r)
+						return
+					}
+				} else if code := c.REST("POST", "/v1/queues/"+name+"/tasks", map[string]any{"url": u}, nil); code != http.StatusCreated {
+					t.Errorf("REST create: %d", code)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	enqueued := time.Since(start)
+	c.WaitFor("all calls", 120*time.Second, func() bool { return tg.Count() >= queues*perQueue })
+	c.WaitFor("queues drained", 30*time.Second, c.drained)
+	took := time.Since(start)
+	calls := tg.Calls()
+	if len(calls) != queues*perQueue {
+		t.Fatalf("%d calls, want exactly %d (a clean run delivers nothing twice)", len(calls), queues*perQueue)
+	}
+	checkSerial(t, calls, perQueue)
+	t.Logf("%d tasks: enqueued in %v, all delivered after %v (%.0f tasks/s end to end)",
+		len(calls), enqueued.Round(time.Millisecond), took.Round(time.Millisecond), float64(len(calls))/took.Seconds())
+}
+
+// TestKillDispatcherMidCall: kill -9 the dispatcher in the middle of a slow
+// call; another dispatcher calls it again once its timeout and the recovery
+// grace have passed, and the queue's later tasks run only after it.
+func TestKillDispatcherMidCall(t *testing.T) {
+	t.Parallel()
+	c := NewCluster(t, Options{Schedulers: 1, Dispatchers: 3, Config: `dispatcher:
+  lease_ttl: 1s
+  recovery_grace: 500ms
+  poll_max: 100ms
+`})
+	tg := NewTarget(t)
+	first := make(chan time.Time, 1)
+	tg.Respond = func(w http.ResponseWriter, r *http.Request, n int) {
+		if r.URL.Path == "/slow" && n == 1 {
+			first <- time.Now()
+			select { // hang until the caller goes away
+			case <-r.Context().Done():
+			case <-time.After(20 * time.Second):
+			}
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	}
+	const timeout = 2 * time.Second
+	if code := c.REST("PUT", "/v1/queues/slow", map[string]any{"timeout": timeout.Seconds()}, nil); code != http.StatusCreated {
+		t.Fatalf("create queue: %d", code)
+	}
+	c.REST("POST", "/v1/queues/slow/tasks", map[string]any{"url": tg.URL + "/slow?q=slow&i=0"}, nil)
+	for i := 1; i <= 5; i++ {
+		c.REST("POST", "/v1/queues/slow/tasks", map[string]any{"url": fmt.Sprintf("%s/fast?q=slow&i=%d", tg.URL, i)}, nil)
+	}
+	var started time.Time
+	select {
+	case started = <-first:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow call never started")
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: c.Redis.Addr()})
+	defer rdb.Close()
+	owner, err := rdb.Get(t.Context(), store.NewKeys("htq:").Queue("slow").Lease).Result()
+	if err != nil {
+		t.Fatalf("read lease: %v", err)
+	}
+	var victim *Proc
+	for _, p := range c.procs {
+		if p.Role == "dispatcher" && len(owner) > len(p.Name) && owner[:len(p.Name)+1] == p.Name+":" {
+			victim = p
+		}
+	}
+	if victim == nil {
+		t.Fatalf("no dispatcher owns the lease %q", owner)
+	}
+	victim.Signal(t, syscall.SIGKILL)
+
+	c.WaitFor("every task", 30*time.Second, func() bool { return tg.Count() >= 7 })
+	c.WaitFor("queue drained", 10*time.Second, c.drained)
+	calls := tg.Calls()
+	if len(calls) != 7 {
+		t.Fatalf("%d calls, want 7 (slow twice, then 5 fast)", len(calls))
+	}
+	var redelivery Call
+	for _, cl := range calls {
+		if cl.Path == "/slow" && cl.Attempt == "2" {
+			redelivery = cl
+		}
+	}
+	if redelivery.TaskID == "" {
+		t.Fatalf("no second attempt of the slow task: %+v", calls)
+	}
+	if waited := redelivery.Start.Sub(started); waited < timeout+500*time.Millisecond-100*time.Millisecond {
+		t.Fatalf("redelivered %v after the first call started, before timeout + grace (2.5s)", waited)
+	}
+	for _, cl := range calls {
+		if cl.Path == "/fast" && cl.Start.Before(redelivery.End) {
+			t.Fatalf("task %s ran before the redelivered slow task finished", cl.Query.Get("i"))
+		}
+	}
+	checkSerial(t, calls[1:], 6)
+	t.Logf("the slow call was redelivered %v after it started (timeout 2s + grace 0.5s)", redelivery.Start.Sub(started).Round(time.Millisecond))
+}
+
+// TestSchedulerFailover: kill -9 the leading scheduler; the other takes over
+// within the lock TTL and a timed task still fires exactly once.
+func TestSchedulerFailover(t *testing.T) {
+	t.Parallel()
+	const ttl = 2 * time.Second
+	c := NewCluster(t, Options{Schedulers: 2, Dispatchers: 1, Config: fmt.Sprintf("scheduler:\n  lock_ttl: %s\n", ttl)})
+	tg := NewTarget(t)
+	var scheds []*Proc
+	for _, p := range c.procs {
+		if p.Role == "scheduler" {
+			scheds = append(scheds, p)
+		}
+	}
+	var leader, follower *Proc
+	c.WaitFor("a leader", 10*time.Second, func() bool {
+		for i, p := range scheds {
+			if p.Metric("htq_scheduler_is_leader") == 1 {
+				leader, follower = p, scheds[1-i]
+				return true
+			}
+		}
+		return false
+	})
+	c.REST("PUT", "/v1/queues/timed", map[string]any{}, nil)
+	var created struct{ ID string }
+	due := time.Now().Add(1500 * time.Millisecond)
+	c.REST("POST", "/v1/queues/timed/tasks", map[string]any{"url": tg.URL + "/timed?q=timed&i=0", "run_at": due.UTC().Format(time.RFC3339Nano)}, &created)
+
+	killed := time.Now()
+	leader.Signal(t, syscall.SIGKILL)
+	c.WaitFor("the follower to lead", 2*ttl, func() bool { return follower.Metric("htq_scheduler_is_leader") == 1 })
+	takeover := time.Since(killed)
+	if takeover > ttl+300*time.Millisecond {
+		t.Fatalf("takeover took %v, lock TTL is %v", takeover, ttl)
+	}
+	c.WaitFor("the timed task", 10*time.Second, func() bool { return tg.Count() >= 1 })
+	c.WaitFor("queue drained", 10*time.Second, c.drained)
+	calls := tg.Calls()
+	if len(calls) != 1 || calls[0].TaskID != created.ID {
+		t.Fatalf("calls = %+v, want the timed task once", calls)
+	}
+	if calls[0].Start.Before(due) {
+		t.Fatalf("fired %v early", due.Sub(calls[0].Start))
+	}
+	t.Logf("takeover after %v; the task due at +1.5s fired %v late", takeover.Round(time.Millisecond), calls[0].Start.Sub(due).Round(time.Millisecond))
+}
+
+// gapsOf returns, for the calls to one path, the time from the end of each
+// call to the start of the next.
+func gapsOf(calls []Call, path string) []time.Duration {
+	var cs []Call
+	for _, c := range calls {
+		if c.Path == path {
+			cs = append(cs, c)
+		}
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Start.Before(cs[j].Start) })
+	var gaps []time.Duration
+	for i := 1; i < len(cs); i++ {
+		gaps = append(gaps, cs[i].Start.Sub(cs[i-1].End))
+	}
+	return gaps
+}
+
+func checkGaps(t *testing.T, name string, got []time.Duration, want []time.Duration, slack time.Duration) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d gaps %v, want %d %v", name, len(got), got, len(want), want)
+	}
+	for i := range want {
+		if got[i] < want[i]-5*time.Millisecond || got[i] > want[i]+slack {
+			t.Errorf("%s: gap %d = %v, want %v (+%v)", name, i+1, got[i].Round(time.Millisecond), want[i], slack)
+		}
+	}
+	t.Logf("%s gaps: %v", name, got)
+}
+
+// TestVariableQueue checks the variable gap rule with sub-second REST
+// durations: reset and done from the body and from X-HTQ-Action, and
+// X-HTQ-Next-In.
+func TestVariableQueue(t *testing.T) {
+	t.Parallel()
+	c := NewCluster(t, Options{Schedulers: 1, Dispatchers: 2})
+	tg := NewTarget(t)
+	tg.Respond = func(w http.ResponseWriter, r *http.Request, n int) {
+		switch r.URL.Path {
+		case "/body":
+			switch n {
+			case 6:
+				_, _ = w.Write([]byte(" reset\n"))
+			case 10:
+				_, _ = w.Write([]byte("done"))
+			default:
+				_, _ = w.Write([]byte("ok"))
+			}
+		case "/header":
+			switch n {
+			case 3:
+				w.Header().Set("X-HTQ-Action", "reset")
+			case 4:
+				w.Header().Set("X-HTQ-Next-In", "0.45")
+			case 6:
+				w.Header().Set("X-HTQ-Action", "done")
+			}
+			_, _ = w.Write([]byte("body is ignored when the header says"))
+		}
+	}
+	if code := c.REST("PUT", "/v1/queues/var", map[string]any{"type": "variable", "stepping_time": "300ms", "max_time_interval": "700ms"}, nil); code != http.StatusCreated {
+		t.Fatalf("create: %d", code)
+	}
+	if code := c.REST("PUT", "/v1/queues/var2", map[string]any{"type": "variable", "stepping_time": 0.2, "max_time_interval": 1}, nil); code != http.StatusCreated {
+		t.Fatalf("create: %d", code)
+	}
+	var a, b struct{ ID string }
+	c.REST("POST", "/v1/queues/var/tasks", map[string]any{"url": tg.URL + "/body"}, &a)
+	c.REST("POST", "/v1/queues/var2/tasks", map[string]any{"url": tg.URL + "/header"}, &b)
+	for _, id := range []string{a.ID, b.ID} {
+		c.WaitFor("task "+id+" done", 30*time.Second, func() bool {
+			var ti struct{ State string }
+			c.REST("GET", "/v1/tasks/"+id, nil, &ti)
+			return ti.State == "succeeded"
+		})
+	}
+	ms := func(v ...int) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x) * time.Millisecond
+		}
+		return out
+	}
+	calls := tg.Calls()
+	// k: 0,1,2,3,4 -> gaps 0,300,600,700,700; reset -> 300; then 0,300,600; done.
+	checkGaps(t, "body", gapsOf(calls, "/body"), ms(0, 300, 600, 700, 700, 300, 0, 300, 600), 150*time.Millisecond)
+	// 0, 200; reset -> 200; Next-In 450 (k counts on); k=1 -> 200; done.
+	checkGaps(t, "header", gapsOf(calls, "/header"), ms(0, 200, 200, 450, 200), 150*time.Millisecond)
+}
+
+// TestVariableQueueLegacy: a variable queue made with the legacy API in whole
+// seconds (stepping 1, max 2) calls at gaps 0, 1, 2, 2 until "done".
+func TestVariableQueueLegacy(t *testing.T) {
+	t.Parallel()
+	c := NewCluster(t, Options{Schedulers: 1, Dispatchers: 1})
+	tg := NewTarget(t)
+	tg.Respond = func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n == 5 {
+			_, _ = w.Write([]byte("done"))
+			return
+		}
+		_, _ = w.Write([]byte("not yet"))
+	}
+	if r := c.Legacy("addQueue", "queue_name", "feeds", "type", "variable", "stepping_time", "1", "max_time_interval", "2"); r["error_code"] != float64(0) {
+		t.Fatalf("addQueue: %v", r)
+	}
+	if r := c.Legacy("addTask", "queue_name", "feeds", "url", tg.URL+"/feed", "execute_time", "0", "method", "get", "header", "[]", "data", "[]"); r["error_code"] != float64(0) {
+		t.Fatalf("addTask: %v", r)
+	}
+	c.WaitFor("five calls", 20*time.Second, func() bool { return tg.Count() >= 5 })
+	c.WaitFor("task finished", 5*time.Second, func() bool {
+		r := c.Legacy("countQueue", "queue_name", "feeds")
+		return r["count"] == float64(0)
+	})
+	s := time.Second
+	checkGaps(t, "legacy", gapsOf(tg.Calls(), "/feed"), []time.Duration{0, s, 2 * s, 2 * s}, 200*time.Millisecond)
+}

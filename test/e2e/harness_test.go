@@ -1,0 +1,432 @@
+// Package e2e runs HTQ's real binaries against a private redis-server and a
+// recording target, to test what only breaks between processes: order
+// across dispatchers, a killed dispatcher, a scheduler failover.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/htq/htq/internal/redistest"
+)
+
+const (
+	token       = "e2e-token-0123456789abcdef"
+	legacyKey   = "e2e_key"
+	legacyToken = "e2e_token"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "htq-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	root, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "go env GOMOD:", err)
+		os.Exit(1)
+	}
+	for _, role := range []string{"api", "scheduler", "dispatcher"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "htq-"+role), "./cmd/"+role)
+		cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", role, err)
+			os.Exit(1)
+		}
+	}
+	binDir = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Cluster is a private Redis with HTQ processes around it.
+type Cluster struct {
+	t      *testing.T
+	Redis  *redistest.Server
+	dir    string
+	config string
+	API    string // base URL
+	procs  []*Proc
+}
+
+// Proc is one HTQ process.
+type Proc struct {
+	Role   string
+	Name   string
+	cmd    *exec.Cmd
+	done   chan struct{}
+	Health string // base URL of its health/metrics (or the API) listener
+	log    string
+	env    []string
+	args   []string
+}
+
+// Options shape a cluster.
+type Options struct {
+	Schedulers  int
+	Dispatchers int
+	Config      string // extra YAML appended to the generated config (dispatcher/scheduler tuning)
+	RedisArgs   []string
+}
+
+// NewCluster starts Redis, one API, and the schedulers and dispatchers asked
+// for, and waits until each is ready.
+func NewCluster(t *testing.T, o Options) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, Redis: redistest.Start(t, o.RedisArgs...), dir: t.TempDir()}
+	c.config = filepath.Join(c.dir, "htq.yaml")
+	cfg := fmt.Sprintf(`redis:
+  url: %s
+api:
+  tokens: [%q]
+  legacy_app_key: %s
+  legacy_app_token: %s
+  time_zone: UTC
+log:
+  level: info
+`, c.Redis.URL(), token, legacyKey, legacyToken)
+	if err := os.WriteFile(c.config, []byte(cfg+o.Config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	api := c.Start("api", "api")
+	c.API = api.Health
+	for i := range o.Schedulers {
+		c.Start("scheduler", fmt.Sprintf("scheduler-%d", i))
+	}
+	for i := range o.Dispatchers {
+		c.Start("dispatcher", fmt.Sprintf("dispatcher-%d", i))
+	}
+	t.Cleanup(c.StopAll)
+	return c
+}
+
+var listenRE = regexp.MustCompile(`"msg":"listening".*"addr":"([^"]+)"`)
+
+// Start starts a process of a role; name is its dispatcher id and log name.
+func (c *Cluster) Start(role, name string) *Proc {
+	c.t.Helper()
+	p := &Proc{Role: role, Name: name, log: filepath.Join(c.dir, name+".log")}
+	p.args = []string{"--config", c.config, "--listen", "127.0.0.1:0"}
+	p.env = append(os.Environ(), "HTQ_DISPATCHER_ID="+name)
+	c.launch(p)
+	c.procs = append(c.procs, p)
+	return p
+}
+
+func (c *Cluster) launch(p *Proc) {
+	c.t.Helper()
+	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	p.cmd = exec.Command(filepath.Join(binDir, "htq-"+p.Role), p.args...)
+	p.cmd.Env = p.env
+	p.cmd.Stdout = f
+	p.cmd.Stderr = io.MultiWriter(f, pw)
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	p.done = make(chan struct{})
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sent := false
+		for sc.Scan() {
+			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil && !sent {
+				addr <- m[1]
+				sent = true
+			}
+		}
+	}()
+	go func() {
+		_ = p.cmd.Wait()
+		_ = pw.Close()
+		_ = f.Close()
+		close(p.done)
+	}()
+	select {
+	case a := <-addr:
+		p.Health = "http://" + a
+	case <-p.done:
+		c.t.Fatalf("%s exited at start: %s", p.Name, tail(p.log))
+	case <-time.After(20 * time.Second):
+		c.t.Fatalf("%s did not start listening: %s", p.Name, tail(p.log))
+	}
+	c.WaitFor(fmt.Sprintf("%s ready", p.Name), 20*time.Second, func() bool { return p.Ready() })
+}
+
+// Ready reports whether the process answers /readyz with 200.
+func (p *Proc) Ready() bool {
+	resp, err := http.Get(p.Health + "/readyz")
+	if err != nil {
+		return false
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// Signal sends sig to the process and, for deadly signals, waits for it.
+func (p *Proc) Signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(sig)
+	if sig == syscall.SIGKILL || sig == syscall.SIGTERM || sig == syscall.SIGINT {
+		select {
+		case <-p.done:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("%s did not exit after %v", p.Name, sig)
+		}
+	}
+}
+
+// Exited reports whether the process has exited.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Restart starts a stopped process again.
+func (c *Cluster) Restart(p *Proc) {
+	c.t.Helper()
+	c.launch(p)
+}
+
+// Metric returns the value of a metric without labels (or the sum over its
+// series) from the process's /metrics.
+func (p *Proc) Metric(name string) float64 {
+	resp, err := http.Get(p.Health + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sum, found := 0.0, false
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) {
+			continue
+		}
+		rest := line[len(name):]
+		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		var v float64
+		fields := strings.Fields(rest)
+		if _, err := fmt.Sscan(fields[len(fields)-1], &v); err == nil {
+			sum, found = sum+v, true
+		}
+	}
+	if !found {
+		return -1
+	}
+	return sum
+}
+
+// StopAll stops every process gracefully (SIGTERM), then kills stragglers.
+func (c *Cluster) StopAll() {
+	for _, p := range c.procs {
+		if !p.Exited() {
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	for _, p := range c.procs {
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	}
+	if c.t.Failed() {
+		for _, p := range c.procs {
+			c.t.Logf("---- %s log (tail) ----\n%s", p.Name, tail(p.log))
+		}
+	}
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 40 {
+		lines = lines[len(lines)-40:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// WaitFor polls cond until it holds or the deadline passes.
+func (c *Cluster) WaitFor(what string, within time.Duration, cond func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// REST sends a REST request with the bearer token and decodes the answer.
+func (c *Cluster) REST(method, path string, body any, out any) int {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.API+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			c.t.Fatalf("%s %s: decode %q: %v", method, path, b, err)
+		}
+	}
+	if resp.StatusCode >= 400 {
+		c.t.Logf("%s %s -> %d %s", method, path, resp.StatusCode, b)
+	}
+	return resp.StatusCode
+}
+
+// Legacy posts a legacy call as the PHP SDK does (multipart form, fields in
+// the SDK's order) and returns the decoded answer.
+func (c *Cluster) Legacy(endpoint string, fields ...string) map[string]any {
+	c.t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	all := append([]string{"app_key", legacyKey, "app_token", legacyToken}, fields...)
+	for i := 0; i+1 < len(all); i += 2 {
+		_ = w.WriteField(all[i], all[i+1])
+	}
+	_ = w.Close()
+	resp, err := http.Post(c.API+"/api/"+endpoint, w.FormDataContentType(), &buf)
+	if err != nil {
+		c.t.Fatalf("legacy %s: %v", endpoint, err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, &out); err != nil {
+		c.t.Fatalf("legacy %s: %q: %v", endpoint, b, err)
+	}
+	return out
+}
+
+// Call is one call the target received.
+type Call struct {
+	Queue   string
+	Path    string
+	Query   url.Values
+	TaskID  string
+	Attempt string
+	Seq     string
+	Start   time.Time
+	End     time.Time
+	Body    string
+}
+
+// Target records every call. Behaviour per call comes from Respond.
+type Target struct {
+	URL string
+	srv *http.Server
+
+	mu    sync.Mutex
+	calls []Call
+	// Respond decides the answer; nil answers 200 "ok" at once.
+	Respond func(w http.ResponseWriter, r *http.Request, n int) // n: calls so far to this path
+	byPath  map[string]int
+}
+
+// NewTarget starts a recording target on loopback.
+func NewTarget(t *testing.T) *Target {
+	t.Helper()
+	tg := &Target{byPath: map[string]int{}}
+	l, err := netListen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.URL = "http://" + l.Addr().String()
+	tg.srv = &http.Server{Handler: tg, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = tg.srv.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = tg.srv.Shutdown(ctx)
+	})
+	return tg
+}
+
+func (tg *Target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	body, _ := io.ReadAll(r.Body)
+	tg.mu.Lock()
+	tg.byPath[r.URL.Path]++
+	n := tg.byPath[r.URL.Path]
+	respond := tg.Respond
+	tg.mu.Unlock()
+	if respond != nil {
+		respond(w, r, n)
+	} else {
+		_, _ = w.Write([]byte("ok"))
+	}
+	q, _ := url.PathUnescape(r.Header.Get("X-HTQ-Queue"))
+	tg.mu.Lock()
+	tg.calls = append(tg.calls, Call{
+		Queue: q, Path: r.URL.Path, Query: r.URL.Query(), TaskID: r.Header.Get("X-HTQ-Task-Id"),
+		Attempt: r.Header.Get("X-HTQ-Attempt"), Seq: r.Header.Get("X-HTQ-Sequence"),
+		Start: start, End: time.Now(), Body: string(body),
+	})
+	tg.mu.Unlock()
+}
+
+// Calls returns a copy of the calls so far.
+func (tg *Target) Calls() []Call {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return append([]Call(nil), tg.calls...)
+}
+
+// Count returns the number of calls so far.
+func (tg *Target) Count() int {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return len(tg.calls)
+}
