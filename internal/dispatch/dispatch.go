@@ -86,7 +86,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer stopWork()
 
 	var loops sync.WaitGroup
-	loops.Go(func() { d.subscribe(intake) })
+	subscribed := make(chan struct{})
+	loops.Go(func() { d.subscribe(intake, subscribed) })
+	select { // take work once hints flow (a Redis that is down does not block start)
+	case <-subscribed:
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+	}
 	loops.Go(func() { d.handleHints(intake, calls) })
 	loops.Go(func() { d.poll(intake, calls) })
 	var renewer sync.WaitGroup
@@ -132,9 +138,13 @@ func (d *Dispatcher) isOwned(q string) bool {
 
 // subscribe feeds dispatch hints to handleHints. go-redis resubscribes by
 // itself after a reconnect; hints lost meanwhile are covered by polling.
-func (d *Dispatcher) subscribe(ctx context.Context) {
+func (d *Dispatcher) subscribe(ctx context.Context, subscribed chan<- struct{}) {
 	sub := d.st.SubscribeDispatch(ctx)
 	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil && ctx.Err() == nil {
+		d.log.Warn("subscribe to dispatch hints", "err", err)
+	}
+	close(subscribed)
 	ch := sub.Channel()
 	for {
 		select {

@@ -56,20 +56,30 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.m.IsLeader.Set(0)
 		}
 	})
+	// Hints flow for the scheduler's whole life, from before its first
+	// campaign, so a leader never misses one sent as its term begins.
+	hints := make(chan hint, 1024)
+	subscribed := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { s.subscribe(ctx, hints, subscribed) })
+	select {
+	case <-subscribed:
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second): // Redis is down: campaign anyway, the poll covers
+	}
 	s.running.Store(true)
 	defer s.running.Store(false)
 	s.log.Info("scheduler started", "lock_ttl", s.cfg.LockTTL)
-	el.Run(ctx, s.lead)
+	el.Run(ctx, func(t *Term) { s.lead(t, hints) })
+	wg.Wait()
 	s.log.Info("scheduler stopped")
 	return nil
 }
 
 // lead does the leader's work for one term.
-func (s *Scheduler) lead(t *Term) {
+func (s *Scheduler) lead(t *Term, hints <-chan hint) {
 	ctx := t.Context()
-	hints := make(chan hint, 1024)
 	var wg sync.WaitGroup
-	wg.Go(func() { s.subscribe(ctx, hints) })
 	wg.Go(func() { s.janitor(ctx) })
 	s.promoteLoop(ctx, hints)
 	wg.Wait()
@@ -80,9 +90,15 @@ type hint struct {
 	due       time.Time
 }
 
-func (s *Scheduler) subscribe(ctx context.Context, out chan<- hint) {
+// subscribe feeds schedule hints to out; it closes subscribed once Redis
+// has confirmed the subscription. go-redis resubscribes after a reconnect.
+func (s *Scheduler) subscribe(ctx context.Context, out chan<- hint, subscribed chan<- struct{}) {
 	sub := s.st.SubscribeSchedule(ctx)
 	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("subscribe to schedule hints", "err", err)
+	}
+	close(subscribed)
 	ch := sub.Channel()
 	for {
 		select {

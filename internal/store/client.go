@@ -46,18 +46,21 @@ func NewClient(o Options) (redis.UniversalClient, error) {
 	}
 	switch o.Mode {
 	case "", ModeStandalone:
+		// One address in Addrs wins over URL (which has a default).
 		var opt *redis.Options
-		if o.URL != "" {
+		switch {
+		case len(o.Addrs) == 1:
+			opt = &redis.Options{Addr: o.Addrs[0], DB: o.DB}
+		case len(o.Addrs) > 1:
+			return nil, fmt.Errorf("%w: redis.addrs: standalone mode takes one address, got %d (set redis.mode for cluster or sentinel)", ErrBadOptions, len(o.Addrs))
+		case o.URL != "":
 			u, err := redis.ParseURL(o.URL)
 			if err != nil {
 				return nil, fmt.Errorf("%w: redis.url: %w", ErrBadOptions, err)
 			}
 			opt = u
-		} else {
-			if len(o.Addrs) != 1 {
-				return nil, fmt.Errorf("%w: redis.addrs: standalone mode takes one address, got %d", ErrBadOptions, len(o.Addrs))
-			}
-			opt = &redis.Options{Addr: o.Addrs[0], DB: o.DB}
+		default:
+			return nil, fmt.Errorf("%w: set redis.url or redis.addrs", ErrBadOptions)
 		}
 		if o.Username != "" {
 			opt.Username = o.Username
