@@ -44,6 +44,8 @@ type Options struct {
 	MaxResponseBytes    int // the body prefix kept (for done/reset and the attempt history)
 	MaxIdleConnsPerHost int // keep-alive connections kept per target host
 	DialTimeout         time.Duration
+	Guard               *Guard  // nil: every address may be dialled
+	Signer              *Signer // nil: calls are not signed
 }
 
 // Client sends calls. It is safe for concurrent use.
@@ -64,6 +66,9 @@ func New(o Options) *Client {
 		o.DialTimeout = 10 * time.Second
 	}
 	dialer := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
+	if o.Guard != nil {
+		dialer.Control = o.Guard.control
+	}
 	tr := &http.Transport{
 		// No proxy from the environment: every call goes straight to its target.
 		DialContext:           dialer.DialContext,
@@ -83,7 +88,7 @@ func New(o Options) *Client {
 // method's 3xx answer is returned as is and counts as a permanent failure,
 // since replaying a POST elsewhere is not what its sender asked for.
 func checkRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) >= maxRedirects {
+	if len(via) > maxRedirects { // via holds the first request too
 		return fmt.Errorf("stopped after %d redirects", maxRedirects)
 	}
 	if m := via[0].Method; m != http.MethodGet && m != http.MethodHead {
@@ -178,12 +183,12 @@ var ErrEgressDenied = errors.New("egress denied")
 
 func (c *Client) build(ctx context.Context, call *Call) (*http.Request, error) {
 	s := call.Spec
-	var body io.Reader
+	var payload []byte
 	contentType := ""
 	if !task.NoBodyMethod(s.Method) {
 		switch s.BodyKind {
 		case task.BodyRaw:
-			body = bytes.NewReader(s.RawBody())
+			payload = s.RawBody()
 		case task.BodyMultipart:
 			var buf bytes.Buffer
 			w := multipart.NewWriter(&buf)
@@ -195,7 +200,7 @@ func (c *Client) build(ctx context.Context, call *Call) (*http.Request, error) {
 			if err := w.Close(); err != nil {
 				return nil, fmt.Errorf("build form: %w", err)
 			}
-			body, contentType = &buf, w.FormDataContentType()
+			payload, contentType = buf.Bytes(), w.FormDataContentType()
 		case task.BodyURLEncoded:
 			var buf bytes.Buffer
 			for i, f := range s.Form {
@@ -206,8 +211,12 @@ func (c *Client) build(ctx context.Context, call *Call) (*http.Request, error) {
 				buf.WriteByte('=')
 				buf.WriteString(url.QueryEscape(f.Value))
 			}
-			body, contentType = &buf, "application/x-www-form-urlencoded"
+			payload, contentType = buf.Bytes(), "application/x-www-form-urlencoded"
 		}
+	}
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
 	}
 	req, err := http.NewRequestWithContext(ctx, s.Method, s.URL, body)
 	if err != nil {
@@ -226,6 +235,14 @@ func (c *Client) build(ctx context.Context, call *Call) (*http.Request, error) {
 	req.Header.Set(HeaderQueue, HeaderSafe(call.Queue))
 	req.Header.Set(HeaderAttempt, strconv.Itoa(call.Attempt))
 	req.Header.Set(HeaderSequence, strconv.FormatInt(call.Seq, 10))
+	if c.opts.Signer != nil {
+		// The message id is the task id: it stays the same across retries,
+		// so a receiver can deduplicate; X-HTQ-Sequence tells calls apart.
+		ts, sig := c.opts.Signer.Sign(call.TaskID, time.Now(), payload)
+		req.Header.Set(HeaderWebhookID, call.TaskID)
+		req.Header.Set(HeaderWebhookTimestamp, ts)
+		req.Header.Set(HeaderWebhookSignature, sig)
+	}
 	return req, nil
 }
 

@@ -25,7 +25,8 @@ type decision struct {
 
 // decide applies HTQ's rules to a call's result: success ends a realtime
 // task and reschedules a variable one (done / reset / X-HTQ-Next-In); a
-// target's "X-HTQ-Action: done" ends any task; a retryable failure is tried
+// target's "X-HTQ-Action: done" ends any task as succeeded and
+// "X-HTQ-Action: dead" as dead; a retryable failure is tried
 // again after a backoff (Retry-After honoured, capped at max_backoff) while
 // attempts remain, holding the queue (strict) or stepping aside (relaxed);
 // anything else, or the last attempt, makes the task dead.
@@ -67,7 +68,10 @@ func decide(cfg *task.QueueConfig, dl *store.Delivery, res *deliver.Result, star
 		action = task.ParseAction(res.Header, res.Body)
 	}
 	switch {
-	case action == task.ActionDone && res.Status != 0:
+	case action == task.ActionDead:
+		// the target says never to call again: no retries, whatever the status
+		c.Outcome, c.Retention, d.final = store.OutcomeDead, cfg.DeadRetention.Std(), task.StateDead
+	case action == task.ActionDone:
 		// the target says it is finished, whatever the status: no more calls, no retries
 		c.Outcome, c.Retention, d.final = store.OutcomeSucceeded, cfg.Retention.Std(), task.StateSucceeded
 	case verdict == task.VerdictSuccess && cfg.Type == task.KindVariable:

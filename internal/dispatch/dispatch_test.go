@@ -55,6 +55,10 @@ type running struct {
 }
 
 func (e *env) dispatcher(id string, tune func(*dispatch.Config)) *running {
+	return e.dispatcherWith(id, deliver.New(deliver.Options{}), tune)
+}
+
+func (e *env) dispatcherWith(id string, client *deliver.Client, tune func(*dispatch.Config)) *running {
 	e.t.Helper()
 	cfg := dispatch.Config{
 		ID: id, MaxQueues: 64, LeaseTTL: time.Second, RecoveryGrace: 200 * time.Millisecond,
@@ -65,7 +69,7 @@ func (e *env) dispatcher(id string, tune func(*dispatch.Config)) *running {
 	}
 	m := metrics.NewDispatcher(prometheus.NewRegistry())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	d := dispatch.New(cfg, e.st, deliver.New(deliver.Options{}), clock.Real{}, log, m)
+	d := dispatch.New(cfg, e.st, client, clock.Real{}, log, m)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{d: d, m: m, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- d.Run(ctx) }()

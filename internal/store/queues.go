@@ -236,3 +236,24 @@ func (s *Store) SetPaused(ctx context.Context, name string, paused bool) error {
 	}
 	return nil
 }
+
+// Purge removes a queue's waiting tasks (queued and scheduled; calls in
+// flight finish, dead letters stay) and returns how many it removed.
+func (s *Store) Purge(ctx context.Context, name string) (int64, error) {
+	k := s.keys.Queue(name)
+	var total int64
+	for {
+		v, err := s.run(ctx, "purge", []string{k.Meta, k.Stream, k.Delayed, k.Timers, k.Ready, k.Lease}, k.Tag, name, trashBatch)
+		if err != nil {
+			return total, fmt.Errorf("purge %q: %w", name, err)
+		}
+		n := i64(v)
+		if n < 0 {
+			return 0, fmt.Errorf("%w: %q", task.ErrQueueNotFound, name)
+		}
+		if n == 0 {
+			return total, nil
+		}
+		total += n
+	}
+}

@@ -16,7 +16,7 @@ var luaFiles embed.FS
 var scriptNames = []string{
 	"enqueue", "claim", "complete", "reattempt", "renew", "release",
 	"promote", "queue_put", "queue_delete", "trash_drain", "pause",
-	"repair", "cancel", "pull",
+	"repair", "cancel", "pull", "purge", "retry",
 }
 
 // scripts holds the loaded scripts. Each is the shared prelude

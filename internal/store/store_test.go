@@ -773,3 +773,75 @@ func TestPullAfterRateWait(t *testing.T) {
 		t.Fatalf("pull = %+v, %v", n, err)
 	}
 }
+
+func TestPurgeKeepsRunningAndDead(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	ids := e.enqueue("q", time.Time{}, "http://x/1", "http://x/2", "http://x/dead")
+	c := e.claim("q", "A", 1) // x/1 runs
+	later := e.enqueue("q", e.clk.Now().Add(time.Hour), "http://x/later")
+	var more []store.NewTask
+	for i := range 1100 {
+		more = append(more, store.NewTask{Spec: &task.Spec{URL: fmt.Sprintf("http://x/m%d", i)}})
+	}
+	if _, err := e.s.Enqueue(e.ctx, "q", more, store.EnqueueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := e.s.Purge(e.ctx, "q")
+	if err != nil || n != 2+1100+1 {
+		t.Fatalf("purged %d, %v; want 1103", n, err)
+	}
+	qi, _ := e.s.GetQueue(e.ctx, "q")
+	if qi.Counts.Queued != 0 || qi.Counts.Scheduled != 0 || qi.Counts.Active != 1 {
+		t.Fatalf("after purge: %+v", qi.Counts)
+	}
+	for _, id := range []string{ids[1], ids[2], later[0]} {
+		if _, err := e.s.GetTask(e.ctx, id); !errors.Is(err, task.ErrTaskNotFound) {
+			t.Fatalf("purged task %s still readable: %v", id, err)
+		}
+	}
+	if n := e.complete(c.Lease, &c.Deliveries[0], store.OutcomeSucceeded, 1); n.Status != store.NextReleased {
+		t.Fatalf("the running call's completion = %v", n.Status)
+	}
+	if _, err := e.s.Purge(e.ctx, "missing"); !errors.Is(err, task.ErrQueueNotFound) {
+		t.Fatalf("purge missing: %v", err)
+	}
+}
+
+func TestRetryDeadAndCancelled(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	ids := e.enqueue("q", time.Time{}, "http://x/1", "http://x/2")
+	c := e.claim("q", "A", 1)
+	e.complete(c.Lease, &c.Deliveries[0], store.OutcomeDead, 0)
+	if _, err := e.s.CancelTask(e.ctx, ids[1], time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.RetryTask(e.ctx, "ff0000000000ff"); !errors.Is(err, task.ErrTaskNotFound) {
+		t.Fatalf("retry unknown: %v", err)
+	}
+	for _, id := range ids {
+		if err := e.s.RetryTask(e.ctx, id); err != nil {
+			t.Fatalf("retry %s: %v", id, err)
+		}
+	}
+	if err := e.s.RetryTask(e.ctx, ids[0]); !errors.Is(err, task.ErrTaskNotDead) {
+		t.Fatalf("retry a queued task: %v", err)
+	}
+	qi, _ := e.s.GetQueue(e.ctx, "q")
+	if qi.Counts.Dead != 0 || qi.Counts.Queued != 2 {
+		t.Fatalf("counts after retry: %+v", qi.Counts)
+	}
+	if ttl := e.rdb.PTTL(e.ctx, e.s.Keys().Spec(task.Partition("q"), ids[0])).Val(); ttl != -1 {
+		t.Fatalf("a retried task still expires in %v", ttl)
+	}
+	c = e.claim("q", "A", 2)
+	// the cancelled task kept its place in the stream; the dead one went to the tail
+	if len(c.Deliveries) != 2 || c.Deliveries[0].TaskID != ids[1] || c.Deliveries[1].TaskID != ids[0] || c.Deliveries[1].Attempt != 1 {
+		t.Fatalf("redelivered = %+v", c.Deliveries)
+	}
+	ti, _ := e.s.GetTask(e.ctx, ids[0])
+	if len(ti.History) != 1 {
+		t.Fatalf("history lost on retry: %+v", ti.History)
+	}
+}

@@ -284,3 +284,30 @@ func streamIDLess(a, b string) bool {
 	bsi, _ := strconv.ParseUint(bs, 10, 64)
 	return asi < bsi
 }
+
+// RetryTask puts a dead or cancelled task back at the tail of its queue.
+func (s *Store) RetryTask(ctx context.Context, id string) error {
+	part, err := task.IDPartition(id)
+	if err != nil {
+		return fmt.Errorf("%w: %w", task.ErrTaskNotFound, err)
+	}
+	v, err := s.run(ctx, "retry", []string{s.keys.Spec(part, id), s.keys.State(part, id)},
+		s.keys.Part(part), id, s.nowMs(), s.keys.DispatchChannel(), part)
+	if err != nil {
+		return err
+	}
+	r, err := replyList(v)
+	if err != nil || len(r) == 0 {
+		return fmt.Errorf("retry: unexpected reply %v", v)
+	}
+	switch str(r[0]) {
+	case "ok":
+		return nil
+	case "notfound":
+		return fmt.Errorf("%w: %s", task.ErrTaskNotFound, id)
+	case "noqueue":
+		return fmt.Errorf("%w: the queue of task %s was deleted", task.ErrQueueNotFound, id)
+	default:
+		return fmt.Errorf("%w: %s is %s", task.ErrTaskNotDead, id, str(r[1]))
+	}
+}

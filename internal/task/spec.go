@@ -101,9 +101,10 @@ func (s *Spec) SetBody(b []byte) {
 	s.Body, s.BodyBinary = "", bytes.Clone(b)
 }
 
-// RawBody returns the raw body bytes.
+// RawBody returns the raw body bytes. An empty BodyBinary counts as absent,
+// as it does once the spec is stored (omitempty drops it).
 func (s *Spec) RawBody() []byte {
-	if s.BodyBinary != nil {
+	if len(s.BodyBinary) > 0 {
 		return s.BodyBinary
 	}
 	return []byte(s.Body)

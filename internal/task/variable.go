@@ -13,11 +13,13 @@ type Action int
 
 // Actions. A variable task's target answers "done" to end the task or
 // "reset" to return to the shortest gap; any task's target may answer
-// X-HTQ-Action: done to stop further calls (including retries).
+// X-HTQ-Action: done to end it as succeeded, or X-HTQ-Action: dead to end
+// it as dead, with no further calls or retries whatever the status.
 const (
 	ActionNone Action = iota
 	ActionDone
 	ActionReset
+	ActionDead
 )
 
 // Headers a target may answer with to steer its task.
@@ -36,6 +38,8 @@ func ParseAction(h http.Header, body []byte) Action {
 			return ActionDone
 		case "reset":
 			return ActionReset
+		case "dead":
+			return ActionDead
 		}
 	}
 	switch string(bytes.TrimSpace(body)) {

@@ -26,6 +26,8 @@ if st == 'active' or st == 'retrying' then
   redis.call('HSET', KEYS[2], 'cx', '1', 'keep', keep)
   return {'cancelling'}
 end
--- queued in the stream: the dispatcher skips it when it gets there
+-- queued in the stream: the dispatcher skips it when it gets there; "ce"
+-- records that its entry is still there (retry.lua reuses it)
 finish(pp, id, 'cancelled', now, keep)
+if keep > 0 then redis.call('HSET', KEYS[2], 'ce', '1') end
 return {'cancelled'}

@@ -106,6 +106,7 @@ local function deliver(pp, meta, stream, eid, tid, now, out)
   if spec == false or st[1] == 'cancelled' then
     redis.call('XACK', stream, GROUP, eid)
     redis.call('XDEL', stream, eid)
+    if spec then redis.call('HDEL', skey, 'ce') end
     return false
   end
   local seq = redis.call('HINCRBY', meta, 'seq', 1)
