@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // api.time_zone works in images without /usr/share/zoneinfo
 
 	"github.com/htq/htq/internal/roles"
 )

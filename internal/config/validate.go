@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,8 +38,8 @@ func (c *Config) Validate() error {
 		return bad("redis.mode", `want "standalone", "cluster" or "sentinel"`, r.Mode)
 	}
 	for _, a := range r.Addrs {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return bad("redis.addrs", "want host:port", a)
+		if !hostPort(a, 1) {
+			return bad("redis.addrs", "want host:port, port 1 to 65535", a)
 		}
 	}
 	if strings.ContainsAny(r.KeyPrefix, "{}") {
@@ -58,12 +59,12 @@ func (c *Config) Validate() error {
 
 	a := &c.API
 	for key, addr := range map[string]string{"api.listen": a.Listen, "dispatcher.listen": c.Dispatcher.Listen, "scheduler.listen": c.Scheduler.Listen} {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return bad(key, "want host:port (port 0 picks a free one)", addr)
+		if !hostPort(addr, 0) {
+			return bad(key, "want host:port, port 0 to 65535 (0 picks a free one)", addr)
 		}
 	}
 	if a.MetricsListen != "" {
-		if _, _, err := net.SplitHostPort(a.MetricsListen); err != nil {
+		if !hostPort(a.MetricsListen, 0) {
 			return bad("api.metrics_listen", "want host:port, or empty to serve /metrics on api.listen", a.MetricsListen)
 		}
 	}
@@ -129,8 +130,19 @@ func (c *Config) Validate() error {
 		return bad("scheduler.janitor_interval", "want more than 0", s.JanitorInterval.Std())
 	}
 
+	qs := &c.Queues
+	switch {
+	case qs.Timeout <= 0 || qs.Timeout.Std() > task.MaxTimeout:
+		return bad("queues.timeout", "want more than 0 and at most 24h", qs.Timeout.Std())
+	case qs.MaxAttempts < 1 || qs.MaxAttempts > task.MaxAttemptsLimit:
+		return bad("queues.max_attempts", fmt.Sprintf("want 1 to %d", task.MaxAttemptsLimit), qs.MaxAttempts)
+	case qs.MinBackoff > qs.MaxBackoff:
+		return bad("queues.min_backoff", "must not exceed queues.max_backoff", qs.MinBackoff.Std())
+	case qs.MaxBacklog < 1:
+		return bad("queues.max_backlog", "want at least 1", qs.MaxBacklog)
+	}
 	q := c.QueueDefaults()
-	if err := q.Validate(); err != nil {
+	if err := q.Validate(); err != nil { // a backstop: the checks above name the keys
 		return fmt.Errorf("%w: queues: %v", ErrInvalid, err)
 	}
 	if c.Queues.IdempotencyWindow.Std() < time.Second {
@@ -147,6 +159,24 @@ func (c *Config) Validate() error {
 		return bad("log.format", `want "json" or "text"`, c.Log.Format)
 	}
 	return nil
+}
+
+// hostPort reports whether addr is host:port with a numeric port from
+// minPort to 65535. (net.SplitHostPort alone accepts ":99999" or ":http",
+// which would fail only later, at listen or dial time, without naming the key.)
+func hostPort(addr string, minPort int) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if port == "" {
+		return minPort == 0 // "host:" listens on a free port, as "host:0" does
+	}
+	if len(port) > 5 || strings.Trim(port, "0123456789") != "" {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= minPort && n <= 65535
 }
 
 // BearerHashes returns the SHA-256 of every accepted bearer token: those

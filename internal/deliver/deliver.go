@@ -89,7 +89,7 @@ func New(o Options) *Client {
 // since replaying a POST elsewhere is not what its sender asked for.
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) > maxRedirects { // via holds the first request too
-		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		return errTooManyRedirects
 	}
 	if m := via[0].Method; m != http.MethodGet && m != http.MethodHead {
 		return http.ErrUseLastResponse
@@ -167,6 +167,8 @@ func classify(ctx context.Context, err error) ErrKind {
 	switch {
 	case errors.Is(err, ErrEgressDenied):
 		return ErrEgress
+	case errors.Is(err, errTooManyRedirects):
+		return ErrRequest
 	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
 		return ErrTimeout
 	case errors.Is(err, context.Canceled):
@@ -177,6 +179,10 @@ func classify(ctx context.Context, err error) ErrKind {
 		return ErrConnection
 	}
 }
+
+// errTooManyRedirects ends a redirect loop; trying again would loop again,
+// so it is a permanent failure.
+var errTooManyRedirects = fmt.Errorf("stopped after %d redirects", maxRedirects)
 
 // ErrEgressDenied reports a target address the egress policy forbids.
 var ErrEgressDenied = errors.New("egress denied")

@@ -114,7 +114,7 @@ func ParseFields(field, s string) ([]task.Field, error) {
 		if t, err := dec.Token(); err != nil || t != json.Delim(']') {
 			return nil, invalid(field, "want a JSON object (or [] for none), got a non-empty array")
 		}
-		if dec.More() || trailing(dec) {
+		if trailing(dec, s) {
 			return nil, invalid(field, "unexpected data after the JSON value")
 		}
 		return nil, nil
@@ -138,15 +138,18 @@ func ParseFields(field, s string) ([]task.Field, error) {
 	if _, err := dec.Token(); err != nil {
 		return nil, invalid(field, "not valid JSON: %v", err)
 	}
-	if trailing(dec) {
+	if trailing(dec, s) {
 		return nil, invalid(field, "unexpected data after the JSON value")
 	}
 	return out, nil
 }
 
-func trailing(dec *json.Decoder) bool {
-	_, err := dec.Token()
-	return err == nil
+// trailing reports whether anything but whitespace follows the value dec
+// has read from s. (Asking dec.Token for one more token does not tell: it
+// answers a stray ']', '}', ',', ':' or invalid byte with an error, not a
+// token, so "{}}" or "{}@" would pass.)
+func trailing(dec *json.Decoder, s string) bool {
+	return strings.TrimSpace(s[dec.InputOffset():]) != ""
 }
 
 func scalarText(raw json.RawMessage) string {

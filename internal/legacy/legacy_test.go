@@ -1,0 +1,475 @@
+package legacy_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/htq/htq/internal/legacy"
+	"github.com/htq/htq/internal/task"
+)
+
+func loadLocation(t testing.TB, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatalf("load time zone %s: %v", name, err)
+	}
+	return loc
+}
+
+// wantInvalid checks that err is a legacy parse error naming field.
+func wantInvalid(t *testing.T, err error, field string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want one naming %s", field)
+	}
+	if !errors.Is(err, legacy.ErrInvalid) {
+		t.Fatalf("error %v does not wrap ErrInvalid", err)
+	}
+	if !strings.Contains(err.Error(), field) {
+		t.Fatalf("error %q does not name %s", err, field)
+	}
+}
+
+func TestParseExecuteTime(t *testing.T) {
+	t.Parallel()
+	shanghai := loadLocation(t, "Asia/Shanghai")
+	tests := []struct {
+		in   string
+		want time.Time // zero: "now"
+		err  bool
+	}{
+		{in: "", want: time.Time{}},
+		{in: "0", want: time.Time{}},
+		{in: "  0  ", want: time.Time{}},
+		{in: " \t", want: time.Time{}},
+		{in: "2030-01-02 03:04:05", want: time.Date(2030, 1, 2, 3, 4, 5, 0, shanghai)},
+		{in: "2030/01/02 03:04:05", want: time.Date(2030, 1, 2, 3, 4, 5, 0, shanghai)},
+		{in: "2030/1/2 3:04:05", want: time.Date(2030, 1, 2, 3, 4, 5, 0, shanghai)},
+		{in: "2030-1-2 3:4:5", want: time.Date(2030, 1, 2, 3, 4, 5, 0, shanghai)},
+		{in: "2030-12-31 23:59:59", want: time.Date(2030, 12, 31, 23, 59, 59, 0, shanghai)},
+		{in: "2024-02-29 00:00:00", want: time.Date(2024, 2, 29, 0, 0, 0, 0, shanghai)},
+		{in: "2000-02-29 12:00:00", want: time.Date(2000, 2, 29, 12, 0, 0, 0, shanghai)},
+		{in: "  2030-01-02 03:04:05  ", want: time.Date(2030, 1, 2, 3, 4, 5, 0, shanghai)},
+		{in: "\n2030-01-02 03:04:05\r\n", want: time.Date(2030, 1, 2, 3, 4, 5, 0, shanghai)},
+		{in: "2030-01-02T03:04:05", want: time.Date(2030, 1, 2, 3, 4, 5, 0, shanghai)},
+		{in: "2020-01-01 00:00:00", want: time.Date(2020, 1, 1, 0, 0, 0, 0, shanghai)}, // the past is allowed
+
+		{in: "2023-02-29 00:00:00", err: true},
+		{in: "2023-02-30 00:00:00", err: true},
+		{in: "2023-04-31 00:00:00", err: true},
+		{in: "1900-02-29 00:00:00", err: true},
+		{in: "2023-13-01 00:00:00", err: true},
+		{in: "2023-00-01 00:00:00", err: true},
+		{in: "2023-01-00 00:00:00", err: true},
+		{in: "2023-01-32 00:00:00", err: true},
+		{in: "2023-01-01 24:00:00", err: true},
+		{in: "2023-01-01 23:60:00", err: true},
+		{in: "2023-01-01 23:59:60", err: true},
+		{in: "2023-01-01", err: true},
+		{in: "03:04:05", err: true},
+		{in: "2023-01-01 03:04", err: true},
+		{in: "23-01-01 03:04:05", err: true},
+		{in: "20230-01-01 03:04:05", err: true},
+		{in: "2023-001-01 03:04:05", err: true},
+		{in: "2023-01-01 003:04:05", err: true},
+		{in: "2023.01.01 03:04:05", err: true},
+		{in: "2023-01-01 03:04:05.123", err: true},
+		{in: "2023-01-01 03:04:05 +0800", err: true},
+		{in: "2023-01-01T03:04:05Z", err: true},
+		{in: "1893456000", err: true}, // a Unix timestamp is not the legacy format
+		{in: "00", err: true},
+		{in: "now", err: true},
+		{in: "null", err: true},
+		{in: "２０３０-01-02 03:04:05", err: true}, // full-width digits
+		{in: "2030-01-02 03:04:05\x00", err: true},
+		{in: strings.Repeat("9", 10_000), err: true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%.40q", tt.in), func(t *testing.T) {
+			t.Parallel()
+			got, ok, err := legacy.ParseExecuteTime(tt.in, shanghai)
+			if tt.err {
+				wantInvalid(t, err, "execute_time")
+				if ok {
+					t.Fatal("ok is true with an error")
+				}
+				if len(err.Error()) > 200 {
+					t.Fatalf("error is not clipped: %d bytes", len(err.Error()))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseExecuteTime(%q): %v", tt.in, err)
+			}
+			if tt.want.IsZero() {
+				if ok || !got.IsZero() {
+					t.Fatalf("ParseExecuteTime(%q) = %v, %v; want now (zero, false)", tt.in, got, ok)
+				}
+				return
+			}
+			if !ok || !got.Equal(tt.want) {
+				t.Fatalf("ParseExecuteTime(%q) = %v, %v; want %v", tt.in, got, ok, tt.want)
+			}
+			if got.Location() != shanghai {
+				t.Fatalf("location = %v, want the zone passed in", got.Location())
+			}
+		})
+	}
+}
+
+func TestParseExecuteTimeZone(t *testing.T) {
+	t.Parallel()
+	const in = "2030-01-02 03:04:05"
+	shanghai, err1 := parseIn(t, in, loadLocation(t, "Asia/Shanghai"))
+	utc, err2 := parseIn(t, in, time.UTC)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if d := utc.Sub(shanghai); d != 8*time.Hour {
+		t.Fatalf("UTC minus Asia/Shanghai = %v, want 8h", d)
+	}
+	if want := time.Date(2030, 1, 1, 19, 4, 5, 0, time.UTC); !shanghai.Equal(want) {
+		t.Fatalf("Asia/Shanghai %s = %v, want %v", in, shanghai.UTC(), want)
+	}
+	ny, err := parseIn(t, "2030-07-01 12:00:00", loadLocation(t, "America/New_York"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2030, 7, 1, 16, 0, 0, 0, time.UTC); !ny.Equal(want) { // EDT, UTC-4
+		t.Fatalf("America/New_York summer noon = %v, want %v", ny.UTC(), want)
+	}
+	fixed, err := parseIn(t, in, time.FixedZone("X", -90*60))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2030, 1, 2, 4, 34, 5, 0, time.UTC); !fixed.Equal(want) {
+		t.Fatalf("fixed -01:30 = %v, want %v", fixed.UTC(), want)
+	}
+}
+
+func parseIn(t *testing.T, s string, loc *time.Location) (time.Time, error) {
+	t.Helper()
+	got, ok, err := legacy.ParseExecuteTime(s, loc)
+	if err == nil && !ok {
+		t.Fatalf("ParseExecuteTime(%q) = now, want a time", s)
+	}
+	return got, err
+}
+
+func TestParseFields(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want []task.Field
+	}{
+		{in: "", want: nil},
+		{in: "   ", want: nil},
+		{in: "null", want: nil},
+		{in: " null ", want: nil},
+		{in: "[]", want: nil},
+		{in: "[ ]", want: nil},
+		{in: " [\n] ", want: nil},
+		{in: "{}", want: nil},
+		{in: "{ }", want: nil},
+		{in: `{"a":"1"}`, want: fl("a", "1")},
+		{in: `{"z":"1","a":"2","m":"3"}`, want: fl("z", "1", "a", "2", "m", "3")},
+		{in: `{"b":"x","a":"y","b":"z"}`, want: fl("b", "x", "a", "y", "b", "z")},
+		{in: `{"n":1,"f":1.50,"e":1e3,"neg":-0}`, want: fl("n", "1", "f", "1.50", "e", "1e3", "neg", "-0")},
+		{in: `{"big":123456789012345678901234567890}`, want: fl("big", "123456789012345678901234567890")},
+		{in: `{"t":true,"f":false,"n":null}`, want: fl("t", "true", "f", "false", "n", "")},
+		{in: `{"o":{"x":[1,2]},"a":[1,"2"],"e":[],"eo":{}}`, want: fl("o", `{"x":[1,2]}`, "a", `[1,"2"]`, "e", "[]", "eo", "{}")},
+		{in: `{"s":"with \"quotes\" and \\ and \n and \u00e9"}`, want: fl("s", "with \"quotes\" and \\ and \n and é")},
+		{in: `{"中文":"值","emoji":"🚀"}`, want: fl("中文", "值", "emoji", "🚀")},
+		{in: `{"":"empty name","k":""}`, want: fl("", "empty name", "k", "")},
+		{in: `{"Content-Type":"application/json","X-Token":"abc"}`, want: fl("Content-Type", "application/json", "X-Token", "abc")},
+		{in: " \n {\"a\" : \"1\" ,\n \"b\":2 } \n", want: fl("a", "1", "b", "2")},
+		{in: `{"u":"\ud83d\ude80"}`, want: fl("u", "🚀")},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%.40q", tt.in), func(t *testing.T) {
+			t.Parallel()
+			got, err := legacy.ParseFields("header", tt.in)
+			if err != nil {
+				t.Fatalf("ParseFields(%q): %v", tt.in, err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("ParseFields(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseFieldsErrors(t *testing.T) {
+	t.Parallel()
+	tests := []string{
+		`[1]`,
+		`["a"]`,
+		`[{"a":"1"}]`,
+		`[[]]`,
+		`[`,
+		`[]]`,
+		`[] []`,
+		`[],`,
+		`[] x`,
+		`{`,
+		`{"a"}`,
+		`{"a":}`,
+		`{"a":1,}`,
+		`{"a":1`,
+		`{a:1}`,
+		`{'a':1}`,
+		`{"a":1}}`,
+		`{"a":1}]`,
+		`{"a":1},`,
+		`{"a":1}:`,
+		`{"a":1} {"b":2}`,
+		`{"a":1} x`,
+		`{"a":1}@`,
+		`{}}`,
+		`{} []`,
+		`{}garbage`,
+		`{"a":1}` + "\x00",
+		`"string"`,
+		`1`,
+		`true`,
+		`nul`,
+		`NULL`,
+		`{"a":"` + "\xff" + `"}`,
+		`{"` + "\xc3" + `":"1"}`,
+		"\xff",
+		`{"a":"\x01"}`,
+		`{"a":01}`,
+		`{"a":NaN}`,
+	}
+	for _, field := range []string{"header", "data"} {
+		for _, in := range tests {
+			t.Run(fmt.Sprintf("%s/%.40q", field, in), func(t *testing.T) {
+				t.Parallel()
+				got, err := legacy.ParseFields(field, in)
+				if err == nil {
+					t.Fatalf("ParseFields(%q) = %q, want an error", in, got)
+				}
+				wantInvalid(t, err, field)
+				if got != nil {
+					t.Fatalf("fields %q returned with an error", got)
+				}
+			})
+		}
+	}
+}
+
+func TestParseSeconds(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want time.Duration
+		err  bool
+	}{
+		{in: "0", want: 0},
+		{in: "2", want: 2 * time.Second},
+		{in: " 5 ", want: 5 * time.Second},
+		{in: "+5", want: 5 * time.Second},
+		{in: "007", want: 7 * time.Second},
+		{in: "315360000", want: 315360000 * time.Second}, // ten years
+		{in: "315360001", err: true},
+		{in: "", err: true},
+		{in: "-1", err: true},
+		{in: "1.5", err: true},
+		{in: "1e3", err: true},
+		{in: "2s", err: true},
+		{in: "abc", err: true},
+		{in: "0x10", err: true},
+		{in: "99999999999999999999", err: true},
+	}
+	for _, tt := range tests {
+		got, err := legacy.ParseSeconds("stepping_time", tt.in)
+		if tt.err {
+			if err == nil {
+				t.Errorf("ParseSeconds(%q) = %v, want an error", tt.in, got)
+				continue
+			}
+			if !errors.Is(err, legacy.ErrInvalid) || !strings.Contains(err.Error(), "stepping_time") {
+				t.Errorf("ParseSeconds(%q) = %v, want an error naming stepping_time", tt.in, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseSeconds(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestQueueConfig(t *testing.T) {
+	t.Parallel()
+	base := task.DefaultQueueConfig()
+	base.Concurrency = 3 // must survive
+	tests := []struct {
+		name      string
+		typ       string
+		step, max *string
+		wantKind  task.Kind
+		wantStep  time.Duration
+		wantMax   time.Duration
+		wantType  string // as echoed
+		errField  string
+	}{
+		{name: "real_time", typ: "real_time", step: ptr("0"), max: ptr("0"), wantKind: task.KindRealtime, wantType: "real_time"},
+		{name: "variable", typ: "variable", step: ptr("2"), max: ptr("5"), wantKind: task.KindVariable, wantStep: 2 * time.Second, wantMax: 5 * time.Second, wantType: "variable"},
+		{name: "variable without times", typ: "variable", wantKind: task.KindVariable, wantType: "variable"},
+		{name: "variable with spaces", typ: "variable", step: ptr(" 3 "), max: ptr("10"), wantKind: task.KindVariable, wantStep: 3 * time.Second, wantMax: 10 * time.Second, wantType: "variable"},
+		{name: "timing is one-shot", typ: "timing", wantKind: task.KindRealtime, wantType: "timing"},
+		{name: "Variable any case is one-shot", typ: "Variable", wantKind: task.KindRealtime, wantType: "Variable"},
+		{name: "chinese type", typ: "实时", wantKind: task.KindRealtime, wantType: "实时"},
+		{name: "realtime spelling", typ: "realtime", wantKind: task.KindRealtime, wantType: "realtime"},
+		{name: "empty type", typ: "", wantKind: task.KindRealtime, wantType: "real_time"},
+		{name: "times on a one-shot queue are kept", typ: "real_time", step: ptr("4"), max: ptr("8"), wantKind: task.KindRealtime, wantStep: 4 * time.Second, wantMax: 8 * time.Second, wantType: "real_time"},
+
+		{name: "bad stepping", typ: "variable", step: ptr("two"), max: ptr("5"), errField: "stepping_time"},
+		{name: "negative stepping", typ: "variable", step: ptr("-2"), max: ptr("5"), errField: "stepping_time"},
+		{name: "fractional stepping", typ: "variable", step: ptr("1.5"), errField: "stepping_time"},
+		{name: "empty stepping", typ: "variable", step: ptr(""), errField: "stepping_time"},
+		{name: "bad max", typ: "variable", step: ptr("2"), max: ptr("5s"), errField: "max_time_interval"},
+		{name: "huge max", typ: "variable", step: ptr("2"), max: ptr("99999999999"), errField: "max_time_interval"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := legacy.QueueConfig(base, tt.typ, tt.step, tt.max)
+			if tt.errField != "" {
+				wantInvalid(t, err, tt.errField)
+				return
+			}
+			if err != nil {
+				t.Fatalf("QueueConfig: %v", err)
+			}
+			if cfg.Type != tt.wantKind || cfg.SteppingTime.Std() != tt.wantStep || cfg.MaxTimeInterval.Std() != tt.wantMax {
+				t.Fatalf("got type %q step %v max %v; want %q %v %v", cfg.Type, cfg.SteppingTime.Std(), cfg.MaxTimeInterval.Std(), tt.wantKind, tt.wantStep, tt.wantMax)
+			}
+			if cfg.Concurrency != 3 || cfg.Retry != base.Retry || cfg.Timeout != base.Timeout {
+				t.Fatalf("base settings lost: %+v", cfg)
+			}
+			if err := cfg.Validate(); err != nil {
+				t.Fatalf("the config is not valid: %v", err)
+			}
+			if cfg.Legacy == nil {
+				t.Fatal("Legacy attributes not kept")
+			}
+			attr := legacy.AttributeOf(&cfg)
+			if attr.Type != tt.wantType {
+				t.Fatalf("echoed type %q, want %q", attr.Type, tt.wantType)
+			}
+			if !sameString(attr.SteppingTime, tt.step) || !sameString(attr.MaxTimeInterval, tt.max) {
+				t.Fatalf("echoed stepping_time %v max_time_interval %v, want as posted %v %v",
+					show(attr.SteppingTime), show(attr.MaxTimeInterval), show(tt.step), show(tt.max))
+			}
+			if base.Legacy != nil {
+				t.Fatal("QueueConfig changed its base")
+			}
+		})
+	}
+}
+
+func TestAttributeOf(t *testing.T) {
+	t.Parallel()
+	variable := task.DefaultQueueConfig()
+	variable.Type = task.KindVariable
+	variable.SteppingTime = task.Duration(2 * time.Second)
+	variable.MaxTimeInterval = task.Duration(5*time.Second + 900*time.Millisecond)
+	realtime := task.DefaultQueueConfig()
+	realtime.SteppingTime = task.Duration(7 * time.Second)
+	posted := task.DefaultQueueConfig()
+	posted.Legacy = &task.LegacyAttr{Type: "timing", SteppingTime: ptr("01")}
+	tests := []struct {
+		name string
+		cfg  task.QueueConfig
+		want string
+	}{
+		{name: "REST variable", cfg: variable, want: `{"type":"variable","stepping_time":"2","max_time_interval":"5"}`},
+		{name: "REST realtime", cfg: realtime, want: `{"type":"real_time"}`},
+		{name: "legacy as posted", cfg: posted, want: `{"type":"timing","stepping_time":"01"}`},
+	}
+	for _, tt := range tests {
+		b, err := json.Marshal(legacy.AttributeOf(&tt.cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != tt.want {
+			t.Errorf("%s: AttributeOf = %s, want %s", tt.name, b, tt.want)
+		}
+	}
+}
+
+func TestAllQueueShape(t *testing.T) {
+	t.Parallel()
+	// LEGACY_API.md's allQueue example: what the SDK posts for a real_time
+	// queue comes back unchanged.
+	cfg, err := legacy.QueueConfig(task.DefaultQueueConfig(), "real_time", ptr("0"), ptr("0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(legacy.AttributeOf(&cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"type":"real_time","stepping_time":"0","max_time_interval":"0"}`; string(b) != want {
+		t.Fatalf("attribute = %s, want %s", b, want)
+	}
+}
+
+func TestErrorCodesAndMessages(t *testing.T) {
+	t.Parallel()
+	// The strings legacy clients compare against, byte for byte.
+	tests := []struct {
+		code int
+		msg  string
+		want int
+		text string
+	}{
+		{legacy.CodeOK, legacy.MsgAdded, 0, "添加成功"},
+		{legacy.CodeOK, legacy.MsgDeleted, 0, "删除成功"},
+		{legacy.CodeAuth, legacy.MsgAuth, 1000, "认证失败"},
+		{legacy.CodeAddFailed, legacy.MsgAddFailed, 1001, "添加失败"},
+		{legacy.CodeQueueExists, legacy.MsgQueueExists, 1002, "队列名已经存在"},
+		{legacy.CodeNoQueue, legacy.MsgNoQueue, 1003, "队列不存在，请先创建"},
+		{legacy.CodeDeleteFailed, legacy.MsgDeleteFailed, 1004, "删除失败"},
+	}
+	for _, tt := range tests {
+		if tt.code != tt.want || tt.msg != tt.text {
+			t.Errorf("code %d %q, want %d %q", tt.code, tt.msg, tt.want, tt.text)
+		}
+	}
+	if legacy.DefaultQueue != "default_queue" || legacy.TypeRealtime != "real_time" || legacy.TypeVariable != "variable" {
+		t.Error("legacy names changed")
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+func sameString(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func show(p *string) string {
+	if p == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("%q", *p)
+}
+
+// fl builds fields from name, value pairs.
+func fl(kv ...string) []task.Field {
+	var out []task.Field
+	for i := 0; i+1 < len(kv); i += 2 {
+		out = append(out, task.Field{Name: kv[i], Value: kv[i+1]})
+	}
+	return out
+}
