@@ -50,7 +50,23 @@ type Config struct {
 	Dispatcher Dispatcher `yaml:"dispatcher"`
 	Scheduler  Scheduler  `yaml:"scheduler"`
 	Queues     Queues     `yaml:"queues"`
+	Signing    Signing    `yaml:"signing"`
+	Egress     Egress     `yaml:"egress"`
 	Log        Log        `yaml:"log"`
+}
+
+// Signing configures the Standard Webhooks signature of calls.
+type Signing struct {
+	Secret         string `yaml:"secret" secret:"true"`          // "whsec_<base64>"; empty: calls are not signed
+	PreviousSecret string `yaml:"previous_secret" secret:"true"` // during a rotation: also signed with this one
+}
+
+// Egress configures which addresses calls may connect to.
+type Egress struct {
+	DefaultDeny  bool     `yaml:"default_deny"`  // deny link-local, "this network" and cloud metadata addresses
+	Deny         []string `yaml:"deny"`          // more CIDRs to deny
+	Allow        []string `yaml:"allow"`         // when set, only these CIDRs may be called
+	DenyLoopback bool     `yaml:"deny_loopback"` // loopback is allowed unless this is set
 }
 
 // Redis says how to reach Redis.
@@ -169,7 +185,8 @@ func Default() *Config {
 			MaxBackoff: q.Retry.MaxBackoff, MaxBacklog: q.MaxBacklog, Retention: q.Retention,
 			DeadRetention: q.DeadRetention, IdempotencyWindow: task.Duration(DefaultIdempotencyWindow),
 		},
-		Log: Log{Level: "info", Format: "json"},
+		Egress: Egress{DefaultDeny: true},
+		Log:    Log{Level: "info", Format: "json"},
 	}
 }
 

@@ -169,6 +169,14 @@ queues:
   retention: 2h
   dead_retention: 48h
   idempotency_window: 1h
+signing:
+  secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+  previous_secret: whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD
+egress:
+  default_deny: false
+  deny: [10.0.0.0/8, 192.0.2.1]
+  allow: [0.0.0.0/0]
+  deny_loopback: true
 log:
   level: debug
   format: text
@@ -211,7 +219,9 @@ func TestLoadYAMLAllSections(t *testing.T) {
 			MaxBacklog: 1000, Retention: d(2 * time.Hour), DeadRetention: d(48 * time.Hour),
 			IdempotencyWindow: d(time.Hour),
 		},
-		Log: config.Log{Level: "debug", Format: "text"},
+		Signing: config.Signing{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", PreviousSecret: "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"},
+		Egress:  config.Egress{DefaultDeny: false, Deny: []string{"10.0.0.0/8", "192.0.2.1"}, Allow: []string{"0.0.0.0/0"}, DenyLoopback: true},
+		Log:     config.Log{Level: "debug", Format: "text"},
 	}
 	if !reflect.DeepEqual(l.Config, want) {
 		t.Fatalf("loaded\n%+v\nwant\n%+v", l.Config, want)

@@ -2,9 +2,11 @@ package config
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -147,6 +149,26 @@ func (c *Config) Validate() error {
 	}
 	if c.Queues.IdempotencyWindow.Std() < time.Second {
 		return bad("queues.idempotency_window", "want at least 1s", c.Queues.IdempotencyWindow.Std())
+	}
+	for key, sec := range map[string]string{"signing.secret": c.Signing.Secret, "signing.previous_secret": c.Signing.PreviousSecret} {
+		if sec == "" {
+			continue
+		}
+		if k, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(sec, "whsec_")); err != nil || len(k) < 16 {
+			return bad(key, "want whsec_ followed by the base64 of at least 16 random bytes", "(hidden)")
+		}
+	}
+	if c.Signing.PreviousSecret != "" && c.Signing.Secret == "" {
+		return bad("signing.previous_secret", "set signing.secret too (the previous secret only signs alongside it)", "(hidden)")
+	}
+	for key, list := range map[string][]string{"egress.deny": c.Egress.Deny, "egress.allow": c.Egress.Allow} {
+		for _, cidr := range list {
+			if _, err := netip.ParsePrefix(cidr); err != nil {
+				if _, err := netip.ParseAddr(cidr); err != nil {
+					return bad(key, "want CIDRs such as 10.0.0.0/8 or addresses", cidr)
+				}
+			}
+		}
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":

@@ -122,6 +122,14 @@ func TestValidate(t *testing.T) {
 		{name: "empty log level", edit: func(c *config.Config) { c.Log.Level = "" }, key: "log.level"},
 		{name: "unknown log format", edit: func(c *config.Config) { c.Log.Format = "xml" }, key: "log.format"},
 		{name: "log format case", edit: func(c *config.Config) { c.Log.Format = "JSON" }, key: "log.format"},
+		{name: "signing secret", edit: func(c *config.Config) { c.Signing.Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }},
+		{name: "signing secret without prefix", edit: func(c *config.Config) { c.Signing.Secret = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }},
+		{name: "signing secret not base64", edit: func(c *config.Config) { c.Signing.Secret = "whsec_!!!" }, key: "signing.secret"},
+		{name: "signing secret too short", edit: func(c *config.Config) { c.Signing.Secret = "whsec_c2hvcnQ=" }, key: "signing.secret"},
+		{name: "previous secret alone", edit: func(c *config.Config) { c.Signing.PreviousSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }, key: "signing.previous_secret"},
+		{name: "egress lists", edit: func(c *config.Config) { c.Egress.Deny, c.Egress.Allow = []string{"10.0.0.0/8", "::1"}, []string{"192.168.0.0/16"} }},
+		{name: "egress deny not a CIDR", edit: func(c *config.Config) { c.Egress.Deny = []string{"10.0.0.0/33"} }, key: "egress.deny"},
+		{name: "egress allow not a CIDR", edit: func(c *config.Config) { c.Egress.Allow = []string{"example.com"} }, key: "egress.allow"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

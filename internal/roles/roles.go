@@ -218,8 +218,21 @@ func RunDispatcher(ctx context.Context, env *Env) error {
 	if id == "" {
 		id = defaultID()
 	}
+	signer, err := deliver.NewSigner(cfg.Signing.Secret, cfg.Signing.PreviousSecret)
+	if err != nil {
+		return fmt.Errorf("signing.secret: %w", err)
+	}
+	var deny []string
+	if cfg.Egress.DefaultDeny {
+		deny = append(deny, deliver.DefaultDeny...)
+	}
+	guard, err := deliver.NewGuard(append(deny, cfg.Egress.Deny...), cfg.Egress.Allow, cfg.Egress.DenyLoopback)
+	if err != nil {
+		return err
+	}
 	client := deliver.New(deliver.Options{
 		UserAgent: buildinfo.UserAgent(), MaxResponseBytes: d.MaxResponseBytes, MaxIdleConnsPerHost: d.MaxQueues,
+		Guard: guard, Signer: signer,
 	})
 	defer client.CloseIdle()
 	dis := dispatch.New(dispatch.Config{
