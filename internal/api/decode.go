@@ -48,6 +48,10 @@ func decodeStrict(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "request body is not valid UTF-8")
 	}
+	if bytes.HasPrefix(bytes.TrimSpace(body), []byte("null")) {
+		// null decodes into a struct as "no fields": PUT would create a queue
+		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "want a JSON object, got null")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"strings"
@@ -148,7 +149,7 @@ func legacyQueueName(f *legacyForm, def string) (string, error) {
 		if def != "" {
 			return def, nil
 		}
-		return "", errors.Join(legacy.ErrInvalid, errors.New("queue_name: required"))
+		return "", fmt.Errorf("%w: queue_name: required", legacy.ErrInvalid)
 	}
 	if err := task.ValidateQueueName(name); err != nil {
 		return "", err
@@ -219,7 +220,7 @@ func (s *Server) legacyAddTask(c echo.Context, f *legacyForm) (any, error) {
 	}
 	u, ok := f.get("url")
 	if !ok || u == "" {
-		return nil, errors.Join(legacy.ErrInvalid, errors.New("url: required"))
+		return nil, fmt.Errorf("%w: url: required", legacy.ErrInvalid)
 	}
 	now := s.now()
 	spec := &task.Spec{Method: f.value("method"), URL: u, CreatedMs: now.UnixMilli()}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -95,10 +96,16 @@ func toTaskJSON(ti *store.TaskInfo) taskJSON {
 
 // queueName reads and validates the {queue} path parameter.
 func queueName(c echo.Context) (string, error) {
-	raw := c.Param("queue")
-	name, err := url.PathUnescape(raw)
-	if err != nil {
-		return "", apiErr(http.StatusBadRequest, CodeBadRequest, "queue name in the path is not validly escaped")
+	// Echo routes on RawPath when the request has one (a %2F in a name),
+	// and then its parameters are still escaped; otherwise they come from
+	// the already unescaped Path and must not be unescaped again ("100%25"
+	// names the queue "100%", "a%2541" the queue "a%41").
+	name := c.Param("queue")
+	if c.Request().URL.RawPath != "" {
+		var err error
+		if name, err = url.PathUnescape(name); err != nil {
+			return "", apiErr(http.StatusBadRequest, CodeBadRequest, "queue name in the path is not validly escaped")
+		}
 	}
 	if err := task.ValidateQueueName(name); err != nil {
 		return "", err
@@ -365,6 +372,9 @@ func (s *Server) listTasks(c echo.Context) error {
 	if !listable {
 		return apiErr(http.StatusBadRequest, CodeBadRequest, "state: %q: want scheduled, queued, active or dead", clip(string(state)))
 	}
+	if err := checkCursor(state, cursor); err != nil {
+		return err
+	}
 	tasks, next, err := s.st.ListTasks(c.Request().Context(), name, state, cursor, limit)
 	if err != nil {
 		return err
@@ -377,6 +387,29 @@ func (s *Server) listTasks(c echo.Context) error {
 		out.Tasks = append(out.Tasks, toTaskJSON(t))
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// streamID is the form of a queued list's cursor (a Redis stream id).
+var streamID = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
+
+// checkCursor refuses a cursor that no earlier page can have returned for
+// this state: Redis would refuse it (a 503), or the list would silently
+// start over (scheduled, dead) or from the end (a negative offset).
+func checkCursor(state task.State, cursor string) error {
+	if cursor == "" {
+		return nil
+	}
+	switch state {
+	case task.StateQueued, task.StateActive:
+		if streamID.MatchString(cursor) {
+			return nil
+		}
+	default:
+		if n, err := strconv.ParseInt(cursor, 10, 64); err == nil && n >= 0 {
+			return nil
+		}
+	}
+	return apiErr(http.StatusBadRequest, CodeBadRequest, "cursor: %q: pass the next_cursor of the previous page", clip(cursor))
 }
 
 func (s *Server) getTask(c echo.Context) error {

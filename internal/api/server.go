@@ -77,6 +77,7 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 		AllowHeaders:     []string{"Authorization", "Content-Type", "Idempotency-Key"},
 		AllowMethods:     []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete},
 	}))
+	e.Use(s.authV1)
 
 	e.GET("/", func(c echo.Context) error { return c.String(http.StatusOK, "HTQ") })
 	e.GET("/healthz", s.healthz)
@@ -94,18 +95,20 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 		legacy.POST("/"+name, s.legacyHandler(h))
 	}
 
-	v1 := e.Group("/v1", s.auth)
+	v1 := e.Group("/v1") // no group middleware: see authV1
 	v1.PUT("/queues/:queue", s.putQueue)
 	v1.GET("/queues", s.listQueues)
 	v1.GET("/queues/:queue", s.getQueue)
 	v1.DELETE("/queues/:queue", s.deleteQueue)
 	v1.POST("/queues/:queue/pause", s.pauseQueue)
 	v1.POST("/queues/:queue/resume", s.resumeQueue)
+	v1.POST("/queues/:queue/purge", s.purgeQueue)
 	v1.POST("/queues/:queue/tasks", s.createTask)
 	v1.POST("/queues/:queue/tasks/batch", s.createTasks)
 	v1.GET("/queues/:queue/tasks", s.listTasks)
 	v1.GET("/tasks/:id", s.getTask)
 	v1.DELETE("/tasks/:id", s.cancelTask)
+	v1.POST("/tasks/:id/retry", s.retryTask)
 	s.echo = e
 	return s
 }
@@ -214,6 +217,19 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// authV1 applies auth to every /v1 request, routed or not. Group middleware
+// would do the same but registers catch-all not-found routes for the group,
+// which turn a wrong method on a known /v1 route into 404 instead of 405.
+func (s *Server) authV1(next echo.HandlerFunc) echo.HandlerFunc {
+	authed := s.auth(next)
+	return func(c echo.Context) error {
+		if p := c.Request().URL.Path; p == "/v1" || strings.HasPrefix(p, "/v1/") {
+			return authed(c)
+		}
+		return next(c)
+	}
+}
+
 // auth checks the bearer token in constant time against every accepted one.
 func (s *Server) auth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -221,8 +237,9 @@ func (s *Server) auth(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		h := c.Request().Header.Get("Authorization")
-		tok, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || tok == "" {
+		// the scheme is case-insensitive (RFC 9110 section 11.1)
+		scheme, tok, _ := strings.Cut(strings.TrimSpace(h), " ")
+		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 			s.m.Rejected.WithLabelValues(metrics.ReasonUnauthorized).Inc()
 			return apiErr(http.StatusUnauthorized, CodeUnauthorized, "missing bearer token: send Authorization: Bearer <token>")
 		}

@@ -127,7 +127,9 @@ func TestValidate(t *testing.T) {
 		{name: "signing secret not base64", edit: func(c *config.Config) { c.Signing.Secret = "whsec_!!!" }, key: "signing.secret"},
 		{name: "signing secret too short", edit: func(c *config.Config) { c.Signing.Secret = "whsec_c2hvcnQ=" }, key: "signing.secret"},
 		{name: "previous secret alone", edit: func(c *config.Config) { c.Signing.PreviousSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }, key: "signing.previous_secret"},
-		{name: "egress lists", edit: func(c *config.Config) { c.Egress.Deny, c.Egress.Allow = []string{"10.0.0.0/8", "::1"}, []string{"192.168.0.0/16"} }},
+		{name: "egress lists", edit: func(c *config.Config) {
+			c.Egress.Deny, c.Egress.Allow = []string{"10.0.0.0/8", "::1"}, []string{"192.168.0.0/16"}
+		}},
 		{name: "egress deny not a CIDR", edit: func(c *config.Config) { c.Egress.Deny = []string{"10.0.0.0/33"} }, key: "egress.deny"},
 		{name: "egress allow not a CIDR", edit: func(c *config.Config) { c.Egress.Allow = []string{"example.com"} }, key: "egress.allow"},
 	}
