@@ -37,6 +37,8 @@ const (
 	DefaultSchedulerPoll     = time.Second
 	DefaultPromoteBatch      = 1000
 	DefaultJanitorInterval   = 30 * time.Second
+	DefaultBacklogInterval   = 15 * time.Second
+	DefaultBacklogTopQueues  = 20
 	DefaultIdempotencyWindow = 24 * time.Hour
 	DefaultDialTimeout       = 5 * time.Second
 	DefaultRedisReadTimeout  = 3 * time.Second
@@ -127,11 +129,13 @@ type Dispatcher struct {
 
 // Scheduler configures the scheduler role.
 type Scheduler struct {
-	Listen          string        `yaml:"listen"`
-	LockTTL         task.Duration `yaml:"lock_ttl"`
-	PollInterval    task.Duration `yaml:"poll_interval"`
-	PromoteBatch    int           `yaml:"promote_batch"`
-	JanitorInterval task.Duration `yaml:"janitor_interval"`
+	Listen           string        `yaml:"listen"`
+	LockTTL          task.Duration `yaml:"lock_ttl"`
+	PollInterval     task.Duration `yaml:"poll_interval"`
+	PromoteBatch     int           `yaml:"promote_batch"`
+	JanitorInterval  task.Duration `yaml:"janitor_interval"`
+	BacklogInterval  task.Duration `yaml:"backlog_interval"`
+	BacklogTopQueues int           `yaml:"backlog_top_queues"`
 }
 
 // Queues holds the defaults of new queues and task-wide settings.
@@ -178,7 +182,8 @@ func Default() *Config {
 		Scheduler: Scheduler{
 			Listen: DefaultRoleListen, LockTTL: task.Duration(DefaultLockTTL),
 			PollInterval: task.Duration(DefaultSchedulerPoll), PromoteBatch: DefaultPromoteBatch,
-			JanitorInterval: task.Duration(DefaultJanitorInterval),
+			JanitorInterval: task.Duration(DefaultJanitorInterval), BacklogInterval: task.Duration(DefaultBacklogInterval),
+			BacklogTopQueues: DefaultBacklogTopQueues,
 		},
 		Queues: Queues{
 			Timeout: q.Timeout, MaxAttempts: q.Retry.MaxAttempts, MinBackoff: q.Retry.MinBackoff,

@@ -130,6 +130,10 @@ func (c *Config) Validate() error {
 		return bad("scheduler.promote_batch", "want 1 to 100000", s.PromoteBatch)
 	case s.JanitorInterval <= 0:
 		return bad("scheduler.janitor_interval", "want more than 0", s.JanitorInterval.Std())
+	case s.BacklogInterval.Std() < time.Second:
+		return bad("scheduler.backlog_interval", "want at least 1s", s.BacklogInterval.Std())
+	case s.BacklogTopQueues < 0 || s.BacklogTopQueues > 1000:
+		return bad("scheduler.backlog_top_queues", "want 0 to 1000 (each queue adds 4 series)", s.BacklogTopQueues)
 	}
 
 	qs := &c.Queues

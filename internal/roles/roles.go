@@ -192,8 +192,8 @@ func RunScheduler(ctx context.Context, env *Env) error {
 	s := cfg.Scheduler
 	sch := schedule.New(schedule.Config{
 		LockTTL: s.LockTTL.Std(), PollInterval: s.PollInterval.Std(), PromoteBatch: s.PromoteBatch,
-		JanitorInterval: s.JanitorInterval.Std(),
-	}, st, env.Clock, env.Log, m)
+		JanitorInterval: s.JanitorInterval.Std(), BacklogInterval: s.BacklogInterval.Std(),
+	}, st, env.Clock, env.Log, m, metrics.NewBacklog(env.Registry, s.BacklogTopQueues))
 	hs := healthServer(env, func(ctx context.Context) error {
 		if !sch.Running() {
 			return errors.New("election loop not running")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,17 +22,21 @@ import (
 type sched struct {
 	s      *schedule.Scheduler
 	m      *metrics.Scheduler
+	reg    *prometheus.Registry
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 func start(t *testing.T, st *store.Store, ttl time.Duration) *sched {
 	t.Helper()
-	m := metrics.NewScheduler(prometheus.NewRegistry())
-	s := schedule.New(schedule.Config{LockTTL: ttl, PollInterval: 200 * time.Millisecond, PromoteBatch: 100, JanitorInterval: 100 * time.Millisecond},
-		st, clock.Real{}, slog.New(slog.NewTextHandler(io.Discard, nil)), m)
+	reg := prometheus.NewRegistry()
+	m := metrics.NewScheduler(reg)
+	b := metrics.NewBacklog(reg, 2)
+	s := schedule.New(schedule.Config{LockTTL: ttl, PollInterval: 200 * time.Millisecond, PromoteBatch: 100,
+		JanitorInterval: 100 * time.Millisecond, BacklogInterval: 50 * time.Millisecond},
+		st, clock.Real{}, slog.New(slog.NewTextHandler(io.Discard, nil)), m, b)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &sched{s: s, m: m, cancel: cancel, done: make(chan struct{})}
+	r := &sched{s: s, m: m, reg: reg, cancel: cancel, done: make(chan struct{})}
 	go func() { _ = s.Run(ctx); close(r.done) }()
 	t.Cleanup(r.stop)
 	return r
@@ -142,5 +147,58 @@ func TestJanitorFinishesDeletesAndRepairs(t *testing.T) {
 	waitFor(t, "repair", 5*time.Second, func() bool { return testutil.ToFloat64(s.m.JanitorFixes) >= 1 })
 	if _, err := rdb.ZScore(t.Context(), k.Ready, "q").Result(); err != nil {
 		t.Fatalf("ready entry not restored: %v", err)
+	}
+}
+
+func TestOnlyTheLeaderExportsBacklog(t *testing.T) {
+	t.Parallel()
+	st, _ := newStore(t)
+	cfg := task.DefaultQueueConfig()
+	for i, n := range []int{5, 3, 1} { // three queues, top 2 get their own label
+		name := string(rune('a' + i))
+		if _, err := st.PutQueue(t.Context(), name, &cfg, store.PutCreate); err != nil {
+			t.Fatal(err)
+		}
+		var ts []store.NewTask
+		for range n {
+			ts = append(ts, store.NewTask{Spec: &task.Spec{URL: "http://x"}})
+		}
+		if _, err := st.Enqueue(t.Context(), name, ts, store.EnqueueOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := start(t, st, time.Second), start(t, st, time.Second)
+	series := func(r *sched) int { n, _ := testutil.GatherAndCount(r.reg, "htq_queue_tasks"); return n }
+	waitFor(t, "backlog exported by the leader", 5*time.Second, func() bool { return series(a)+series(b) > 0 })
+	leader, other := a, b
+	if series(b) > 0 {
+		leader, other = b, a
+	}
+	if series(other) != 0 {
+		t.Fatal("both schedulers export the backlog")
+	}
+	want := `
+# HELP htq_queue_tasks Tasks by queue and state (queued, active, scheduled, dead). Only the scheduler leader exports it; queue is one of the top N queues by backlog, or _other for the sum of all others.
+# TYPE htq_queue_tasks gauge
+htq_queue_tasks{queue="_other",state="active"} 0
+htq_queue_tasks{queue="_other",state="dead"} 0
+htq_queue_tasks{queue="_other",state="queued"} 1
+htq_queue_tasks{queue="_other",state="scheduled"} 0
+htq_queue_tasks{queue="a",state="active"} 0
+htq_queue_tasks{queue="a",state="dead"} 0
+htq_queue_tasks{queue="a",state="queued"} 5
+htq_queue_tasks{queue="a",state="scheduled"} 0
+htq_queue_tasks{queue="b",state="active"} 0
+htq_queue_tasks{queue="b",state="dead"} 0
+htq_queue_tasks{queue="b",state="queued"} 3
+htq_queue_tasks{queue="b",state="scheduled"} 0
+`
+	if err := testutil.GatherAndCompare(leader.reg, strings.NewReader(want), "htq_queue_tasks"); err != nil {
+		t.Fatal(err)
+	}
+	leader.stop()
+	waitFor(t, "the new leader to export", 5*time.Second, func() bool { return series(other) > 0 })
+	if series(leader) != 0 {
+		t.Fatal("a stopped leader still exports the backlog")
 	}
 }

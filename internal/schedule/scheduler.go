@@ -19,6 +19,7 @@ type Config struct {
 	PollInterval    time.Duration // how often the timer index is re-read in full
 	PromoteBatch    int           // tasks moved per script call
 	JanitorInterval time.Duration
+	BacklogInterval time.Duration // how often the leader refreshes the backlog metrics
 }
 
 // Scheduler campaigns for leadership and, while leader, promotes due tasks
@@ -29,13 +30,14 @@ type Scheduler struct {
 	clock   clock.Clock
 	log     *slog.Logger
 	m       *metrics.Scheduler
+	backlog *metrics.Backlog
 	running atomic.Bool
 	leader  atomic.Bool
 }
 
-// New returns a scheduler.
-func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metrics.Scheduler) *Scheduler {
-	return &Scheduler{cfg: cfg, st: st, clock: clk, log: log, m: m}
+// New returns a scheduler. backlog, when set, is exported while leading.
+func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metrics.Scheduler, backlog *metrics.Backlog) *Scheduler {
+	return &Scheduler{cfg: cfg, st: st, clock: clk, log: log, m: m, backlog: backlog}
 }
 
 // Running reports whether the election loop runs (for readiness).
@@ -81,8 +83,32 @@ func (s *Scheduler) lead(t *Term, hints <-chan hint) {
 	ctx := t.Context()
 	var wg sync.WaitGroup
 	wg.Go(func() { s.janitor(ctx) })
+	if s.backlog != nil {
+		wg.Go(func() { s.exportBacklog(ctx) })
+	}
 	s.promoteLoop(ctx, hints)
 	wg.Wait()
+}
+
+// exportBacklog refreshes the backlog metrics while the term lasts, and
+// clears them when it ends: only the leader exports them.
+func (s *Scheduler) exportBacklog(ctx context.Context) {
+	defer s.backlog.Clear()
+	for {
+		counts, err := s.st.AllCounts(ctx)
+		if err == nil {
+			rows := make([]metrics.QueueCounts, 0, len(counts))
+			for q, c := range counts {
+				rows = append(rows, metrics.QueueCounts{Queue: q, Queued: c.Queued, Active: c.Active, Scheduled: c.Scheduled, Dead: c.Dead})
+			}
+			s.backlog.Set(rows)
+		} else if ctx.Err() == nil {
+			s.log.Warn("refresh backlog metrics", "err", err)
+		}
+		if !sleep(ctx, s.cfg.BacklogInterval) {
+			return
+		}
+	}
 }
 
 type hint struct {

@@ -257,3 +257,40 @@ func (s *Store) Purge(ctx context.Context, name string) (int64, error) {
 		total += n
 	}
 }
+
+// AllCounts returns every queue's task counts (for the backlog metrics).
+func (s *Store) AllCounts(ctx context.Context) (map[string]Counts, error) {
+	names, err := s.QueueNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Counts, len(names))
+	const chunk = 1000
+	for i := 0; i < len(names); i += chunk {
+		part := names[i:min(i+chunk, len(names))]
+		p := s.rdb.Pipeline()
+		type reads struct {
+			xlen, sched, dead *redis.IntCmd
+			pend              *redis.XPendingCmd
+		}
+		rs := make([]reads, len(part))
+		for j, n := range part {
+			k := s.keys.Queue(n)
+			rs[j] = reads{p.XLen(ctx, k.Stream), p.ZCard(ctx, k.Delayed), p.ZCard(ctx, k.Dead), p.XPending(ctx, k.Stream, group)}
+		}
+		if _, err := p.Exec(ctx); err != nil && !isBenign(err) {
+			return nil, fmt.Errorf("count queues: %w", err)
+		}
+		for j, n := range part {
+			var pending int64
+			if rs[j].pend.Err() == nil {
+				pending = rs[j].pend.Val().Count
+			}
+			out[n] = Counts{
+				Queued: max(0, rs[j].xlen.Val()-pending), Active: pending,
+				Scheduled: rs[j].sched.Val(), Dead: rs[j].dead.Val(),
+			}
+		}
+	}
+	return out, nil
+}
