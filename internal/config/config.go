@@ -55,6 +55,10 @@ type Config struct {
 	Signing    Signing    `yaml:"signing"`
 	Egress     Egress     `yaml:"egress"`
 	Log        Log        `yaml:"log"`
+
+	// LegacyFile is set when the configuration came from a legacy
+	// config.json: its app_token is then also a REST bearer token.
+	LegacyFile bool `yaml:"-"`
 }
 
 // Signing configures the Standard Webhooks signature of calls.

@@ -40,7 +40,7 @@ func Load(path string, lookup func(string) (string, bool)) (*Loaded, error) {
 			return nil, fmt.Errorf("%w: read %s: %v", ErrInvalid, path, err)
 		}
 		if isLegacy(path, b) {
-			l.Legacy = true
+			l.Legacy, l.LegacyFile = true, true
 			warn, err := applyLegacy(l.Config, b)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)

@@ -206,13 +206,14 @@ func hostPort(addr string, minPort int) bool {
 }
 
 // BearerHashes returns the SHA-256 of every accepted bearer token: those
-// configured as plain tokens or hashes, and the legacy app_token.
+// configured as plain tokens or hashes, and, when the configuration is a
+// legacy config.json (which has no other token), its app_token.
 func (c *Config) BearerHashes() [][sha256.Size]byte {
 	var out [][sha256.Size]byte
 	for _, t := range c.API.Tokens {
 		out = append(out, sha256.Sum256([]byte(t)))
 	}
-	if c.API.LegacyAppToken != "" {
+	if c.LegacyFile && c.API.LegacyAppToken != "" {
 		out = append(out, sha256.Sum256([]byte(c.API.LegacyAppToken)))
 	}
 	for _, h := range c.API.TokenSHA256 {
@@ -226,7 +227,8 @@ func (c *Config) BearerHashes() [][sha256.Size]byte {
 
 // CheckAuth refuses an API that would accept anyone by accident.
 func (c *Config) CheckAuth() error {
-	if len(c.BearerHashes()) == 0 && !c.API.InsecureNoAuth {
+	// Legacy credentials alone are enough: REST then refuses every request.
+	if len(c.BearerHashes()) == 0 && c.API.LegacyAppToken == "" && !c.API.InsecureNoAuth {
 		return fmt.Errorf("%w: api.tokens (%s): no token configured: set api.tokens, api.token_sha256 or api.legacy_app_token, or api.insecure_no_auth: true to run without authentication",
 			ErrInvalid, EnvName("api.tokens"))
 	}

@@ -200,6 +200,7 @@ func TestBearerHashes(t *testing.T) {
 	c := config.Default()
 	c.API.Tokens = []string{token1, token2}
 	c.API.LegacyAppToken = "legacy-token"
+	c.LegacyFile = true // read from a config.json: the app_token is a bearer token too
 	c.API.TokenSHA256 = []string{
 		hex.EncodeToString(configured[:]),
 		strings.ToUpper(hex.EncodeToString(configured[:])),
@@ -213,5 +214,21 @@ func TestBearerHashes(t *testing.T) {
 	}
 	if n := len(config.Default().BearerHashes()); n != 0 {
 		t.Fatalf("defaults have %d bearer hashes", n)
+	}
+}
+
+func TestLegacyTokenIsABearerOnlyFromConfigJSON(t *testing.T) {
+	t.Parallel()
+	c := config.Default()
+	c.API.LegacyAppKey, c.API.LegacyAppToken = "k", "legacy-token"
+	if n := len(c.BearerHashes()); n != 0 {
+		t.Fatalf("a YAML legacy token gave %d bearer tokens, want 0", n)
+	}
+	if err := c.CheckAuth(); err != nil {
+		t.Fatalf("legacy credentials alone: %v", err)
+	}
+	c.LegacyFile = true
+	if hs := c.BearerHashes(); len(hs) != 1 || hs[0] != sha256.Sum256([]byte("legacy-token")) {
+		t.Fatalf("config.json legacy token: %v", hs)
 	}
 }

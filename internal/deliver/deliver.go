@@ -252,11 +252,12 @@ func (c *Client) build(ctx context.Context, call *Call) (*http.Request, error) {
 	return req, nil
 }
 
-// HeaderSafe returns s as is when it is printable ASCII, else
-// percent-encoded (queue names may be any UTF-8).
+// HeaderSafe returns s as is when it is printable ASCII without '%', else
+// percent-encoded (queue names may be any UTF-8), so a target can always
+// percent-decode the header to get the name back.
 func HeaderSafe(s string) string {
 	for i := 0; i < len(s); i++ {
-		if s[i] < ' ' || s[i] >= 0x7f {
+		if s[i] < ' ' || s[i] >= 0x7f || s[i] == '%' {
 			if utf8.ValidString(s) {
 				return url.PathEscape(s)
 			}

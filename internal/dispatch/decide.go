@@ -63,9 +63,14 @@ func decide(cfg *task.QueueConfig, dl *store.Delivery, res *deliver.Result, star
 		}[verdict]
 	}
 
+	// X-HTQ-Action steers any task whatever the status; a body of "done" or
+	// "reset" only steers a variable task's successful call (the legacy rule).
 	action := task.ActionNone
 	if res.Status != 0 && res.Err == nil {
-		action = task.ParseAction(res.Header, res.Body)
+		action = task.ActionFromHeader(res.Header)
+		if action == task.ActionNone && verdict == task.VerdictSuccess && cfg.Type == task.KindVariable {
+			action = task.ActionFromBody(res.Body)
+		}
 	}
 	switch {
 	case action == task.ActionDead:

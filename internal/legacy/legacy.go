@@ -204,6 +204,12 @@ func QueueConfig(base task.QueueConfig, typ string, step, maxGap *string) (task.
 		}
 		*f.dst = task.Duration(d)
 	}
+	if cfg.Type == task.KindVariable && cfg.MaxTimeInterval <= 0 {
+		return cfg, invalid("max_time_interval", "a variable queue needs a maximum gap above 0 (else its tasks are called back to back)")
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	return cfg, nil
 }
 

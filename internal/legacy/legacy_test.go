@@ -321,7 +321,8 @@ func TestQueueConfig(t *testing.T) {
 	}{
 		{name: "real_time", typ: "real_time", step: ptr("0"), max: ptr("0"), wantKind: task.KindRealtime, wantType: "real_time"},
 		{name: "variable", typ: "variable", step: ptr("2"), max: ptr("5"), wantKind: task.KindVariable, wantStep: 2 * time.Second, wantMax: 5 * time.Second, wantType: "variable"},
-		{name: "variable without times", typ: "variable", wantKind: task.KindVariable, wantType: "variable"},
+		{name: "variable without times", typ: "variable", errField: "max_time_interval"}, // every gap would be 0
+		{name: "variable with zero max", typ: "variable", step: ptr("2"), max: ptr("0"), errField: "max_time_interval"},
 		{name: "variable with spaces", typ: "variable", step: ptr(" 3 "), max: ptr("10"), wantKind: task.KindVariable, wantStep: 3 * time.Second, wantMax: 10 * time.Second, wantType: "variable"},
 		{name: "timing is one-shot", typ: "timing", wantKind: task.KindRealtime, wantType: "timing"},
 		{name: "Variable any case is one-shot", typ: "Variable", wantKind: task.KindRealtime, wantType: "Variable"},

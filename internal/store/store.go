@@ -210,7 +210,7 @@ func (s *Store) Enqueue(ctx context.Context, queue string, tasks []NewTask, o En
 	case "noqueue":
 		return nil, fmt.Errorf("%w: %q", task.ErrQueueNotFound, queue)
 	case "full":
-		return nil, &task.QueueFullError{Queue: queue, Backlog: i64(r[1]), Max: i64(r[2]), Adding: len(tasks)}
+		return nil, &task.QueueFullError{Queue: queue, Backlog: i64(r[1]), Max: i64(r[2]), Adding: int(i64(r[3]))}
 	case "ok":
 	default:
 		return nil, fmt.Errorf("enqueue: unexpected reply %v", v)

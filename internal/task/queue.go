@@ -155,6 +155,10 @@ func (c *QueueConfig) Validate() error {
 	default:
 		return bad("ordering", `want "strict" or "relaxed"`, c.Ordering)
 	}
+	if c.Type == KindVariable && c.MaxTimeInterval <= 0 {
+		// every gap would be 0: the task would call its target back to back forever
+		return bad("max_time_interval", "a variable queue needs a maximum gap above 0", c.MaxTimeInterval.Std())
+	}
 	return nil
 }
 

@@ -32,16 +32,27 @@ const (
 // body; the body counts when it is exactly "done" or "reset" (surrounding
 // whitespace ignored), as the legacy protocol says.
 func ParseAction(h http.Header, body []byte) Action {
-	if v := strings.ToLower(strings.TrimSpace(h.Get(HeaderAction))); v != "" {
-		switch v {
-		case "done":
-			return ActionDone
-		case "reset":
-			return ActionReset
-		case "dead":
-			return ActionDead
-		}
+	if a := ActionFromHeader(h); a != ActionNone {
+		return a
 	}
+	return ActionFromBody(body)
+}
+
+// ActionFromHeader reads X-HTQ-Action: done, reset or dead (any case).
+func ActionFromHeader(h http.Header) Action {
+	switch strings.ToLower(strings.TrimSpace(h.Get(HeaderAction))) {
+	case "done":
+		return ActionDone
+	case "reset":
+		return ActionReset
+	case "dead":
+		return ActionDead
+	}
+	return ActionNone
+}
+
+// ActionFromBody reads a variable task's answer body: exactly "done" or "reset".
+func ActionFromBody(body []byte) Action {
 	switch string(bytes.TrimSpace(body)) {
 	case "done":
 		return ActionDone

@@ -13,7 +13,7 @@
 --   due (ms, 0 = now), spec JSON (without the queue line), idempotency key ('' = none)
 -- Returns {'ok', queue type, id1, existed1, id2, existed2, ...}, where existed
 -- is 1 when an idempotency key returned an earlier task, or {'noqueue'}, or
--- {'full', backlog, max_backlog}.
+-- {'full', backlog, max_backlog, tasks that would have been added}.
 local meta, stream, delayed, timers, ready, registry, counter, lease =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local pp, q, now, parthex = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
@@ -38,13 +38,16 @@ end
 
 -- Resolve idempotency keys first, so that a repeat does not count against the
 -- backlog and the batch stays all-or-nothing.
-local idem, fresh = {}, 0
+local idem, fresh, counted = {}, 0, {}
 for i = 1, n do
   local key = ARGV[base + 3 * i]
   if key ~= '' then
     local ik = pp .. 'i:' .. redis.sha1hex(created .. '\0' .. q .. '\0' .. key)
     idem[i] = {ik, redis.call('GET', ik)}
-    if not idem[i][2] then fresh = fresh + 1 end
+    if not idem[i][2] and not counted[ik] then
+      fresh = fresh + 1
+      counted[ik] = true
+    end
   else
     fresh = fresh + 1
   end
@@ -52,7 +55,7 @@ end
 local maxbl = tonumber(m[2]) or 0
 if maxbl > 0 then
   local backlog = redis.call('XLEN', stream) + redis.call('ZCARD', delayed)
-  if backlog + fresh > maxbl then return {'full', backlog, maxbl} end
+  if backlog + fresh > maxbl then return {'full', backlog, maxbl, fresh} end
 end
 
 local out = {'ok', m[3] or 'realtime'}
