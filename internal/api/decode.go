@@ -55,7 +55,7 @@ func decodeStrict(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
+		return jsonError(err, body)
 	}
 	if dec.More() {
 		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "unexpected data after the JSON object")
@@ -63,7 +63,7 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
-func jsonError(err error) error {
+func jsonError(err error, body []byte) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
@@ -80,6 +80,9 @@ func jsonError(err error) error {
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	case errors.Is(err, task.ErrBadDuration):
+		if field := badDurationField(body, ""); field != "" {
+			return apiErr(http.StatusUnprocessableEntity, CodeValidation, "%s: %v", field, err)
+		}
 		return apiErr(http.StatusUnprocessableEntity, CodeValidation, "%v", err)
 	}
 	var mbe *http.MaxBytesError
@@ -153,7 +156,7 @@ func (r *taskRequest) toNewTask(now time.Time, l task.Limits) (store.NewTask, er
 				return store.NewTask{}, invalidField("body", "%v", err)
 			}
 			s.SetBody(compact.Bytes())
-			if r.Headers["Content-Type"] == "" && r.Headers["content-type"] == "" {
+			if !hasHeader(r.Headers, "Content-Type") {
 				s.Header = append(s.Header, task.Field{Name: "Content-Type", Value: "application/json"})
 			}
 		}
@@ -298,4 +301,58 @@ func (p *queuePatch) apply(c *task.QueueConfig) {
 	}
 	set(&c.Retention, p.Retention)
 	set(&c.DeadRetention, p.DeadRetention)
+}
+
+func hasHeader(h map[string]string, name string) bool {
+	for k := range h {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// durationKeys are the JSON fields that hold durations.
+var durationKeys = map[string]bool{
+	"timeout": true, "delay": true, "stepping_time": true, "max_time_interval": true,
+	"retention": true, "dead_retention": true, "min_backoff": true, "max_backoff": true,
+}
+
+// badDurationField finds the field whose duration failed to parse, so the
+// error can name it: the JSON decoder does not say which field a type's own
+// parser refused. It looks into nested objects and arrays ("tasks[3].delay").
+func badDurationField(raw json.RawMessage, path string) string {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) == nil {
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if durationKeys[k] {
+				var d task.Duration
+				if d.UnmarshalJSON(obj[k]) != nil {
+					return p
+				}
+			}
+			if f := badDurationField(obj[k], p); f != "" {
+				return f
+			}
+		}
+		return ""
+	}
+	var arr []json.RawMessage
+	if json.Unmarshal(raw, &arr) == nil {
+		for i, v := range arr {
+			if f := badDurationField(v, fmt.Sprintf("%s[%d]", path, i)); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
 }

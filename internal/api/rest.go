@@ -255,13 +255,22 @@ func (s *Server) enqueue(c echo.Context, queue string, tasks []store.NewTask, cr
 type createdJSON struct {
 	ID      string     `json:"id"`
 	Queue   string     `json:"queue"`
-	State   task.State `json:"state"`
+	State   task.State `json:"state,omitempty"` // absent for a repeat whose task has expired
 	RunAt   *time.Time `json:"run_at,omitempty"`
 	Existed bool       `json:"existed,omitempty"`
 }
 
-func created(queue string, nt *store.NewTask, r store.Enqueued) createdJSON {
-	j := createdJSON{ID: r.ID, Queue: queue, State: task.StateQueued, Existed: r.Existed}
+// created describes an enqueued task. For an idempotent repeat it reads the
+// stored task, whose state and run time may differ from the repeat's.
+func (s *Server) created(c echo.Context, queue string, nt *store.NewTask, r store.Enqueued) createdJSON {
+	if r.Existed {
+		j := createdJSON{ID: r.ID, Queue: queue, Existed: true}
+		if ti, err := s.st.GetTask(c.Request().Context(), r.ID); err == nil {
+			j.State, j.RunAt = ti.State, timePtr(ti.RunAt)
+		}
+		return j
+	}
+	j := createdJSON{ID: r.ID, Queue: queue, State: task.StateQueued}
 	if r.Scheduled {
 		j.State, j.RunAt = task.StateScheduled, timePtr(nt.Due.Truncate(time.Millisecond))
 	}
@@ -303,7 +312,7 @@ func (s *Server) createTask(c echo.Context) error {
 		status = http.StatusOK
 	}
 	c.Response().Header().Set("Location", "/v1/tasks/"+res[0].ID)
-	return c.JSON(status, created(name, &nt, res[0]))
+	return c.JSON(status, s.created(c, name, &nt, res[0]))
 }
 
 func (s *Server) createTasks(c echo.Context) error {
@@ -344,7 +353,7 @@ func (s *Server) createTasks(c echo.Context) error {
 	}{}
 	status := http.StatusOK
 	for i, r := range res {
-		out.Tasks = append(out.Tasks, created(name, &nts[i], r))
+		out.Tasks = append(out.Tasks, s.created(c, name, &nts[i], r))
 		if !r.Existed {
 			status = http.StatusCreated
 		}

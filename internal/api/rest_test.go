@@ -715,3 +715,36 @@ func TestBearerToken(t *testing.T) {
 		e.must(e.rest(http.MethodGet, "/v1/queues", nil, "Authorization", "-"), http.StatusOK, nil)
 	})
 }
+
+func TestBadDurationNamesItsField(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.putQueue("q", map[string]any{})
+	for _, tc := range []struct {
+		method, path, body, field string
+	}{
+		{http.MethodPut, "/v1/queues/q", `{"timeout":"abc"}`, "timeout"},
+		{http.MethodPut, "/v1/queues/q", `{"retry":{"max_backoff":-3}}`, "retry.max_backoff"},
+		{http.MethodPost, "/v1/queues/q/tasks", `{"url":"http://x","delay":"soon"}`, "delay"},
+		{http.MethodPost, "/v1/queues/q/tasks/batch", `{"tasks":[{"url":"http://x"},{"url":"http://x","timeout":"1x"}]}`, "tasks[1].timeout"},
+	} {
+		e.wantError(e.rest(tc.method, tc.path, tc.body), http.StatusUnprocessableEntity, "validation_failed", tc.field+": invalid duration")
+	}
+}
+
+func TestIdempotentRepeatReportsTheStoredTask(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.putQueue("q", map[string]any{})
+	var first, again struct {
+		ID      string `json:"id"`
+		State   string `json:"state"`
+		Existed bool   `json:"existed"`
+	}
+	e.must(e.rest(http.MethodPost, "/v1/queues/q/tasks", map[string]any{"url": "http://x", "idempotency_key": "k"}), http.StatusCreated, &first)
+	// the repeat asks for a delay; the stored task is queued, and says so
+	e.must(e.rest(http.MethodPost, "/v1/queues/q/tasks", map[string]any{"url": "http://x", "idempotency_key": "k", "delay": 60}), http.StatusOK, &again)
+	if again.ID != first.ID || !again.Existed || again.State != "queued" {
+		t.Fatalf("repeat = %+v, want the stored queued task", again)
+	}
+}

@@ -75,7 +75,7 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 		AllowOrigins:     cfg.CORSOrigins,
 		AllowCredentials: cfg.CORSCredentials,
 		AllowHeaders:     []string{"Authorization", "Content-Type", "Idempotency-Key"},
-		AllowMethods:     []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete},
+		AllowMethods:     []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete},
 	}))
 	e.Use(s.authV1)
 

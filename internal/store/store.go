@@ -94,6 +94,7 @@ func metaFields(cfg *task.QueueConfig) ([]any, error) {
 		"tmo", cfg.Timeout.Millis(),
 		"rate", strconv.FormatFloat(cfg.Rate, 'f', -1, 64),
 		"burst", cfg.EffectiveBurst(),
+		"ret", cfg.Retention.Std().Milliseconds(),
 	}, nil
 }
 

@@ -845,3 +845,16 @@ func TestRetryDeadAndCancelled(t *testing.T) {
 		t.Fatalf("history lost on retry: %+v", ti.History)
 	}
 }
+
+func TestCancelKeepsTaskForItsQueuesRetention(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", func(c *task.QueueConfig) { c.Retention = task.Duration(5 * time.Minute) })
+	ids := e.enqueue("q", time.Time{}, "http://x/1")
+	if _, err := e.s.CancelTask(e.ctx, ids[0], time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ttl := e.rdb.PTTL(e.ctx, e.s.Keys().Spec(task.Partition("q"), ids[0])).Val()
+	if ttl <= 0 || ttl > 5*time.Minute {
+		t.Fatalf("cancelled task kept for %v, want the queue's 5m", ttl)
+	}
+}

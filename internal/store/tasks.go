@@ -167,7 +167,8 @@ const (
 )
 
 // CancelTask cancels a waiting or running task, or deletes a dead one.
-// Finished tasks give ErrTaskFinished.
+// A cancelled task is kept for its queue's retention (retention is the
+// fallback). Finished tasks give ErrTaskFinished.
 func (s *Store) CancelTask(ctx context.Context, id string, retention time.Duration) (CancelResult, error) {
 	part, err := task.IDPartition(id)
 	if err != nil {
@@ -240,6 +241,7 @@ func (s *Store) ListTasks(ctx context.Context, queue string, state task.State, c
 				ids = append(ids, fmt.Sprint(m.Values["t"]))
 			}
 		}
+		ids = ids[:min(len(ids), limit)] // at most the queue's concurrency: one page
 	case task.StateQueued:
 		start := "-"
 		groups, err := s.rdb.XInfoGroups(ctx, k.Stream).Result()

@@ -2,13 +2,15 @@
 -- runs; a running task (or one a strict queue holds for its next attempt)
 -- finishes its current call but is not called again.
 -- KEYS[1] spec  KEYS[2] state
--- ARGV[1] partition prefix  ARGV[2] task id  ARGV[3] now (ms)  ARGV[4] retention (ms)
+-- ARGV[1] partition prefix  ARGV[2] task id  ARGV[3] now (ms)
+-- ARGV[4] retention (ms) for a queue that does not say its own
 -- Returns {'notfound'} | {'final', state} | {'deleted'} (a dead task was
 -- discarded) | {'cancelled'} | {'cancelling'} (it is running now)
 local pp, id, now, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local spec = redis.call('GET', KEYS[1])
 if not spec then return {'notfound'} end
 local q = string.sub(spec, 1, string.find(spec, '\n', 1, true) - 1)
+keep = tonumber(redis.call('HGET', pp .. 'm:' .. q, 'ret')) or keep
 local st = redis.call('HGET', KEYS[2], 'st')
 if st == 'dead' then
   redis.call('ZREM', pp .. 'x:' .. q, id)
