@@ -748,3 +748,51 @@ func TestIdempotentRepeatReportsTheStoredTask(t *testing.T) {
 		t.Fatalf("repeat = %+v, want the stored queued task", again)
 	}
 }
+
+func TestDeadLettersRetryDeleteAndPurgeThroughREST(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.putQueue("q", map[string]any{})
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, e.addTask("q", map[string]any{"url": fmt.Sprintf("http://x/%d", i)}).ID)
+	}
+	e.killTasks("q", 3) // tasks 0, 1, 2 die; 3 and 4 wait
+	dead := e.listTasks("q", "dead", 10)
+	if got := len(dead[0]); got != 3 {
+		t.Fatalf("dead letters = %v", dead)
+	}
+	var tj taskJSON
+	e.must(e.rest(http.MethodGet, "/v1/tasks/"+ids[0], nil), http.StatusOK, &tj)
+	if tj.State != "dead" || len(tj.History) != 1 || tj.History[0].Status != 500 {
+		t.Fatalf("dead task = %+v", tj)
+	}
+	// retry one: it runs again, at the tail of the queue
+	e.must(e.rest(http.MethodPost, "/v1/tasks/"+ids[0]+"/retry", nil), http.StatusOK, &tj)
+	if tj.State != "queued" || tj.Attempts != 0 {
+		t.Fatalf("retried = %+v", tj)
+	}
+	e.wantError(e.rest(http.MethodPost, "/v1/tasks/"+ids[0]+"/retry", nil), http.StatusConflict, "task_not_dead")
+	e.wantError(e.rest(http.MethodPost, "/v1/tasks/ff0000000000ff/retry", nil), http.StatusNotFound, "task_not_found")
+	// delete another dead letter
+	if r := e.rest(http.MethodDelete, "/v1/tasks/"+ids[1], nil); r.status != http.StatusNoContent {
+		t.Fatalf("delete dead: %v", r)
+	}
+	e.wantError(e.rest(http.MethodGet, "/v1/tasks/"+ids[1], nil), http.StatusNotFound, "task_not_found")
+	q := e.getQueue("q")
+	if q.Counts.Dead != 1 || q.Counts.Queued != 3 {
+		t.Fatalf("counts = %+v", q.Counts)
+	}
+	// purge the waiting tasks (3, 4 and the retried 0); the dead letter stays
+	var purged struct {
+		Purged int `json:"purged"`
+	}
+	e.must(e.rest(http.MethodPost, "/v1/queues/q/purge", nil), http.StatusOK, &purged)
+	if purged.Purged != 3 {
+		t.Fatalf("purged %d, want 3", purged.Purged)
+	}
+	if q := e.getQueue("q"); q.Counts.Queued != 0 || q.Counts.Dead != 1 {
+		t.Fatalf("after purge: %+v", q.Counts)
+	}
+	e.wantError(e.rest(http.MethodPost, "/v1/queues/nope/purge", nil), http.StatusNotFound, "queue_not_found")
+}

@@ -408,6 +408,10 @@ type taskJSON struct {
 	RunAt    *time.Time `json:"run_at"`
 	Existed  bool       `json:"existed"`
 	Attempts int        `json:"attempts"`
+	History  []struct {
+		Status int    `json:"status"`
+		Error  string `json:"error"`
+	} `json:"history"`
 }
 
 func (e *testEnv) putQueue(name string, body any) {
