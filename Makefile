@@ -12,7 +12,7 @@ FUZZTIME  ?= 5s
 
 include hack/tools/tools.mk
 
-.PHONY: help build run test test-go test-bench-harness check-format vet lint fuzz bench bench-quick redis clean
+.PHONY: help build run test test-go test-bench-harness check-format vet lint fuzz fuzz-short soak bench bench-quick redis clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "} {printf "  %-18s %s\n", $$1, $$2}'
@@ -28,10 +28,17 @@ run: build ## start Redis (unless HTQ_REDIS_URL is set) and the three roles loca
 redis: ## install Debian's redis-server if it is missing
 	scripts/ensure-redis.sh
 
-test: redis check-format vet test-go test-bench-harness ## everything CI checks: format, vet, all tests with -race (real redis-server)
+test: redis check-format vet test-go fuzz-short test-bench-harness ## everything CI checks: format, vet, all tests with -race (real redis-server), brief fuzzing
 
 test-go:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+fuzz-short: ## run every fuzz target briefly (make fuzz runs them longer)
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=2s
+
+soak: redis ## the long reliability runs: 1,000,000 tasks through the load test, longer fuzzing
+	HTQ_SOAK=1 $(GO) test -count=1 -timeout 60m -run 'TestLoad' -v ./test/fault/
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=60s
 
 test-bench-harness:
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
@@ -46,7 +53,7 @@ lint: check-format vet $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint (pinn
 	$(GOLANGCI_LINT) run ./...
 	cd bench && $(GOLANGCI_LINT) run ./...
 
-fuzz: redis ## run every fuzz target longer (FUZZTIME=5s each by default)
+fuzz: redis ## run every fuzz target (FUZZTIME=5s each by default; crashers land in testdata/fuzz as regression cases)
 	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' internal); do \
 	  dir=$$(dirname $$t); \
 	  for f in $$(grep -oE '^func (Fuzz[A-Za-z0-9_]+)' $$t | cut -d' ' -f2); do \

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -214,42 +215,9 @@ func (s *Server) legacyCountQueue(c echo.Context, f *legacyForm) (any, error) {
 }
 
 func (s *Server) legacyAddTask(c echo.Context, f *legacyForm) (any, error) {
-	name, err := legacyQueueName(f, legacy.DefaultQueue)
+	name, nt, err := legacyTask(f, s.now(), s.cfg.TimeZone, s.cfg.Limits)
 	if err != nil {
 		return nil, err
-	}
-	u, ok := f.get("url")
-	if !ok || u == "" {
-		return nil, fmt.Errorf("%w: url: required", legacy.ErrInvalid)
-	}
-	now := s.now()
-	spec := &task.Spec{Method: f.value("method"), URL: u, CreatedMs: now.UnixMilli()}
-	if spec.Header, err = legacy.ParseFields("header", f.value("header")); err != nil {
-		return nil, err
-	}
-	data, err := legacy.ParseFields("data", f.value("data"))
-	if err != nil {
-		return nil, err
-	}
-	if err := spec.Normalize(s.cfg.Limits); err != nil {
-		return nil, err
-	}
-	if len(data) > 0 && !task.NoBodyMethod(spec.Method) {
-		spec.Form, spec.BodyKind = data, task.BodyMultipart
-		if err := spec.Normalize(s.cfg.Limits); err != nil {
-			return nil, err
-		}
-	}
-	nt := store.NewTask{Spec: spec}
-	due, ok, err := legacy.ParseExecuteTime(f.value("execute_time"), s.cfg.TimeZone)
-	if err != nil {
-		return nil, err
-	}
-	if ok {
-		nt.Due = due
-		if due.After(now) {
-			spec.RunAtMs = due.UnixMilli()
-		}
 	}
 	// an unknown queue is created as real_time, as the original did
 	cfg := s.cfg.QueueDefaults
@@ -258,4 +226,45 @@ func (s *Server) legacyAddTask(c echo.Context, f *legacyForm) (any, error) {
 		return nil, err
 	}
 	return legacyResult{Code: legacy.CodeOK, Message: legacy.MsgAdded}, nil
+}
+
+// legacyTask turns addTask's form fields into a task: the queue (default
+// default_queue), method (default GET), header and data (JSON objects; data
+// becomes multipart form fields, not sent for GET and HEAD) and execute_time.
+// It does no I/O, so it is fuzzed on its own.
+func legacyTask(f *legacyForm, now time.Time, loc *time.Location, limits task.Limits) (string, store.NewTask, error) {
+	name, err := legacyQueueName(f, legacy.DefaultQueue)
+	if err != nil {
+		return "", store.NewTask{}, err
+	}
+	u, ok := f.get("url")
+	if !ok || u == "" {
+		return "", store.NewTask{}, fmt.Errorf("%w: url: required", legacy.ErrInvalid)
+	}
+	spec := &task.Spec{Method: f.value("method"), URL: u, CreatedMs: now.UnixMilli()}
+	if spec.Header, err = legacy.ParseFields("header", f.value("header")); err != nil {
+		return "", store.NewTask{}, err
+	}
+	data, err := legacy.ParseFields("data", f.value("data"))
+	if err != nil {
+		return "", store.NewTask{}, err
+	}
+	if len(data) > 0 && !task.NoBodyMethod(strings.ToUpper(spec.Method)) {
+		spec.Form, spec.BodyKind = data, task.BodyMultipart
+	}
+	if err := spec.Normalize(limits); err != nil {
+		return "", store.NewTask{}, err
+	}
+	nt := store.NewTask{Spec: spec}
+	due, ok, err := legacy.ParseExecuteTime(f.value("execute_time"), loc)
+	if err != nil {
+		return "", store.NewTask{}, err
+	}
+	if ok {
+		nt.Due = due
+		if due.After(now) {
+			spec.RunAtMs = due.UnixMilli()
+		}
+	}
+	return name, nt, nil
 }

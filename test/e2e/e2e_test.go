@@ -13,48 +13,14 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/htq/htq/internal/store"
+	"github.com/htq/htq/internal/testcluster"
 )
-
-type counts struct {
-	Queued, Active, Scheduled, Dead int64
-}
-
-type queueView struct {
-	Name   string `json:"name"`
-	Counts counts `json:"counts"`
-}
-
-// drained reports whether no queue has work left.
-func (c *Cluster) drained() bool {
-	var out struct {
-		Queues []queueView `json:"queues"`
-	}
-	for cursor := ""; ; {
-		out.Queues = nil
-		var page struct {
-			Queues     []queueView `json:"queues"`
-			NextCursor string      `json:"next_cursor"`
-		}
-		if c.REST("GET", "/v1/queues?limit=1000&cursor="+cursor, nil, &page) != 200 {
-			return false
-		}
-		for _, q := range page.Queues {
-			if q.Counts.Queued+q.Counts.Active+q.Counts.Scheduled > 0 {
-				return false
-			}
-		}
-		if page.NextCursor == "" {
-			return true
-		}
-		cursor = page.NextCursor
-	}
-}
 
 // checkSerial asserts that each queue's calls arrived in index order, one at
 // a time, each index exactly once.
-func checkSerial(t *testing.T, calls []Call, perQueue int) {
+func checkSerial(t *testing.T, calls []testcluster.Call, perQueue int) {
 	t.Helper()
-	byQueue := map[string][]Call{}
+	byQueue := map[string][]testcluster.Call{}
 	for _, c := range calls {
 		byQueue[c.Query.Get("q")] = append(byQueue[c.Query.Get("q")], c)
 	}
@@ -81,8 +47,8 @@ func checkSerial(t *testing.T, calls []Call, perQueue int) {
 // is delivered exactly once, in order, one at a time per queue.
 func TestOrderAcrossDispatchers(t *testing.T) {
 	t.Parallel()
-	c := NewCluster(t, Options{Schedulers: 2, Dispatchers: 3})
-	tg := NewTarget(t)
+	c := testcluster.NewCluster(t, testcluster.Options{Schedulers: 2, Dispatchers: 3})
+	tg := testcluster.NewTarget(t)
 	const queues, perQueue = 50, 100
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -113,7 +79,7 @@ func TestOrderAcrossDispatchers(t *testing.T) {
 	wg.Wait()
 	enqueued := time.Since(start)
 	c.WaitFor("all calls", 120*time.Second, func() bool { return tg.Count() >= queues*perQueue })
-	c.WaitFor("queues drained", 30*time.Second, c.drained)
+	c.WaitFor("queues drained", 30*time.Second, c.Drained)
 	took := time.Since(start)
 	calls := tg.Calls()
 	if len(calls) != queues*perQueue {
@@ -129,12 +95,12 @@ func TestOrderAcrossDispatchers(t *testing.T) {
 // grace have passed, and the queue's later tasks run only after it.
 func TestKillDispatcherMidCall(t *testing.T) {
 	t.Parallel()
-	c := NewCluster(t, Options{Schedulers: 1, Dispatchers: 3, Config: `dispatcher:
+	c := testcluster.NewCluster(t, testcluster.Options{Schedulers: 1, Dispatchers: 3, Config: `dispatcher:
   lease_ttl: 1s
   recovery_grace: 500ms
   poll_max: 100ms
 `})
-	tg := NewTarget(t)
+	tg := testcluster.NewTarget(t)
 	first := make(chan time.Time, 1)
 	tg.Respond = func(w http.ResponseWriter, r *http.Request, n int) {
 		if r.URL.Path == "/slow" && n == 1 {
@@ -167,9 +133,9 @@ func TestKillDispatcherMidCall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("read lease: %v", err)
 	}
-	var victim *Proc
-	for _, p := range c.procs {
-		if p.Role == "dispatcher" && len(owner) > len(p.Name) && owner[:len(p.Name)+1] == p.Name+":" {
+	var victim *testcluster.Proc
+	for _, p := range c.Procs("dispatcher") {
+		if len(owner) > len(p.Name) && owner[:len(p.Name)+1] == p.Name+":" {
 			victim = p
 		}
 	}
@@ -179,12 +145,12 @@ func TestKillDispatcherMidCall(t *testing.T) {
 	victim.Signal(t, syscall.SIGKILL)
 
 	c.WaitFor("every task", 30*time.Second, func() bool { return tg.Count() >= 7 })
-	c.WaitFor("queue drained", 10*time.Second, c.drained)
+	c.WaitFor("queue drained", 10*time.Second, c.Drained)
 	calls := tg.Calls()
 	if len(calls) != 7 {
 		t.Fatalf("%d calls, want 7 (slow twice, then 5 fast)", len(calls))
 	}
-	var redelivery Call
+	var redelivery testcluster.Call
 	for _, cl := range calls {
 		if cl.Path == "/slow" && cl.Attempt == "2" {
 			redelivery = cl
@@ -210,15 +176,10 @@ func TestKillDispatcherMidCall(t *testing.T) {
 func TestSchedulerFailover(t *testing.T) {
 	t.Parallel()
 	const ttl = 2 * time.Second
-	c := NewCluster(t, Options{Schedulers: 2, Dispatchers: 1, Config: fmt.Sprintf("scheduler:\n  lock_ttl: %s\n", ttl)})
-	tg := NewTarget(t)
-	var scheds []*Proc
-	for _, p := range c.procs {
-		if p.Role == "scheduler" {
-			scheds = append(scheds, p)
-		}
-	}
-	var leader, follower *Proc
+	c := testcluster.NewCluster(t, testcluster.Options{Schedulers: 2, Dispatchers: 1, Config: fmt.Sprintf("scheduler:\n  lock_ttl: %s\n", ttl)})
+	tg := testcluster.NewTarget(t)
+	scheds := c.Procs("scheduler")
+	var leader, follower *testcluster.Proc
 	c.WaitFor("a leader", 10*time.Second, func() bool {
 		for i, p := range scheds {
 			if p.Metric("htq_scheduler_is_leader") == 1 {
@@ -241,7 +202,7 @@ func TestSchedulerFailover(t *testing.T) {
 		t.Fatalf("takeover took %v, lock TTL is %v", takeover, ttl)
 	}
 	c.WaitFor("the timed task", 10*time.Second, func() bool { return tg.Count() >= 1 })
-	c.WaitFor("queue drained", 10*time.Second, c.drained)
+	c.WaitFor("queue drained", 10*time.Second, c.Drained)
 	calls := tg.Calls()
 	if len(calls) != 1 || calls[0].TaskID != created.ID {
 		t.Fatalf("calls = %+v, want the timed task once", calls)
@@ -254,8 +215,8 @@ func TestSchedulerFailover(t *testing.T) {
 
 // gapsOf returns, for the calls to one path, the time from the end of each
 // call to the start of the next.
-func gapsOf(calls []Call, path string) []time.Duration {
-	var cs []Call
+func gapsOf(calls []testcluster.Call, path string) []time.Duration {
+	var cs []testcluster.Call
 	for _, c := range calls {
 		if c.Path == path {
 			cs = append(cs, c)
@@ -287,8 +248,8 @@ func checkGaps(t *testing.T, name string, got []time.Duration, want []time.Durat
 // X-HTQ-Next-In.
 func TestVariableQueue(t *testing.T) {
 	t.Parallel()
-	c := NewCluster(t, Options{Schedulers: 1, Dispatchers: 2})
-	tg := NewTarget(t)
+	c := testcluster.NewCluster(t, testcluster.Options{Schedulers: 1, Dispatchers: 2})
+	tg := testcluster.NewTarget(t)
 	tg.Respond = func(w http.ResponseWriter, r *http.Request, n int) {
 		switch r.URL.Path {
 		case "/body":
@@ -346,8 +307,8 @@ func TestVariableQueue(t *testing.T) {
 // seconds (stepping 1, max 2) calls at gaps 0, 1, 2, 2 until "done".
 func TestVariableQueueLegacy(t *testing.T) {
 	t.Parallel()
-	c := NewCluster(t, Options{Schedulers: 1, Dispatchers: 1})
-	tg := NewTarget(t)
+	c := testcluster.NewCluster(t, testcluster.Options{Schedulers: 1, Dispatchers: 1})
+	tg := testcluster.NewTarget(t)
 	tg.Respond = func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 5 {
 			_, _ = w.Write([]byte("done"))

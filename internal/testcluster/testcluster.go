@@ -1,7 +1,7 @@
-// Package e2e runs HTQ's real binaries against a private redis-server and a
-// recording target, to test what only breaks between processes: order
-// across dispatchers, a killed dispatcher, a scheduler failover.
-package e2e
+// Package testcluster runs HTQ's real binaries around a private
+// redis-server, with a recording target, for the tests of what only breaks
+// between processes (test/e2e, test/fault, test/observability).
+package testcluster
 
 import (
 	"bufio"
@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -26,16 +27,19 @@ import (
 	"github.com/htq/htq/internal/redistest"
 )
 
+// Token, LegacyKey and LegacyToken are the credentials every cluster accepts.
 const (
-	token       = "e2e-token-0123456789abcdef"
-	legacyKey   = "e2e_key"
-	legacyToken = "e2e_token"
+	Token       = "e2e-token-0123456789abcdef"
+	LegacyKey   = "e2e_key"
+	LegacyToken = "e2e_token"
 )
 
 var binDir string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "htq-e2e-bin-")
+// Main builds the three binaries once for a test package and runs its tests:
+// call it from TestMain.
+func Main(m *testing.M) {
+	dir, err := os.MkdirTemp("", "htq-test-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -59,6 +63,9 @@ func TestMain(m *testing.M) {
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// BinDir is where Main built the binaries.
+func BinDir() string { return binDir }
 
 // Cluster is a private Redis with HTQ processes around it.
 type Cluster struct {
@@ -88,24 +95,29 @@ type Options struct {
 	Dispatchers int
 	Config      string // extra YAML appended to the generated config (dispatcher/scheduler tuning)
 	RedisArgs   []string
+	// RedisConfig, when set, replaces the generated "redis:" section (for a
+	// Redis Cluster or Sentinel the test runs itself); no private
+	// redis-server is started then.
+	RedisConfig string
 }
 
 // NewCluster starts Redis, one API, and the schedulers and dispatchers asked
 // for, and waits until each is ready.
 func NewCluster(t *testing.T, o Options) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, Redis: redistest.Start(t, o.RedisArgs...), dir: t.TempDir()}
+	c := &Cluster{t: t, dir: t.TempDir()}
+	redisSection := o.RedisConfig
+	if redisSection == "" {
+		c.Redis = redistest.Start(t, o.RedisArgs...)
+		redisSection = fmt.Sprintf("redis:\n  url: %s\n", c.Redis.URL())
+	}
 	c.config = filepath.Join(c.dir, "htq.yaml")
-	cfg := fmt.Sprintf(`redis:
-  url: %s
-api:
+	cfg := fmt.Sprintf(`%sapi:
   tokens: [%q]
   legacy_app_key: %s
   legacy_app_token: %s
   time_zone: UTC
-log:
-  level: info
-`, c.Redis.URL(), token, legacyKey, legacyToken)
+`, redisSection, Token, LegacyKey, LegacyToken)
 	if err := os.WriteFile(c.config, []byte(cfg+o.Config), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -124,11 +136,12 @@ log:
 var listenRE = regexp.MustCompile(`"msg":"listening".*"addr":"([^"]+)"`)
 
 // Start starts a process of a role; name is its dispatcher id and log name.
-func (c *Cluster) Start(role, name string) *Proc {
+// env adds HTQ_* variables (for instance another HTQ_REDIS_URL).
+func (c *Cluster) Start(role, name string, env ...string) *Proc {
 	c.t.Helper()
 	p := &Proc{Role: role, Name: name, log: filepath.Join(c.dir, name+".log")}
 	p.args = []string{"--config", c.config, "--listen", "127.0.0.1:0"}
-	p.env = append(os.Environ(), "HTQ_DISPATCHER_ID="+name)
+	p.env = append(append(os.Environ(), "HTQ_DISPATCHER_ID="+name), env...)
 	c.launch(p)
 	c.procs = append(c.procs, p)
 	return p
@@ -141,7 +154,7 @@ func (c *Cluster) launch(p *Proc) {
 		c.t.Fatal(err)
 	}
 	pr, pw := io.Pipe()
-	p.cmd = exec.Command(filepath.Join(binDir, "htq-"+p.Role), p.args...)
+	p.cmd = exec.Command(filepath.Join(binDir, "htq-"+p.Role), p.args...) //nolint:noctx // the cluster owns the process lifetime
 	p.cmd.Env = p.env
 	p.cmd.Stdout = f
 	p.cmd.Stderr = io.MultiWriter(f, pw)
@@ -271,6 +284,26 @@ func (c *Cluster) StopAll() {
 	}
 }
 
+// Log returns the process's log so far.
+func (p *Proc) Log() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
+
+// Procs returns the cluster's processes of a role ("" for all).
+func (c *Cluster) Procs(role string) []*Proc {
+	var out []*Proc
+	for _, p := range c.procs {
+		if role == "" || p.Role == role {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Pid returns the process id of the running process.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
 func tail(path string) string {
 	b, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
@@ -307,7 +340,7 @@ func (c *Cluster) REST(method, path string, body any, out any) int {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Authorization", "Bearer "+Token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -332,7 +365,7 @@ func (c *Cluster) Legacy(endpoint string, fields ...string) map[string]any {
 	c.t.Helper()
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
-	all := append([]string{"app_key", legacyKey, "app_token", legacyToken}, fields...)
+	all := append([]string{"app_key", LegacyKey, "app_token", LegacyToken}, fields...)
 	for i := 0; i+1 < len(all); i += 2 {
 		_ = w.WriteField(all[i], all[i+1])
 	}
@@ -361,6 +394,8 @@ type Call struct {
 	Start   time.Time
 	End     time.Time
 	Body    string
+	Caller  string // the calling process's name, with TrackCallers
+	Remote  string
 }
 
 // Target records every call. Behaviour per call comes from Respond.
@@ -373,18 +408,28 @@ type Target struct {
 	// Respond decides the answer; nil answers 200 "ok" at once.
 	Respond func(w http.ResponseWriter, r *http.Request, n int) // n: calls so far to this path
 	byPath  map[string]int
+	pids    map[int]string    // TrackCallers
+	callers map[string]string // remote address -> process name
+	// inflight counts calls in progress per queue; Overlaps records a call
+	// that started while another of its queue was in progress.
+	inflight map[string]int
+	Overlaps []string
 }
 
 // NewTarget starts a recording target on loopback.
 func NewTarget(t *testing.T) *Target {
 	t.Helper()
-	tg := &Target{byPath: map[string]int{}}
+	tg := &Target{byPath: map[string]int{}, callers: map[string]string{}, inflight: map[string]int{}}
 	l, err := netListen()
 	if err != nil {
 		t.Fatal(err)
 	}
 	tg.URL = "http://" + l.Addr().String()
-	tg.srv = &http.Server{Handler: tg, ReadHeaderTimeout: 10 * time.Second}
+	tg.srv = &http.Server{Handler: tg, ReadHeaderTimeout: 10 * time.Second, ConnState: func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			go tg.resolve(c.RemoteAddr().String())
+		}
+	}}
 	go func() { _ = tg.srv.Serve(l) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -397,31 +442,47 @@ func NewTarget(t *testing.T) *Target {
 func (tg *Target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	body, _ := io.ReadAll(r.Body)
+	q, _ := url.PathUnescape(r.Header.Get("X-HTQ-Queue"))
 	tg.mu.Lock()
 	tg.byPath[r.URL.Path]++
 	n := tg.byPath[r.URL.Path]
 	respond := tg.Respond
+	tg.inflight[q]++
+	if tg.inflight[q] > 1 {
+		tg.Overlaps = append(tg.Overlaps, fmt.Sprintf("queue %s: %d calls at once at %s", q, tg.inflight[q], start.Format(time.StampMicro)))
+	}
 	tg.mu.Unlock()
 	if respond != nil {
 		respond(w, r, n)
 	} else {
 		_, _ = w.Write([]byte("ok"))
 	}
-	q, _ := url.PathUnescape(r.Header.Get("X-HTQ-Queue"))
 	tg.mu.Lock()
+	tg.inflight[q]--
 	tg.calls = append(tg.calls, Call{
 		Queue: q, Path: r.URL.Path, Query: r.URL.Query(), TaskID: r.Header.Get("X-HTQ-Task-Id"),
 		Attempt: r.Header.Get("X-HTQ-Attempt"), Seq: r.Header.Get("X-HTQ-Sequence"),
-		Start: start, End: time.Now(), Body: string(body),
+		Start: start, End: time.Now(), Body: string(body), Remote: r.RemoteAddr,
 	})
 	tg.mu.Unlock()
+}
+
+// OverlapList returns the overlaps seen so far.
+func (tg *Target) OverlapList() []string {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return append([]string(nil), tg.Overlaps...)
 }
 
 // Calls returns a copy of the calls so far.
 func (tg *Target) Calls() []Call {
 	tg.mu.Lock()
 	defer tg.mu.Unlock()
-	return append([]Call(nil), tg.calls...)
+	out := append([]Call(nil), tg.calls...)
+	for i := range out {
+		out[i].Caller = tg.callers[out[i].Remote]
+	}
+	return out
 }
 
 // Count returns the number of calls so far.
@@ -429,4 +490,74 @@ func (tg *Target) Count() int {
 	tg.mu.Lock()
 	defer tg.mu.Unlock()
 	return len(tg.calls)
+}
+
+func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+
+type counts struct {
+	Queued, Active, Scheduled, Dead int64
+}
+
+type queueView struct {
+	Name   string `json:"name"`
+	Counts counts `json:"counts"`
+}
+
+// Drained reports whether no queue has work left.
+func (c *Cluster) Drained() bool {
+	var out struct {
+		Queues []queueView `json:"queues"`
+	}
+	for cursor := ""; ; {
+		out.Queues = nil
+		var page struct {
+			Queues     []queueView `json:"queues"`
+			NextCursor string      `json:"next_cursor"`
+		}
+		if c.REST("GET", "/v1/queues?limit=1000&cursor="+cursor, nil, &page) != 200 {
+			return false
+		}
+		for _, q := range page.Queues {
+			if q.Counts.Queued+q.Counts.Active+q.Counts.Scheduled > 0 {
+				return false
+			}
+		}
+		if page.NextCursor == "" {
+			return true
+		}
+		cursor = page.NextCursor
+	}
+}
+
+// TryREST sends a REST request with the bearer token through client and
+// returns the status, or 0 when no answer came (Redis or the API is down).
+func (c *Cluster) TryREST(client *http.Client, method, path string, body any) int {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0
+	}
+	req, err := http.NewRequest(method, c.API+path, bytes.NewReader(b))
+	if err != nil {
+		return 0
+	}
+	req.Header.Set("Authorization", "Bearer "+Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode
+}
+
+// InFlight returns the number of calls the target is handling now.
+func (tg *Target) InFlight() int {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	n := 0
+	for _, v := range tg.inflight {
+		n += v
+	}
+	return n
 }

@@ -1,0 +1,94 @@
+package api
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/htq/htq/internal/legacy"
+	"github.com/htq/htq/internal/task"
+)
+
+// FuzzDecodeTask feeds arbitrary bodies to the REST task decoder and its
+// validation: they never panic, refuse with an API error that has a status,
+// a code and a message, and whatever they accept is a valid, storable spec.
+func FuzzDecodeTask(f *testing.F) {
+	for _, seed := range []string{
+		`{"url":"http://x/a","method":"POST","body":{"a":1}}`,
+		`{"url":"https://x","headers":{"A":"b"},"form":{"k":"v"},"form_encoding":"multipart"}`,
+		`{"url":"http://x","delay":"1.5s","timeout":30,"max_attempts":3,"idempotency_key":"k"}`,
+		`{"url":"http://x","run_at":"2030-01-02T03:04:05Z","body_base64":"AAE="}`,
+		`{"url":"ftp://x"}`, `{"url":5}`, `null`, `[]`, `{"url":"http://x","delay":"-1s"}`,
+		"{\"url\":\"http://x\",\"body\":\"\xff\"}", `{"tasks":[]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	limits := task.Limits{MaxURLBytes: 8192, MaxHeaderBytes: 65536, MaxBodyBytes: 1 << 20}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req taskRequest
+		err := decodeStrict(body, &req)
+		if err == nil {
+			got, verr := req.toNewTask(now, limits)
+			err = verr
+			if verr == nil {
+				if got.Spec == nil || task.ValidateURL(got.Spec.URL, limits.MaxURLBytes) != nil {
+					t.Fatalf("accepted an invalid task: %+v", got.Spec)
+				}
+				if _, err := task.Encode("q", got.Spec); err != nil {
+					t.Fatalf("accepted a task that cannot be stored: %v", err)
+				}
+				if err := got.Spec.Normalize(limits); err != nil {
+					t.Fatalf("accepted spec fails validation: %v", err)
+				}
+			}
+		}
+		if err != nil {
+			ae := toError(err)
+			var own *Error
+			if !errors.As(err, &own) && ae.Status >= 500 {
+				t.Fatalf("a bad body became a server error: %v", err)
+			}
+			if ae.Status < 400 || ae.Code == "" || ae.Message == "" {
+				t.Fatalf("error without status, code or message: %+v (%v)", ae, err)
+			}
+		}
+	})
+}
+
+// FuzzLegacyAddTask feeds arbitrary addTask form fields (as the PHP SDK
+// posts them) to the legacy conversion: it never panics; a refusal is a
+// legacy "invalid parameter" or "too large" error naming a field; an
+// accepted task is valid and storable.
+func FuzzLegacyAddTask(f *testing.F) {
+	f.Add("q", "http://x/a?b=1", "get", "[]", "[]", "0")
+	f.Add("", "https://x", "POST", `{"X-A":"1"}`, `{"k":"v","n":2}`, "2030/1/2 3:04:05")
+	f.Add("队列", "http://x", "post", `[1]`, `{"a":{"b":[1]}}`, "2023-02-30 00:00:00")
+	f.Add("q\n", "javascript:alert(1)", "G E T", `{`, `{"a":1}}`, "tomorrow")
+	limits := task.Limits{MaxURLBytes: 8192, MaxHeaderBytes: 65536, MaxBodyBytes: 1 << 20}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	loc := time.FixedZone("CST", 8*3600)
+	f.Fuzz(func(t *testing.T, queue, url, method, header, data, executeTime string) {
+		form := &legacyForm{vals: map[string][]string{
+			"queue_name": {queue}, "url": {url}, "method": {method},
+			"header": {header}, "data": {data}, "execute_time": {executeTime},
+		}}
+		name, nt, err := legacyTask(form, now, loc, limits)
+		if err != nil {
+			if !errors.Is(err, legacy.ErrInvalid) && !errors.Is(err, task.ErrBadURL) && !errors.Is(err, task.ErrBadMethod) &&
+				!errors.Is(err, task.ErrBadHeader) && !errors.Is(err, task.ErrBadQueue) && !errors.Is(err, task.ErrTooLarge) {
+				t.Fatalf("refused with an error that has no legacy code: %v", err)
+			}
+			return
+		}
+		if task.ValidateQueueName(name) != nil || nt.Spec.Normalize(limits) != nil {
+			t.Fatalf("accepted an invalid task: queue %q, %+v", name, nt.Spec)
+		}
+		if nt.Spec.URL != url {
+			t.Fatalf("the URL was changed: %q -> %q", url, nt.Spec.URL)
+		}
+		if _, err := task.Encode(name, nt.Spec); err != nil {
+			t.Fatalf("accepted a task that cannot be stored: %v", err)
+		}
+	})
+}

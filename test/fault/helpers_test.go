@@ -1,0 +1,229 @@
+package fault
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/htq/htq/internal/store"
+	"github.com/htq/htq/internal/testcluster"
+)
+
+// load pushes a steady stream of tasks, one queue after another, each task
+// URL naming its queue and its index in the queue. It records only tasks
+// the API accepted (201): those must all be delivered.
+type load struct {
+	c      *testcluster.Cluster
+	target string
+	queues []string
+	every  time.Duration // between two tasks of one queue
+
+	mu       sync.Mutex
+	accepted map[string][]int // queue -> indexes accepted
+	acceptAt map[string]time.Time
+	refused  int
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+func startLoad(c *testcluster.Cluster, target string, queues []string, every time.Duration) *load {
+	l := &load{c: c, target: target, queues: queues, every: every,
+		accepted: map[string][]int{}, acceptAt: map[string]time.Time{}, stop: make(chan struct{})}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	for _, q := range queues {
+		l.wg.Go(func() {
+			t := time.NewTicker(every)
+			defer t.Stop()
+			// start at a random phase so queues do not move in lockstep
+			time.Sleep(time.Duration(rand.Int64N(int64(every))))
+			for i := 0; ; i++ {
+				select {
+				case <-l.stop:
+					return
+				case <-t.C:
+				}
+				u := fmt.Sprintf("%s/load?q=%s&i=%d", target, q, i)
+				if c.TryREST(client, "POST", "/v1/queues/"+q+"/tasks", map[string]any{"url": u}) == http.StatusCreated {
+					l.mu.Lock()
+					l.accepted[q] = append(l.accepted[q], i)
+					l.acceptAt[q+"/"+strconv.Itoa(i)] = time.Now()
+					l.mu.Unlock()
+				} else {
+					l.mu.Lock()
+					l.refused++
+					l.mu.Unlock()
+				}
+			}
+		})
+	}
+	return l
+}
+
+func (l *load) Stop() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+func (l *load) total() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, a := range l.accepted {
+		n += len(a)
+	}
+	return n
+}
+
+// report is what the target saw against what was accepted.
+type report struct {
+	accepted   int
+	calls      int
+	lost       []string // accepted, never called
+	duplicates int      // calls beyond the first of a task
+	disorder   []string // a task started before an earlier one of its queue ended
+}
+
+// check compares the target's record with the accepted tasks: every
+// accepted task called, each queue's calls in index order, one at a time (a
+// redelivered task may repeat, never go back).
+func (l *load) check(calls []testcluster.Call) report {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := report{calls: len(calls)}
+	seen := map[string]int{}
+	byQueue := map[string][]testcluster.Call{}
+	for _, c := range calls {
+		if c.Path != "/load" {
+			continue
+		}
+		q := c.Query.Get("q")
+		seen[q+"/"+c.Query.Get("i")]++
+		byQueue[q] = append(byQueue[q], c)
+	}
+	for q, idx := range l.accepted {
+		r.accepted += len(idx)
+		for _, i := range idx {
+			if seen[q+"/"+strconv.Itoa(i)] == 0 {
+				r.lost = append(r.lost, q+"/"+strconv.Itoa(i))
+			}
+		}
+	}
+	for _, n := range seen {
+		if n > 1 {
+			r.duplicates += n - 1
+		}
+	}
+	for q, cs := range byQueue {
+		sort.Slice(cs, func(i, j int) bool { return cs[i].Start.Before(cs[j].Start) })
+		for k := 1; k < len(cs); k++ {
+			prev, cur := cs[k-1], cs[k]
+			pi, _ := strconv.Atoi(prev.Query.Get("i"))
+			ci, _ := strconv.Atoi(cur.Query.Get("i"))
+			if ci < pi {
+				r.disorder = append(r.disorder, fmt.Sprintf("queue %s: task %d started after task %d", q, ci, pi))
+			}
+			if cur.Start.Before(prev.End) {
+				r.disorder = append(r.disorder, fmt.Sprintf("queue %s: task %d started before task %d ended", q, ci, pi))
+			}
+		}
+	}
+	sort.Strings(r.lost)
+	return r
+}
+
+func (r report) String() string {
+	return fmt.Sprintf("accepted %d, calls %d, lost %d, duplicates %d, order violations %d",
+		r.accepted, r.calls, len(r.lost), r.duplicates, len(r.disorder))
+}
+
+func first(list []string, n int) []string { return list[:min(n, len(list))] }
+
+func queueNames(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%03d", prefix, i)
+	}
+	return out
+}
+
+// createQueues makes the queues with the given settings.
+func createQueues(t *testing.T, c *testcluster.Cluster, names []string, cfg map[string]any) {
+	t.Helper()
+	for _, q := range names {
+		if code := c.REST("PUT", "/v1/queues/"+q, cfg, nil); code != http.StatusCreated && code != http.StatusOK {
+			t.Fatalf("create queue %s: %d", q, code)
+		}
+	}
+}
+
+// randomLatency answers after 1 to max ms.
+func randomLatency(max time.Duration) func(http.ResponseWriter, *http.Request, int) {
+	return func(w http.ResponseWriter, _ *http.Request, _ int) {
+		time.Sleep(time.Millisecond + time.Duration(rand.Int64N(int64(max))))
+		_, _ = w.Write([]byte("ok"))
+	}
+}
+
+// pendingOf returns the tasks a consumer holds delivered but not
+// acknowledged: after it is killed or frozen, the only tasks that may be
+// called again (nobody can claim them before its lease runs out).
+func pendingOf(t *testing.T, c *testcluster.Cluster, queues []string, consumer string) map[string]bool {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: c.Redis.Addr()})
+	defer rdb.Close()
+	keys := store.NewKeys("htq:")
+	out := map[string]bool{}
+	for _, q := range queues {
+		k := keys.Queue(q)
+		pend, err := rdb.XPendingExt(t.Context(), &redis.XPendingExtArgs{Stream: k.Stream, Group: "htq", Start: "-", End: "+", Count: 100, Consumer: consumer}).Result()
+		if err != nil {
+			continue
+		}
+		for _, p := range pend {
+			if msgs, err := rdb.XRange(t.Context(), k.Stream, p.ID, p.ID).Result(); err == nil && len(msgs) == 1 {
+				out[fmt.Sprint(msgs[0].Values["t"])] = true
+			}
+		}
+	}
+	return out
+}
+
+// unexplainedDuplicates returns the tasks called more than once that were
+// neither pending at the victim when it died or froze nor retried after a
+// recorded failure (a timeout on a starved machine is a failure, and its
+// retry is by design).
+func unexplainedDuplicates(t *testing.T, c *testcluster.Cluster, calls []testcluster.Call, pending map[string]bool) []string {
+	t.Helper()
+	n := map[string]int{}
+	for _, cl := range calls {
+		n[cl.TaskID]++
+	}
+	var out []string
+	for id, k := range n {
+		if k < 2 || pending[id] {
+			continue
+		}
+		var ti struct {
+			History []struct {
+				Status int    `json:"status"`
+				Error  string `json:"error"`
+			} `json:"history"`
+		}
+		c.REST("GET", "/v1/tasks/"+id, nil, &ti)
+		failed := false
+		for _, h := range ti.History {
+			failed = failed || h.Error != "" || h.Status < 200 || h.Status > 299
+		}
+		if !failed {
+			out = append(out, id)
+		}
+	}
+	return out
+}

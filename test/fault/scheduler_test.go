@@ -1,0 +1,163 @@
+package fault
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/htq/htq/internal/store"
+	"github.com/htq/htq/internal/testcluster"
+)
+
+// TestSchedulerFailoverWhileTasksAreDue: kill -9 the leading scheduler just
+// before thousands of timed tasks fall due, with variable tasks cycling
+// through the delayed sets. The follower takes over within the lock TTL,
+// every timed task is called exactly once, and no variable task is ever in
+// its queue twice (no duplicate stream entry).
+func TestSchedulerFailoverWhileTasksAreDue(t *testing.T) {
+	t.Parallel()
+	const ttl = 2 * time.Second
+	c := testcluster.NewCluster(t, testcluster.Options{Schedulers: 2, Dispatchers: 2,
+		Config: fmt.Sprintf("scheduler:\n  lock_ttl: %s\n  promote_batch: 200\n", ttl)})
+	tg := testcluster.NewTarget(t)
+	timedQueues, varQueues := queueNames("timed", 50), queueNames("var", 20)
+	createQueues(t, c, timedQueues, map[string]any{})
+	createQueues(t, c, varQueues, map[string]any{"type": "variable", "stepping_time": "300ms", "max_time_interval": "600ms"})
+
+	var leader, follower *testcluster.Proc
+	scheds := c.Procs("scheduler")
+	c.WaitFor("a leader", 10*time.Second, func() bool {
+		for i, p := range scheds {
+			if p.Metric("htq_scheduler_is_leader") == 1 {
+				leader, follower = p, scheds[1-i]
+				return true
+			}
+		}
+		return false
+	})
+
+	for _, q := range varQueues { // 10 variable tasks per queue, cycling
+		var tasks []map[string]any
+		for i := range 10 {
+			tasks = append(tasks, map[string]any{"url": fmt.Sprintf("%s/var?q=%s&i=%d", tg.URL, q, i)})
+		}
+		c.REST("POST", "/v1/queues/"+q+"/tasks/batch", map[string]any{"tasks": tasks}, nil)
+	}
+	// 3,000 timed tasks: half due at one instant, half spread over 3 s.
+	base := time.Now().Add(3 * time.Second)
+	due := map[string]time.Time{}
+	for qi, q := range timedQueues {
+		var tasks []map[string]any
+		for i := range 60 {
+			at := base
+			if i%2 == 1 {
+				at = base.Add(time.Duration(qi*60+i) * time.Second / 3000)
+			}
+			tasks = append(tasks, map[string]any{"url": fmt.Sprintf("%s/timed?q=%s&i=%d", tg.URL, q, i), "run_at": at.UTC().Format(time.RFC3339Nano)})
+		}
+		var res struct{ Tasks []struct{ ID string } }
+		if code := c.REST("POST", "/v1/queues/"+q+"/tasks/batch", map[string]any{"tasks": tasks}, &res); code != http.StatusCreated {
+			t.Fatalf("batch: %d", code)
+		}
+		for i, r := range res.Tasks {
+			at := base
+			if i%2 == 1 {
+				at = base.Add(time.Duration(qi*60+i) * time.Second / 3000)
+			}
+			due[r.ID] = at
+		}
+	}
+	time.Sleep(time.Until(base.Add(-100 * time.Millisecond)))
+	killed := time.Now()
+	leader.Signal(t, syscall.SIGKILL)
+	c.WaitFor("the follower to lead", 3*ttl, func() bool { return follower.Metric("htq_scheduler_is_leader") == 1 })
+	takeover := time.Since(killed)
+
+	count := func() map[string]int {
+		n := map[string]int{}
+		for _, cl := range tg.Calls() {
+			if cl.Path == "/timed" {
+				n[cl.TaskID]++
+			}
+		}
+		return n
+	}
+	c.WaitFor("every timed task", 60*time.Second, func() bool { return len(count()) == len(due) })
+	// Pause the variable queues so every variable task settles in one place.
+	for _, q := range varQueues {
+		c.REST("POST", "/v1/queues/"+q+"/pause", nil, nil)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: c.Redis.Addr()})
+	defer rdb.Close()
+	keys := store.NewKeys("htq:")
+	c.WaitFor("variable queues idle", 20*time.Second, func() bool {
+		for _, q := range varQueues {
+			if p, err := rdb.XPending(t.Context(), keys.Queue(q).Stream, "htq").Result(); err != nil || p.Count > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	places := map[string]int{}
+	for _, q := range varQueues {
+		k := keys.Queue(q)
+		entries, err := rdb.XRange(t.Context(), k.Stream, "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			places[fmt.Sprint(e.Values["t"])]++
+		}
+		ids, err := rdb.ZRange(t.Context(), k.Delayed, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			places[id]++
+		}
+	}
+
+	dups, late := 0, []time.Duration{}
+	for _, cl := range tg.Calls() {
+		if cl.Path == "/timed" {
+			late = append(late, cl.Start.Sub(due[cl.TaskID]))
+		}
+	}
+	for _, n := range count() {
+		dups += n - 1
+	}
+	slices.Sort(late)
+	t.Logf("takeover %v after the kill (lock TTL %v); %d timed tasks, %d duplicates; lateness p50 %v p99 %v max %v; %d variable tasks in %d places",
+		takeover.Round(time.Millisecond), ttl, len(due), dups, late[len(late)/2].Round(time.Millisecond),
+		late[len(late)*99/100].Round(time.Millisecond), late[len(late)-1].Round(time.Millisecond), len(places), sum(places))
+	if takeover > ttl+500*time.Millisecond {
+		t.Errorf("takeover took %v, more than the lock TTL %v", takeover, ttl)
+	}
+	if dups > 0 {
+		t.Errorf("%d timed tasks were called more than once", dups)
+	}
+	if late[0] < 0 {
+		t.Errorf("a timed task ran %v early", -late[0])
+	}
+	if len(places) != 200 {
+		t.Errorf("%d variable tasks found, want 200", len(places))
+	}
+	for id, n := range places {
+		if n != 1 {
+			t.Errorf("variable task %s is in %d places (a duplicate stream entry)", id, n)
+		}
+	}
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
