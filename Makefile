@@ -11,11 +11,12 @@ GOFILES   := $(shell find . -name '*.go' -not -path './.tools/*' -not -path './t
 FUZZTIME  ?= 5s
 
 include hack/tools/tools.mk
+include hack/monitoring.mk
 
 .PHONY: help build run test test-go test-bench-harness check-format vet lint fuzz fuzz-short soak bench bench-quick redis clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "} {printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "} {printf "  %-22s %s\n", $$1, $$2}'
 
 build: $(BINARIES) ## build bin/htq-api, bin/htq-scheduler, bin/htq-dispatcher
 
@@ -28,10 +29,10 @@ run: build ## start Redis (unless HTQ_REDIS_URL is set) and the three roles loca
 redis: ## install Debian's redis-server if it is missing
 	scripts/ensure-redis.sh
 
-test: redis check-format vet test-go fuzz-short test-bench-harness ## everything CI checks: format, vet, all tests with -race (real redis-server), brief fuzzing
+test: redis check-format vet monitoring-check test-go fuzz-short test-bench-harness ## everything CI checks: format, vet, rules and dashboard, all tests with -race (real redis-server and Prometheus), brief fuzzing
 
-test-go:
-	$(GO) test -race -count=1 -timeout 20m ./...
+test-go: $(PROMTOOL) $(PROMETHEUS)
+	HTQ_PROMTOOL='$(PROMTOOL)' HTQ_PROMETHEUS='$(PROMETHEUS)' $(GO) test -race -count=1 -timeout 20m ./...
 
 fuzz-short: ## run every fuzz target briefly (make fuzz runs them longer)
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=2s

@@ -113,17 +113,23 @@ func (s *Server) legacyAuthorized(f *legacyForm) bool {
 }
 
 // legacyError maps an error to a legacy code; what the error was about (add
-// or delete) picks between the original's generic codes.
+// or delete) picks between the original's generic codes. It counts a task
+// refused before enqueue (enqueue counts its own refusals).
 func (s *Server) legacyError(c echo.Context, err error) legacyResult {
 	var full *task.QueueFullError
-	addFailed := strings.HasSuffix(c.Path(), "/addTask") || strings.HasSuffix(c.Path(), "/addQueue")
+	addTask := strings.HasSuffix(c.Path(), "/addTask")
+	addFailed := addTask || strings.HasSuffix(c.Path(), "/addQueue")
 	switch {
 	case errors.Is(err, legacy.ErrInvalid), errors.Is(err, task.ErrBadQueue), errors.Is(err, task.ErrBadURL),
 		errors.Is(err, task.ErrBadMethod), errors.Is(err, task.ErrBadHeader):
-		s.m.Rejected.WithLabelValues(metrics.ReasonInvalid).Inc()
+		if addTask {
+			s.m.Rejected.WithLabelValues(metrics.ReasonInvalid).Inc()
+		}
 		return legacyResult{Code: legacy.CodeInvalid, Message: legacy.MsgInvalid + "：" + strings.TrimPrefix(err.Error(), legacy.MsgInvalid+": ")}
 	case errors.Is(err, task.ErrTooLarge):
-		s.m.Rejected.WithLabelValues(metrics.ReasonTooLarge).Inc()
+		if addTask {
+			s.m.Rejected.WithLabelValues(metrics.ReasonTooLarge).Inc()
+		}
 		return legacyResult{Code: legacy.CodeTooLarge, Message: legacy.MsgTooLarge + "：" + err.Error()}
 	case errors.As(err, &full):
 		return legacyResult{Code: legacy.CodeAddFailed, Message: legacy.MsgAddFailed + "：队列已满（" + full.Error() + "）"}
@@ -133,7 +139,6 @@ func (s *Server) legacyError(c echo.Context, err error) legacyResult {
 		return legacyResult{Code: legacy.CodeNoQueue, Message: legacy.MsgNoQueue}
 	}
 	s.log.Warn("legacy call failed", "route", c.Path(), "err", err)
-	s.m.Rejected.WithLabelValues(metrics.ReasonUnavailable).Inc()
 	switch {
 	case addFailed:
 		return legacyResult{Code: legacy.CodeAddFailed, Message: legacy.MsgAddFailed}

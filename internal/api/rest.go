@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -241,9 +242,13 @@ func (s *Server) enqueue(c echo.Context, queue string, tasks []store.NewTask, cr
 		return nil, err
 	}
 	fresh := 0
+	debug := s.log.Enabled(c.Request().Context(), slog.LevelDebug)
 	for _, r := range res.Tasks {
 		if !r.Existed {
 			fresh++
+		}
+		if debug {
+			s.log.Debug("enqueued", "queue", queue, "task_id", r.ID, "existed", r.Existed, "scheduled", r.Scheduled)
 		}
 	}
 	if fresh > 0 {

@@ -59,6 +59,7 @@ func New(cfg Config, st *store.Store, client *deliver.Client, clk clock.Clock, l
 	if cfg.YieldAfter <= 0 {
 		cfg.YieldAfter = time.Second
 	}
+	m.MaxQueues.Set(float64(cfg.MaxQueues))
 	return &Dispatcher{
 		cfg: cfg, st: st, client: client, clock: clk, log: log, m: m,
 		slots:   make(chan struct{}, cfg.MaxQueues),

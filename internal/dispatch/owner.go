@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -403,6 +404,8 @@ func (o *owner) logCall(r callResult, dec decision) {
 	lv := o.d.log.Debug
 	if dec.outcome != metrics.OutcomeSuccess {
 		lv = o.d.log.Info
+	} else if !o.d.log.Enabled(context.Background(), slog.LevelDebug) {
+		return // the hot path builds no record nobody reads
 	}
 	args := []any{
 		"queue", o.lease.Queue, "task_id", r.p.dl.TaskID, "attempt", r.p.dl.Attempt, "seq", r.p.dl.Seq,

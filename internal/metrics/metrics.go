@@ -93,6 +93,7 @@ type Dispatcher struct {
 	QueueLag     prometheus.Histogram
 	Finished     *prometheus.CounterVec // state: succeeded, dead, cancelled
 	OwnedQueues  prometheus.Gauge
+	MaxQueues    prometheus.Gauge       // dispatcher.max_queues, for saturation
 	Leases       *prometheus.CounterVec // event: taken, lost, takeover
 	StaleWrites  prometheus.Counter
 	InFlight     prometheus.Gauge
@@ -119,7 +120,7 @@ const (
 func NewDispatcher(reg prometheus.Registerer) *Dispatcher {
 	m := &Dispatcher{
 		Calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "htq_dispatcher_calls_total", Help: "Calls made to targets, by outcome.",
+			Name: "htq_dispatcher_calls_total", Help: "Calls made to targets, by outcome: success (2xx), retry (a retryable failure, also on the last attempt, after which the task is dead), permanent, timeout, egress_denied.",
 		}, []string{"outcome"}),
 		CallDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "htq_dispatcher_call_duration_seconds", Help: "Duration of calls to targets.", Buckets: durationBuckets,
@@ -132,6 +133,9 @@ func NewDispatcher(reg prometheus.Registerer) *Dispatcher {
 		}, []string{"state"}),
 		OwnedQueues: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "htq_dispatcher_owned_queues", Help: "Queues this dispatcher holds the lease of.",
+		}),
+		MaxQueues: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "htq_dispatcher_max_queues", Help: "Queues this dispatcher may own at once (dispatcher.max_queues).",
 		}),
 		Leases: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "htq_dispatcher_leases_total", Help: "Queue lease events: taken, takeover (recovered a previous owner's pending entries), lost.",
@@ -146,7 +150,7 @@ func NewDispatcher(reg prometheus.Registerer) *Dispatcher {
 			Name: "htq_dispatcher_claims_total", Help: "Attempts to claim a queue, by result.",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.Calls, m.CallDuration, m.QueueLag, m.Finished, m.OwnedQueues, m.Leases, m.StaleWrites, m.InFlight, m.Claims)
+	reg.MustRegister(m.Calls, m.CallDuration, m.QueueLag, m.Finished, m.OwnedQueues, m.MaxQueues, m.Leases, m.StaleWrites, m.InFlight, m.Claims)
 	for _, o := range []string{OutcomeSuccess, OutcomeRetry, OutcomePermanent, OutcomeTimeout, OutcomeEgressDenied} {
 		m.Calls.WithLabelValues(o)
 	}

@@ -13,7 +13,7 @@ import (
 // errors (htq_redis_errors_total; a missing key is not an error).
 func InstrumentRedis(reg prometheus.Registerer, c redis.UniversalClient) {
 	errs := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "htq_redis_errors_total", Help: "Redis commands and pipelines that failed (missing keys excluded).",
+		Name: "htq_redis_errors_total", Help: "Redis commands and pipelines that failed (missing keys and NOSCRIPT, answered by loading the script, excluded).",
 	})
 	reg.MustRegister(errs, &poolCollector{c: c})
 	c.AddHook(errorHook{errs: errs})
@@ -34,7 +34,7 @@ func (h errorHook) DialHook(next redis.DialHook) redis.DialHook {
 func (h errorHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
-		if err != nil && !errors.Is(err, redis.Nil) {
+		if counts(err) {
 			h.errs.Inc()
 		}
 		return err
@@ -44,11 +44,18 @@ func (h errorHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (h errorHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		err := next(ctx, cmds)
-		if err != nil && !errors.Is(err, redis.Nil) {
+		if counts(err) {
 			h.errs.Inc()
 		}
 		return err
 	}
+}
+
+// counts reports whether an error is a Redis failure worth counting: not a
+// missing key, and not NOSCRIPT (the script cache was flushed, as after a
+// restart; the client loads the script again at once).
+func counts(err error) bool {
+	return err != nil && !errors.Is(err, redis.Nil) && !redis.HasErrorPrefix(err, "NOSCRIPT")
 }
 
 var (
