@@ -81,7 +81,8 @@ func toError(err error) *Error {
 		return fromEcho(he)
 	default:
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
-			Message: "the task store is unavailable; nothing was changed, try again", reason: metrics.ReasonUnavailable}
+			Message: "the task store did not answer: the change may or may not have been made; " +
+				"retry with the same Idempotency-Key to be sure it is made once", reason: metrics.ReasonUnavailable}
 	}
 }
 
@@ -120,6 +121,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	ae := toError(err)
+	if ae.Code == CodeUnavailable && s.st.NotApplied(err) {
+		ae = &Error{Status: ae.Status, Code: ae.Code, Message: "the task store is unavailable; nothing was changed, try again", reason: ae.reason}
+	}
 	if ae.Status >= 500 {
 		s.log.Error("request failed", "route", c.Path(), "method", c.Request().Method, "status", ae.Status, "err", err)
 	}

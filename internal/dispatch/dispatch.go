@@ -2,6 +2,8 @@ package dispatch
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -33,12 +35,13 @@ type Config struct {
 
 // Dispatcher claims queues and calls their tasks.
 type Dispatcher struct {
-	cfg    Config
-	st     *store.Store
-	client *deliver.Client
-	clock  clock.Clock
-	log    *slog.Logger
-	m      *metrics.Dispatcher
+	cfg      Config
+	consumer string // Redis consumer name: the ID plus a nonce of this run
+	st       *store.Store
+	client   *deliver.Client
+	clock    clock.Clock
+	log      *slog.Logger
+	m        *metrics.Dispatcher
 
 	slots    chan struct{} // one token per owned queue
 	wake     chan struct{} // pokes the poller
@@ -48,8 +51,9 @@ type Dispatcher struct {
 	running  atomic.Bool
 	drainCh  chan struct{} // closed when draining starts
 
-	mu    sync.Mutex
-	owned map[string]*owner
+	mu       sync.Mutex
+	owned    map[string]*owner
+	claiming map[string]bool // claims in progress: never two at once for one queue
 
 	owners sync.WaitGroup
 }
@@ -60,13 +64,17 @@ func New(cfg Config, st *store.Store, client *deliver.Client, clk clock.Clock, l
 		cfg.YieldAfter = time.Second
 	}
 	m.MaxQueues.Set(float64(cfg.MaxQueues))
+	var nonce [4]byte
+	_, _ = crand.Read(nonce[:])
 	return &Dispatcher{
-		cfg: cfg, st: st, client: client, clock: clk, log: log, m: m,
-		slots:   make(chan struct{}, cfg.MaxQueues),
-		wake:    make(chan struct{}, 1),
-		hints:   make(chan string, 4096),
-		owned:   make(map[string]*owner),
-		drainCh: make(chan struct{}),
+		cfg: cfg, consumer: cfg.ID + "~" + hex.EncodeToString(nonce[:]),
+		st: st, client: client, clock: clk, log: log, m: m,
+		slots:    make(chan struct{}, cfg.MaxQueues),
+		wake:     make(chan struct{}, 1),
+		hints:    make(chan string, 4096),
+		owned:    make(map[string]*owner),
+		claiming: make(map[string]bool),
+		drainCh:  make(chan struct{}),
 	}
 }
 
@@ -99,7 +107,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	var renewer sync.WaitGroup
 	renewer.Go(func() { d.renew(work) })
 	d.running.Store(true)
-	d.log.Info("dispatcher started", "id", d.cfg.ID, "max_queues", d.cfg.MaxQueues)
+	d.log.Info("dispatcher started", "id", d.cfg.ID, "consumer", d.consumer, "max_queues", d.cfg.MaxQueues)
 
 	<-ctx.Done()
 	d.running.Store(false)
@@ -134,7 +142,7 @@ func (d *Dispatcher) isOwned(q string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	_, ok := d.owned[q]
-	return ok
+	return ok || d.claiming[q]
 }
 
 // subscribe feeds dispatch hints to handleHints. go-redis resubscribes by
@@ -251,17 +259,26 @@ const (
 
 // tryClaim claims a queue if a slot is free and starts its owner.
 func (d *Dispatcher) tryClaim(intake, calls context.Context, q string) claimResult {
-	if d.isOwned(q) {
+	d.mu.Lock()
+	if _, owned := d.owned[q]; owned || d.claiming[q] {
+		d.mu.Unlock()
 		return claimNone
 	}
 	select {
 	case d.slots <- struct{}{}:
 	default:
+		d.mu.Unlock()
 		d.starved.Store(true)
 		return claimNoSlot
 	}
-	sent := d.clock.Now()
-	c, err := d.st.Claim(intake, q, d.cfg.ID, d.cfg.LeaseTTL, d.cfg.RecoveryGrace, 0)
+	d.claiming[q] = true
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.claiming, q)
+		d.mu.Unlock()
+	}()
+	c, sent, err := d.claim(intake, q)
 	if err != nil {
 		<-d.slots
 		if intake.Err() == nil {
@@ -276,12 +293,6 @@ func (d *Dispatcher) tryClaim(intake, calls context.Context, q string) claimResu
 	}
 	o := newOwner(d, c, sent)
 	d.mu.Lock()
-	if _, dup := d.owned[q]; dup {
-		// cannot happen (one claimer per queue name at a time), but never run two owners
-		d.mu.Unlock()
-		<-d.slots
-		return claimNone
-	}
 	d.owned[q] = o
 	d.mu.Unlock()
 	d.m.OwnedQueues.Inc()
@@ -297,6 +308,27 @@ func (d *Dispatcher) tryClaim(intake, calls context.Context, q string) claimResu
 		o.run(calls, c.Deliveries)
 	})
 	return claimOK
+}
+
+// claim runs the claim script. When Redis does not answer, the claim may
+// have happened with its reply lost; the script recognises this run's own
+// lease and hands its entries back, so claim asks again for as long as a
+// lease could last rather than leave the queue leased to nobody who knows.
+// It returns the send time of the claim that answered.
+func (d *Dispatcher) claim(ctx context.Context, q string) (*store.Claim, time.Time, error) {
+	first := d.clock.Now()
+	backoff := 50 * time.Millisecond
+	for {
+		sent := d.clock.Now()
+		c, err := d.st.Claim(ctx, q, d.consumer, d.cfg.LeaseTTL, d.cfg.RecoveryGrace, 0)
+		if err == nil || ctx.Err() != nil || d.clock.Now().Sub(first) > d.cfg.LeaseTTL {
+			return c, sent, err
+		}
+		if !sleep(ctx, backoff) {
+			return nil, sent, err
+		}
+		backoff = min(backoff*2, time.Second)
+	}
 }
 
 func (d *Dispatcher) done(o *owner) {

@@ -386,17 +386,29 @@ func (o *owner) reload(ctx context.Context, ver string) {
 	o.cfg, o.ver = qi.Config, ver
 }
 
+// release hands the queue back, trying again while the lease lasts: a
+// release that never arrives makes the next owner wait for the task
+// timeout (the entries look abandoned), one that arrives lets it go on.
 func (o *owner) release(hold time.Time, clean bool) {
 	d := o.d
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.LeaseTTL)
 	defer cancel()
-	ok, err := d.st.Release(ctx, o.lease, hold, clean)
-	switch {
-	case err != nil:
-		d.log.Warn("release queue", "queue", o.lease.Queue, "err", err)
-	case !ok:
-		d.m.StaleWrites.Inc()
-		o.lose()
+	backoff := 50 * time.Millisecond
+	for {
+		ok, err := d.st.Release(ctx, o.lease, hold, clean)
+		switch {
+		case err == nil && !ok:
+			d.m.StaleWrites.Inc()
+			o.lose()
+			return
+		case err == nil:
+			return
+		}
+		if !sleep(ctx, backoff) {
+			d.log.Warn("release queue", "queue", o.lease.Queue, "err", err)
+			return
+		}
+		backoff = min(backoff*2, time.Second)
 	}
 }
 

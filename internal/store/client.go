@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -32,6 +33,37 @@ type Options struct {
 	DialTimeout      time.Duration
 	ReadTimeout      time.Duration
 	WriteTimeout     time.Duration
+}
+
+// noRetries turns off go-redis's own resending of failed commands. A
+// script whose reply was lost may have run: sending it again blindly could
+// store a task twice. HTQ retries itself where it is safe (every script the
+// dispatcher and scheduler repeat is idempotent) and the API tells its
+// caller whether a change may have been applied (NotApplied).
+const noRetries = -1
+
+// NotApplied reports whether a failed command certainly changed nothing:
+// it was never sent (no connection), or Redis answered with an error (it
+// refuses before running a script: LOADING, OOM…). Any other failure — a
+// timeout or a connection lost after sending — leaves the outcome unknown.
+// On a Redis Cluster an error reply proves nothing: the cluster client
+// follows redirects and retries after a lost connection by itself, so the
+// error it returns (CLUSTERDOWN…) may come after an attempt that ran.
+func (s *Store) NotApplied(err error) bool {
+	var rerr redis.Error
+	var op *net.OpError
+	_, cluster := s.rdb.(*redis.ClusterClient)
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrClosed):
+		return true
+	case errors.As(err, &op) && op.Op == "dial":
+		return true
+	case errors.As(err, &rerr) && !errors.Is(err, redis.Nil):
+		return !cluster
+	}
+	return false
 }
 
 // ErrBadOptions reports Redis options that cannot work.
@@ -73,6 +105,7 @@ func NewClient(o Options) (redis.UniversalClient, error) {
 		}
 		opt.PoolSize, opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = o.PoolSize, o.DialTimeout, o.ReadTimeout, o.WriteTimeout
 		opt.DisableIdentity = true // CLIENT SETINFO fails on Redis < 7.2, for nothing we need
+		opt.MaxRetries = noRetries
 		return redis.NewClient(opt), nil
 	case ModeCluster:
 		if len(o.Addrs) == 0 {
@@ -81,7 +114,7 @@ func NewClient(o Options) (redis.UniversalClient, error) {
 		return redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs: o.Addrs, Username: o.Username, Password: o.Password, TLSConfig: tlsConf,
 			PoolSize: o.PoolSize, DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
-			DisableIdentity: true,
+			DisableIdentity: true, MaxRetries: noRetries,
 		}), nil
 	case ModeSentinel:
 		if len(o.Addrs) == 0 || o.MasterName == "" {
@@ -92,7 +125,7 @@ func NewClient(o Options) (redis.UniversalClient, error) {
 			SentinelUsername: o.SentinelUsername, SentinelPassword: o.SentinelPassword,
 			Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: tlsConf,
 			PoolSize: o.PoolSize, DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
-			DisableIdentity: true,
+			DisableIdentity: true, MaxRetries: noRetries,
 		}), nil
 	default:
 		return nil, fmt.Errorf("%w: redis.mode: %q: want standalone, cluster or sentinel", ErrBadOptions, o.Mode)

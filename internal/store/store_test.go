@@ -858,3 +858,55 @@ func TestCancelKeepsTaskForItsQueuesRetention(t *testing.T) {
 		t.Fatalf("cancelled task kept for %v, want the queue's 5m", ttl)
 	}
 }
+
+func TestClaimAgainAfterALostReplyGetsTheEntriesBack(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", func(c *task.QueueConfig) { c.Timeout = task.Duration(time.Minute) })
+	e.enqueue("q", time.Time{}, "http://x/1", "http://x/2")
+	first := e.claim("q", "A~1", 1) // its reply is "lost": the caller never saw it
+	again := e.claim("q", "A~1", 1)
+	if again.Status != store.ClaimOK || again.Lease.Epoch != first.Lease.Epoch || len(again.Deliveries) != 1 ||
+		again.Deliveries[0].TaskID != first.Deliveries[0].TaskID {
+		t.Fatalf("repeated claim = %+v, want the same lease and entry back", again)
+	}
+	// another process still waits for the lease
+	if other := e.claim("q", "B~1", 1); other.Status != store.ClaimOwned {
+		t.Fatalf("another consumer's claim = %v", other.Status)
+	}
+	if n := e.complete(again.Lease, &again.Deliveries[0], store.OutcomeSucceeded, 1); n.Status != store.NextEntries || n.Deliveries[0].Spec.URL != "http://x/2" {
+		t.Fatalf("complete after the recovered claim = %+v", n)
+	}
+}
+
+func TestNotApplied(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	st, err := store.New(srv.Client(t), "t:", clock.Real{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := st.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// a Redis error reply: nothing ran
+	srv.Client(t).ConfigSet(ctx, "maxmemory", "1")
+	cfg := task.DefaultQueueConfig()
+	_, err = st.PutQueue(ctx, "q", &cfg, store.PutCreate)
+	if err == nil || !st.NotApplied(err) {
+		t.Fatalf("OOM reply: err %v, NotApplied %v", err, st.NotApplied(err))
+	}
+	// no connection at all: nothing was sent
+	down, err := store.NewClient(store.Options{Addrs: []string{"127.0.0.1:1"}, DialTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2, _ := store.New(down, "t:", clock.Real{})
+	_, err = st2.PutQueue(ctx, "q", &cfg, store.PutCreate)
+	if err == nil || !st2.NotApplied(err) {
+		t.Fatalf("refused connection: err %v, NotApplied %v", err, st2.NotApplied(err))
+	}
+	if st.NotApplied(nil) || st.NotApplied(context.DeadlineExceeded) {
+		t.Fatal("a timeout must leave the outcome unknown")
+	}
+}

@@ -135,7 +135,8 @@ func TestKillDispatcherMidCall(t *testing.T) {
 	}
 	var victim *testcluster.Proc
 	for _, p := range c.Procs("dispatcher") {
-		if len(owner) > len(p.Name) && owner[:len(p.Name)+1] == p.Name+":" {
+		// the lease is "<dispatcher id>~<nonce of its run>:<epoch>"
+		if len(owner) > len(p.Name) && owner[:len(p.Name)+1] == p.Name+"~" {
 			victim = p
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -182,11 +183,14 @@ func pendingOf(t *testing.T, c *testcluster.Cluster, queues []string, consumer s
 	out := map[string]bool{}
 	for _, q := range queues {
 		k := keys.Queue(q)
-		pend, err := rdb.XPendingExt(t.Context(), &redis.XPendingExtArgs{Stream: k.Stream, Group: "htq", Start: "-", End: "+", Count: 100, Consumer: consumer}).Result()
+		pend, err := rdb.XPendingExt(t.Context(), &redis.XPendingExtArgs{Stream: k.Stream, Group: "htq", Start: "-", End: "+", Count: 100}).Result()
 		if err != nil {
 			continue
 		}
 		for _, p := range pend {
+			if !strings.HasPrefix(p.Consumer, consumer+"~") { // "<dispatcher id>~<nonce of its run>"
+				continue
+			}
 			if msgs, err := rdb.XRange(t.Context(), k.Stream, p.ID, p.ID).Result(); err == nil && len(msgs) == 1 {
 				out[fmt.Sprint(msgs[0].Values["t"])] = true
 			}

@@ -8,6 +8,9 @@
 -- ARGV[1] partition prefix  ARGV[2] queue  ARGV[3] consumer  ARGV[4] now (ms)
 -- ARGV[5] lease ttl (ms)  ARGV[6] recovery grace (ms)
 -- ARGV[7] entries wanted (0: the queue's concurrency)
+-- A consumer name is unique to one process run, so finding our own lease
+-- means an earlier claim of ours ran but its reply was lost: its entries are
+-- handed back (none was called) instead of waiting for the lease to expire.
 -- Returns one of
 --   {'gone'}            no such queue (dropped from the ready index)
 --   {'paused'}          the queue is paused (dropped from the ready index)
@@ -23,6 +26,26 @@ local m = redis.call('HMGET', meta, 'cfg', 'paused', 'hold', 'epoch', 'clean', '
 if not m[1] then
   redis.call('ZREM', ready, q)
   return {'gone'}
+end
+local mine = redis.call('GET', lease)
+if mine and string.sub(mine, 1, #consumer + 1) == consumer .. ':' then
+  local epoch = string.sub(mine, #consumer + 2)
+  redis.call('PEXPIRE', lease, ttl)
+  redis.call('ZADD', ready, now + ttl, q)
+  local out = {'ok', epoch, m[1], m[8] or '0'}
+  local pend = redis.call('XPENDING', stream, GROUP, '-', '+', 1000)
+  local ids = {}
+  for _, p in ipairs(pend) do
+    if p[2] == consumer then ids[#ids + 1] = p[1] end
+  end
+  local got = 0
+  if #ids > 0 then
+    for _, e in ipairs(redis.call('XCLAIM', stream, GROUP, consumer, 0, unpack(ids))) do
+      if type(e) == 'table' and deliver(pp, meta, stream, e[1], e[2][2], now, out) then got = got + 1 end
+    end
+  end
+  if got == 0 and release_if_idle(meta, stream, lease, ready, q, now) then return {'empty'} end
+  return out
 end
 local pttl = redis.call('PTTL', lease)
 if pttl == -1 then

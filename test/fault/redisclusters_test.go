@@ -1,0 +1,367 @@
+package fault
+
+// Helpers that run the Redis topologies of the Cluster and Sentinel
+// scenarios: redis-server processes (and sentinels) owned by the test, on
+// free loopback ports, each in its own temporary directory.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/htq/htq/internal/redistest"
+)
+
+// rtRedis is one redis-server (or sentinel) process. Restart runs it again
+// with the same arguments, so it keeps its port, directory, data and (for a
+// cluster node) its nodes.conf.
+type rtRedis struct {
+	t    *testing.T
+	Name string
+	Port int
+	Dir  string
+	args []string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (p *rtRedis) Addr() string { return "127.0.0.1:" + strconv.Itoa(p.Port) }
+
+// start launches the process and waits until it answers PING.
+func (p *rtRedis) start() error {
+	p.cmd = exec.Command(redistest.Binary(p.t), p.args...)
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	p.done = done
+	go func(cmd *exec.Cmd) { _ = cmd.Wait(); close(done) }(p.cmd)
+	c := redis.NewClient(&redis.Options{Addr: p.Addr(), MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("%s exited at start: %s", p.Name, p.logTail(8))
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.signal(syscall.SIGKILL)
+			return fmt.Errorf("%s on port %d did not answer within 15s: %w", p.Name, p.Port, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (p *rtRedis) logTail(n int) string {
+	b, _ := os.ReadFile(filepath.Join(p.Dir, "redis.log"))
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (p *rtRedis) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// signal sends sig and waits for the process to exit.
+func (p *rtRedis) signal(sig syscall.Signal) {
+	if p.cmd == nil || !p.running() {
+		return
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Stop shuts the server down gracefully (SIGTERM: with AOF on, it syncs first).
+func (p *rtRedis) Stop() { p.signal(syscall.SIGTERM) }
+
+// Kill sends SIGKILL.
+func (p *rtRedis) Kill() { p.signal(syscall.SIGKILL) }
+
+// Restart starts a stopped server again with the same arguments.
+func (p *rtRedis) Restart() {
+	p.t.Helper()
+	var err error
+	for range 50 {
+		if err = p.start(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // the port may linger briefly after a kill
+	}
+	p.t.Fatalf("restart %s: %v", p.Name, err)
+}
+
+// Client returns a plain client of this one server, closed when the test ends.
+func (p *rtRedis) Client() *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: p.Addr(), MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
+	p.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// startRTRedis starts a process with args built by mk from its port and
+// directory. Ports are picked free; a collision (rare) is retried.
+func startRTRedis(t *testing.T, name string, mk func(port int, dir string) []string) *rtRedis {
+	t.Helper()
+	p := &rtRedis{t: t, Name: name, Dir: t.TempDir()}
+	var err error
+	for range 5 {
+		p.Port = redistest.FreePort(t)
+		p.args = mk(p.Port, p.Dir)
+		if err = p.start(); err == nil {
+			t.Cleanup(p.Kill)
+			return p
+		}
+	}
+	t.Fatalf("start %s: %v", name, err)
+	return nil
+}
+
+// rtRedisArgs are the arguments of a data node: loopback, its own directory,
+// AOF on (appendfsync everysec) so a restart keeps its data.
+func rtRedisArgs(port int, dir string, extra ...string) []string {
+	return append([]string{
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--daemonize", "no", "--logfile", filepath.Join(dir, "redis.log"),
+		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+	}, extra...)
+}
+
+func rtRedisCLI(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(filepath.Dir(redistest.Binary(t)), "redis-cli")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	p, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Fatalf("redis-cli not found next to redis-server nor in PATH: %v", err)
+	}
+	return p
+}
+
+// rtPoll calls cond until it holds or within passes, then fails the test.
+func rtPoll(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// rtRedisCluster is a local Redis Cluster of masters only.
+type rtRedisCluster struct {
+	t     *testing.T
+	Nodes []*rtRedis
+}
+
+// startRTRedisCluster starts n cluster-enabled servers, joins them with
+// `redis-cli --cluster create` (no replicas) and waits until every node says
+// cluster_state:ok.
+func startRTRedisCluster(t *testing.T, n int) *rtRedisCluster {
+	t.Helper()
+	rc := &rtRedisCluster{t: t}
+	for i := range n {
+		rc.Nodes = append(rc.Nodes, startRTRedis(t, fmt.Sprintf("redis-shard-%d", i), func(port int, dir string) []string {
+			// The bus port is chosen too: port+10000 (the default) may be
+			// taken or beyond 65535 for an ephemeral port.
+			bus := redistest.FreePort(t)
+			for bus == port {
+				bus = redistest.FreePort(t)
+			}
+			return rtRedisArgs(port, dir,
+				"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
+				"--cluster-node-timeout", "5000", "--cluster-port", strconv.Itoa(bus))
+		}))
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	args := append([]string{"--cluster", "create"}, rc.Addrs()...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	out, err := exec.CommandContext(ctx, rtRedisCLI(t), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	rc.WaitOK(30 * time.Second)
+	return rc
+}
+
+// Addrs returns the nodes' addresses.
+func (rc *rtRedisCluster) Addrs() []string {
+	var out []string
+	for _, n := range rc.Nodes {
+		out = append(out, n.Addr())
+	}
+	return out
+}
+
+// RedisConfig is the "redis:" section of HTQ's config for this cluster.
+func (rc *rtRedisCluster) RedisConfig() string {
+	return fmt.Sprintf("redis:\n  mode: cluster\n  addrs: [%s]\n", rtQuoteJoin(rc.Addrs()))
+}
+
+func rtQuoteJoin(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// WaitOK waits until every running node reports cluster_state:ok and knows
+// all 16384 slots as served.
+func (rc *rtRedisCluster) WaitOK(within time.Duration) {
+	rc.t.Helper()
+	clients := make([]*redis.Client, len(rc.Nodes))
+	for i, n := range rc.Nodes {
+		clients[i] = redis.NewClient(&redis.Options{Addr: n.Addr(), MaxRetries: -1})
+		defer clients[i].Close()
+	}
+	rtPoll(rc.t, "cluster_state:ok on every node", within, func() bool {
+		for _, c := range clients {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			info, err := c.ClusterInfo(ctx).Result()
+			cancel()
+			if err != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_ok:16384") {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// DBSizes returns DBSIZE of each node.
+func (rc *rtRedisCluster) DBSizes() []int64 {
+	rc.t.Helper()
+	out := make([]int64, len(rc.Nodes))
+	for i, n := range rc.Nodes {
+		c := redis.NewClient(&redis.Options{Addr: n.Addr()})
+		v, err := c.DBSize(context.Background()).Result()
+		_ = c.Close()
+		if err != nil {
+			rc.t.Fatalf("DBSIZE on %s: %v", n.Addr(), err)
+		}
+		out[i] = v
+	}
+	return out
+}
+
+// rtSentinels is one primary, one replica and three sentinels watching them
+// as "mymaster".
+type rtSentinels struct {
+	t         *testing.T
+	Primary   *rtRedis
+	Replica   *rtRedis
+	Sentinels []*rtRedis
+}
+
+const rtMasterName = "mymaster"
+
+// startRTSentinels starts the primary, the replica (replicaof the primary,
+// both with AOF) and three sentinels (quorum 2, down-after 1 s,
+// failover-timeout 5 s), and waits until the replica is in sync and every
+// sentinel knows the replica and the two other sentinels.
+func startRTSentinels(t *testing.T) *rtSentinels {
+	t.Helper()
+	s := &rtSentinels{t: t}
+	s.Primary = startRTRedis(t, "redis-primary", func(port int, dir string) []string { return rtRedisArgs(port, dir) })
+	s.Replica = startRTRedis(t, "redis-replica", func(port int, dir string) []string {
+		return rtRedisArgs(port, dir, "--replicaof", "127.0.0.1", strconv.Itoa(s.Primary.Port))
+	})
+	pc := s.Primary.Client()
+	rtPoll(t, "the replica in sync", 20*time.Second, func() bool {
+		info, err := pc.Info(context.Background(), "replication").Result()
+		return err == nil && strings.Contains(info, "connected_slaves:1") && strings.Contains(info, "state=online")
+	})
+	for i := range 3 {
+		s.Sentinels = append(s.Sentinels, startRTRedis(t, fmt.Sprintf("sentinel-%d", i), func(port int, dir string) []string {
+			conf := filepath.Join(dir, "sentinel.conf")
+			text := fmt.Sprintf(`port %d
+bind 127.0.0.1
+daemonize no
+dir %s
+logfile %s
+sentinel monitor %s 127.0.0.1 %d 2
+sentinel down-after-milliseconds %s 1000
+sentinel failover-timeout %s 5000
+sentinel parallel-syncs %s 1
+`, port, dir, filepath.Join(dir, "redis.log"), rtMasterName, s.Primary.Port, rtMasterName, rtMasterName, rtMasterName)
+			if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return []string{conf, "--sentinel"}
+		}))
+	}
+	for _, sn := range s.Sentinels {
+		sc := redis.NewSentinelClient(&redis.Options{Addr: sn.Addr()})
+		rtPoll(t, sn.Name+" to know the replica and the other sentinels", 30*time.Second, func() bool {
+			m, err := sc.Master(context.Background(), rtMasterName).Result()
+			return err == nil && m["num-slaves"] == "1" && m["num-other-sentinels"] == "2" && m["flags"] == "master"
+		})
+		_ = sc.Close()
+	}
+	return s
+}
+
+// Addrs returns the sentinels' addresses.
+func (s *rtSentinels) Addrs() []string {
+	var out []string
+	for _, sn := range s.Sentinels {
+		out = append(out, sn.Addr())
+	}
+	return out
+}
+
+// RedisConfig is the "redis:" section of HTQ's config for these sentinels.
+func (s *rtSentinels) RedisConfig() string {
+	return fmt.Sprintf("redis:\n  mode: sentinel\n  addrs: [%s]\n  master_name: %s\n", rtQuoteJoin(s.Addrs()), rtMasterName)
+}
+
+// MasterAddr asks the first sentinel that answers for the primary's address.
+func (s *rtSentinels) MasterAddr() string {
+	for _, sn := range s.Sentinels {
+		if !sn.running() {
+			continue
+		}
+		sc := redis.NewSentinelClient(&redis.Options{Addr: sn.Addr()})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		hp, err := sc.GetMasterAddrByName(ctx, rtMasterName).Result()
+		cancel()
+		_ = sc.Close()
+		if err == nil && len(hp) == 2 {
+			return hp[0] + ":" + hp[1]
+		}
+	}
+	return ""
+}
