@@ -12,6 +12,7 @@ FUZZTIME  ?= 5s
 
 include hack/tools/tools.mk
 include hack/monitoring.mk
+include hack/k8s.mk
 
 .PHONY: help build run test test-go test-bench-harness check-format vet lint fuzz fuzz-short soak bench bench-quick redis clean
 
@@ -29,7 +30,7 @@ run: build ## start Redis (unless HTQ_REDIS_URL is set) and the three roles loca
 redis: ## install Debian's redis-server if it is missing
 	scripts/ensure-redis.sh
 
-test: redis check-format vet monitoring-check test-go fuzz-short test-bench-harness ## everything CI checks: format, vet, rules and dashboard, all tests with -race (real redis-server and Prometheus), brief fuzzing
+test: redis check-format vet monitoring-check test-go fuzz-short test-bench-harness k8s-test ## everything CI checks: format, vet, rules and dashboard, all tests with -race (real redis-server and Prometheus), brief fuzzing, the Helm chart against a real kube-apiserver
 
 test-go: $(PROMTOOL) $(PROMETHEUS)
 	HTQ_PROMTOOL='$(PROMTOOL)' HTQ_PROMETHEUS='$(PROMETHEUS)' $(GO) test -race -count=1 -timeout 20m ./...
