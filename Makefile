@@ -63,11 +63,11 @@ fuzz: redis ## run every fuzz target (FUZZTIME=5s each by default; crashers land
 	  done; \
 	done
 
-bench: build ## the full benchmark (results in bench/out/results.json)
-	cd bench && $(GO) run .
+bench: build ## the full benchmark, 3 runs each (table on stdout, results in bench/out/results.json)
+	cd bench && $(GO) run . --bin-dir ../bin
 
 bench-quick: build ## a short benchmark run (under 2 minutes)
-	cd bench && $(GO) run . --quick
+	cd bench && $(GO) run . --quick --bin-dir ../bin
 
 clean: ## remove build output and local run data
 	rm -rf bin tmp

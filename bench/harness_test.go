@@ -117,8 +117,15 @@ func TestTargetAndClient(t *testing.T) {
 	if rep := CheckOrder(tg.Arrivals(), map[string]int{"a": 25, "b": 25, "c": 25, "d": 25}); !rep.OK() {
 		t.Fatal(rep)
 	}
-	if c := tg.Conns(); c > 4 {
-		t.Fatalf("keep-alive not reused: %d connections", c)
+	// Without keep-alive the 100 calls would open ~100 connections. With it,
+	// 4 callers need 4, but Go's transport may dial one more now and then: a
+	// caller's next request can start before its previous connection is back
+	// in the idle pool (readLoop returns it asynchronously), and the dialed
+	// spare then sits idle. So allow up to 2 × concurrency (the idle pool's
+	// size, see NewHTTPClient); `conns <= 4` failed ~1 run in 5 on a busy
+	// machine.
+	if c := tg.Conns(); c > 8 {
+		t.Fatalf("keep-alive not reused: %d connections for 4 callers", c)
 	}
 	tg.SetStatus(500)
 	if err := hc.Get(ctx, tg.URL+"/x"); err == nil {

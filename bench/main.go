@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,8 +38,9 @@ type Config struct {
 	List      bool          // list scenarios and exit
 	Verbose   bool
 	CPUProf   string // write a CPU profile of the whole run
+	BinDir    string // directory with htq-api, htq-scheduler, htq-dispatcher (default: build them)
 
-	// Legacy system under test (scenarios of group "legacy", added later).
+	// Legacy system under test (scenarios of group "legacy").
 	LegacyURL   string
 	LegacyKey   string
 	LegacyToken string
@@ -58,15 +60,20 @@ type Scenario struct {
 	Group string
 	Desc  string
 	Run   func(ctx context.Context, env *Env) (Result, error)
+	// Subs names the sub-results a run returns in Result.Sub; each is
+	// aggregated over runs like a scenario and reported under its own name.
+	Subs []string
 }
 
 var registry []Scenario
 
-// Register adds a scenario; call it from an init func. Names must be unique.
-// Scenarios run in registration order (file name order across files).
+// Register adds a scenario; call it from an init func. Names must be unique
+// within a group (the legacy group may reuse a name of another group: only
+// one of them runs in an invocation). Scenarios run in registration order
+// (file name order across files).
 func Register(s Scenario) {
 	for _, o := range registry {
-		if o.Name == s.Name {
+		if o.Name == s.Name && (o.Group == s.Group || (o.Group != GroupLegacy && s.Group != GroupLegacy)) {
 			panic("duplicate scenario " + s.Name)
 		}
 	}
@@ -141,7 +148,7 @@ func (e *Env) BeginMeasure() Measure {
 func parseFlags(args []string) (*Config, error) {
 	cfg := &Config{}
 	fs := flag.NewFlagSet("htqbench", flag.ContinueOnError)
-	fs.IntVar(&cfg.Runs, "runs", 3, "runs per scenario; the median is reported")
+	fs.IntVar(&cfg.Runs, "runs", 3, "runs per scenario; the median is reported (default 1 with --quick)")
 	only := fs.String("only", "", "comma-separated scenario names to run")
 	fs.BoolVar(&cfg.Quick, "quick", false, "smaller sizes (whole run < 2 minutes)")
 	fs.StringVar(&cfg.Out, "out", "", "results.json path (default out/results.json next to the bench module)")
@@ -153,6 +160,7 @@ func parseFlags(args []string) (*Config, error) {
 	fs.BoolVar(&cfg.List, "list", false, "list scenarios and exit")
 	fs.BoolVar(&cfg.Verbose, "v", false, "verbose progress")
 	fs.StringVar(&cfg.CPUProf, "cpuprofile", "", "write a CPU profile of the benchmark process to this file")
+	fs.StringVar(&cfg.BinDir, "bin-dir", "", "use htq-api, htq-scheduler, htq-dispatcher from this directory instead of building them")
 	fs.StringVar(&cfg.LegacyURL, "legacy-url", "", "base URL of the legacy system (enables legacy scenarios, skips the references)")
 	fs.StringVar(&cfg.LegacyKey, "legacy-key", "", "legacy system key")
 	fs.StringVar(&cfg.LegacyToken, "legacy-token", "", "legacy system token")
@@ -161,6 +169,11 @@ func parseFlags(args []string) (*Config, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	runsSet := false
+	fs.Visit(func(f *flag.Flag) { runsSet = runsSet || f.Name == "runs" })
+	if cfg.Quick && !runsSet {
+		cfg.Runs = 1 // quick mode: one run each unless --runs says otherwise
 	}
 	if cfg.Runs < 1 {
 		return nil, errors.New("--runs must be >= 1")
@@ -213,10 +226,11 @@ func selectScenarios(cfg *Config) ([]Scenario, []string, error) {
 	}
 	if cfg.LegacyURL != "" {
 		notes = append(notes, fmt.Sprintf("--legacy-url %s given: reference and HTQ scenarios skipped", cfg.LegacyURL))
-		if len(pool) == 0 {
-			notes = append(notes, "no legacy scenarios are implemented yet; nothing to run")
-		}
 	}
+	// The references first (they frame the HTQ numbers), then HTQ; within a
+	// group, registration order.
+	rank := map[string]int{GroupReference: 0, GroupHTQ: 1, GroupLegacy: 2}
+	slices.SortStableFunc(pool, func(a, b Scenario) int { return rank[a.Group] - rank[b.Group] })
 	if len(cfg.Only) == 0 {
 		return pool, notes, nil
 	}
@@ -226,16 +240,19 @@ func selectScenarios(cfg *Config) ([]Scenario, []string, error) {
 		if i < 0 {
 			return nil, notes, fmt.Errorf("--only: unknown scenario %q (see --list)", n)
 		}
-		if slices.IndexFunc(pool, func(s Scenario) bool { return s.Name == n }) < 0 {
+		j := slices.IndexFunc(pool, func(s Scenario) bool { return s.Name == n })
+		if j < 0 {
 			notes = append(notes, fmt.Sprintf("--only %s: skipped (group %s not selected)", n, registry[i].Group))
 			continue
 		}
-		out = append(out, registry[i])
+		if slices.IndexFunc(out, func(s Scenario) bool { return s.Name == n }) < 0 {
+			out = append(out, pool[j])
+		}
 	}
 	// keep registration order
 	slices.SortStableFunc(out, func(a, b Scenario) int {
-		return slices.IndexFunc(registry, func(s Scenario) bool { return s.Name == a.Name }) -
-			slices.IndexFunc(registry, func(s Scenario) bool { return s.Name == b.Name })
+		return slices.IndexFunc(pool, func(s Scenario) bool { return s.Name == a.Name }) -
+			slices.IndexFunc(pool, func(s Scenario) bool { return s.Name == b.Name })
 	})
 	return out, notes, nil
 }
@@ -255,11 +272,15 @@ func run(args []string) int {
 	}
 	if cfg.List {
 		for _, s := range registry {
-			fmt.Printf("%-20s %-10s %s\n", s.Name, s.Group, s.Desc)
+			fmt.Printf("%-22s %-10s %s\n", s.Name, s.Group, s.Desc)
+			for _, sub := range s.Subs {
+				fmt.Printf("  %-20s %-10s (reported by %s)\n", sub, s.Group, s.Name)
+			}
 		}
 		return 0
 	}
 	defer StopAllRedis()
+	defer cleanupHTQ()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -269,6 +290,7 @@ func run(args []string) int {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 		<-sig
+		cleanupHTQ()
 		StopAllRedis()
 		os.Exit(130)
 	}()
@@ -315,6 +337,7 @@ func run(args []string) int {
 	}
 
 	began := time.Now()
+	load0 := loadAvg()
 	results := Results{}
 	var order []string
 	failed := false
@@ -325,6 +348,7 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "== %s (%s)\n", s.Name, s.Desc)
 		var runs []Result
 		var errs []string
+		subRuns := map[string][]Result{}
 		for i := 1; i <= cfg.Runs && ctx.Err() == nil; i++ {
 			target.Reset(1 << 16)
 			env := &Env{Cfg: cfg, Target: target, Run: i}
@@ -337,9 +361,18 @@ func run(args []string) int {
 				fmt.Fprintf(os.Stderr, "   run %d/%d: ERROR %v\n", i, cfg.Runs, err)
 				continue
 			}
+			for _, sub := range s.Subs {
+				if sr, ok := r.Sub[sub]; ok {
+					subRuns[sub] = append(subRuns[sub], sr)
+				}
+			}
+			r.Sub = nil
 			runs = append(runs, r)
-			fmt.Fprintf(os.Stderr, "   run %d/%d: %s %s (%.1fs)%s\n", i, cfg.Runs, fmtFloat(r.Value), r.Unit,
-				time.Since(t0).Seconds(), prefixIf("  ", r.Note))
+			fmt.Fprintf(os.Stderr, "   run %d/%d: %s %s (%.1fs, load %s)%s\n", i, cfg.Runs, fmtFloat(r.Value), r.Unit,
+				time.Since(t0).Seconds(), loadAvg(), prefixIf("  ", r.Note))
+			if cfg.Verbose {
+				fmt.Fprintf(os.Stderr, "    extra: %s\n", fmtExtra(r))
+			}
 		}
 		if len(errs) > 0 {
 			failed = true
@@ -354,11 +387,28 @@ func run(args []string) int {
 			results[s.Name] = agg
 		}
 		order = append(order, s.Name)
+		for _, sub := range s.Subs {
+			if len(subRuns[sub]) == 0 {
+				results[sub] = Result{Unit: "error", Note: "FAILED: see " + s.Name}
+			} else {
+				results[sub] = Aggregate(subRuns[sub])
+			}
+			order = append(order, sub)
+		}
 	}
 
 	fmt.Println()
 	PrintTable(os.Stdout, results, order)
 	fmt.Printf("\n%s mode, %d run(s) each (median), wall time %.1fs\n", mode, cfg.Runs, time.Since(began).Seconds())
+	if htqBins.desc != "" {
+		fmt.Printf("htq binaries %s\n", htqBins.desc)
+	}
+	if load0 != "" {
+		fmt.Printf("load average (1/5/15 min) at start %s, at end %s, on %d CPUs\n", load0, loadAvg(), runtime.NumCPU())
+		if busy(load0) || busy(loadAvg()) {
+			fmt.Println("warning: the load average exceeded the CPU count: other processes competed with the benchmark; treat the numbers as noisy")
+		}
+	}
 	if ctx.Err() != nil {
 		fmt.Println("interrupted: results not written")
 		return 130
@@ -372,6 +422,47 @@ func run(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// loadAvg returns the 1, 5 and 15 minute load averages ("" where unknown).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// busy reports a 1- or 5-minute load average above the CPU count.
+func busy(load string) bool {
+	f := strings.Fields(load)
+	for _, x := range f[:min(2, len(f))] {
+		if v, err := strconv.ParseFloat(x, 64); err == nil && v > float64(runtime.NumCPU()) {
+			return true
+		}
+	}
+	return false
+}
+
+// fmtExtra formats a run's p50/p99 and extra (sorted keys) for -v.
+func fmtExtra(r Result) string {
+	var parts []string
+	if r.P50 != nil && r.P99 != nil {
+		parts = append(parts, "p50="+fmtFloat(*r.P50), "p99="+fmtFloat(*r.P99))
+	}
+	keys := make([]string, 0, len(r.Extra))
+	for k := range r.Extra {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		parts = append(parts, k+"="+fmtFloat(r.Extra[k]))
+	}
+	return strings.Join(parts, " ")
 }
 
 func prefixIf(p, s string) string {

@@ -27,6 +27,10 @@ type Result struct {
 	// Extra holds auxiliary per-run measurements of the median run, e.g.
 	// redis_cmds_per_task, redis_cpu_us_per_task, tasks, seconds.
 	Extra map[string]float64 `json:"extra,omitempty"`
+	// Sub holds the sub-results of one run, keyed by the names the scenario
+	// declares in Scenario.Subs; the harness reports each under its own
+	// name. Not written as part of this result.
+	Sub map[string]Result `json:"-"`
 }
 
 // Results maps scenario name → Result (written as results.json).
