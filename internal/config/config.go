@@ -55,6 +55,7 @@ type Config struct {
 	Signing    Signing    `yaml:"signing"`
 	Egress     Egress     `yaml:"egress"`
 	Log        Log        `yaml:"log"`
+	Debug      Debug      `yaml:"debug"`
 
 	// LegacyFile is set when the configuration came from a legacy
 	// config.json: its app_token is then also a REST bearer token.
@@ -152,6 +153,14 @@ type Queues struct {
 	Retention         task.Duration `yaml:"retention"`
 	DeadRetention     task.Duration `yaml:"dead_retention"`
 	IdempotencyWindow task.Duration `yaml:"idempotency_window"`
+}
+
+// Debug configures diagnostics.
+type Debug struct {
+	// PProf serves Go's profiler at /debug/pprof/ next to /metrics. The
+	// profiles reveal nothing secret, but they cost CPU while taken: keep
+	// the metrics port off the internet.
+	PProf bool `yaml:"pprof"`
 }
 
 // Log configures logging.

@@ -57,10 +57,14 @@ func decide(cfg *task.QueueConfig, dl *store.Delivery, res *deliver.Result, star
 		d.outcome = metrics.OutcomeRetry
 	default:
 		verdict = task.Judge(res.Status)
-		d.outcome = map[task.Verdict]string{
-			task.VerdictSuccess: metrics.OutcomeSuccess, task.VerdictRetry: metrics.OutcomeRetry,
-			task.VerdictPermanent: metrics.OutcomePermanent,
-		}[verdict]
+		switch verdict {
+		case task.VerdictSuccess:
+			d.outcome = metrics.OutcomeSuccess
+		case task.VerdictRetry:
+			d.outcome = metrics.OutcomeRetry
+		default:
+			d.outcome = metrics.OutcomePermanent
+		}
 	}
 
 	// X-HTQ-Action steers any task whatever the status; a body of "done" or

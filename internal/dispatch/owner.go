@@ -113,31 +113,28 @@ func (o *owner) run(calls context.Context, first []store.Delivery) {
 	var rateWait *time.Timer
 	var rateC <-chan time.Time
 
-	// apply takes what a script answered.
-	apply := func(n *store.Next, at time.Time) {
+	// apply takes what a script answered; extended says whether that
+	// script extended the lease.
+	apply := func(n *store.Next, at time.Time, extended bool) {
+		if n.Status != store.NextStale && extended {
+			o.extended(at)
+		}
 		switch n.Status {
 		case store.NextStale:
 			d.m.StaleWrites.Inc()
 			o.lose()
 			stopping = true
 		case store.NextEntries:
-			o.extended(at)
 			for _, dl := range n.Deliveries {
 				buf = append(buf, pending{dl: dl, deliveredAt: at})
 			}
 		case store.NextReleased:
-			o.extended(at)
 			released = true
 		case store.NextRateWait:
-			o.extended(at)
 			if rateWait == nil {
 				rateWait = time.NewTimer(max(0, n.Until.Sub(d.clock.Now())))
 				rateC = rateWait.C
 			}
-		case store.NextPaused, store.NextGone, store.NextCanceled:
-			o.extended(at)
-		default:
-			o.extended(at)
 		}
 		if n.Version != "" && n.Version != o.ver && !o.lost.Load() {
 			o.reload(calls, n.Version)
@@ -149,6 +146,48 @@ func (o *owner) run(calls context.Context, first []store.Delivery) {
 			return 0
 		}
 		return max(0, conc-inflight-len(buf))
+	}
+
+	// onResult records a finished call and takes what comes next.
+	onResult := func(r callResult) {
+		inflight--
+		if r.res.Kind == deliver.ErrCancelled {
+			aborted, stopping = true, true // shutdown aborted the call: leave it pending
+			return
+		}
+		if d.starved.Load() && d.clock.Now().Sub(o.claimedAt) > d.cfg.YieldAfter {
+			stopping = true // other queues wait for a slot: hand this one back
+		}
+		dec := decide(&o.cfg, &r.p.dl, &r.res, r.start, d.clock.Now(), o.rnd)
+		d.m.Calls.WithLabelValues(dec.outcome).Inc()
+		d.m.CallDuration.Observe(r.res.Latency.Seconds())
+		o.logCall(r, dec)
+		c := dec.completion
+		c.HistoryLen = d.cfg.History
+		c.Retention = max(c.Retention, 0)
+		c.Want = want()
+		c.Extend = d.clock.Now().Sub(o.lastExtend()) >= d.cfg.LeaseTTL/3
+		at := d.clock.Now()
+		n, err := o.complete(calls, &c)
+		if err != nil {
+			if c.Outcome == store.OutcomeHold && c.Due.After(holdUntil) {
+				holdUntil = c.Due
+			}
+			stopping = true
+			return
+		}
+		if dec.final != "" && n.Status != store.NextStale {
+			d.m.Finished.WithLabelValues(string(dec.final)).Inc()
+		}
+		if n.Status == store.NextHeld {
+			if c.Extend {
+				o.extended(at)
+			}
+			inflight++ // the held entry keeps its slot
+			o.hold(calls, r.p, c.Due, holds)
+			return
+		}
+		apply(n, at, c.Extend)
 	}
 
 	for {
@@ -173,14 +212,20 @@ func (o *owner) run(calls context.Context, first []store.Delivery) {
 					break
 				}
 				if n.Status != store.NextEntries {
-					apply(n, at)
+					apply(n, at, true)
 					continue
 				}
 				o.extended(at)
 				p = pending{dl: n.Deliveries[0], deliveredAt: at}
 			}
 			inflight++
-			go o.call(calls, p, results)
+			if conc == 1 && inflight == 1 {
+				// A serial queue calls in this goroutine: no hand-off
+				// between goroutines on the hot path.
+				onResult(o.call(calls, p))
+				continue
+			}
+			go func() { results <- o.call(calls, p) }()
 		}
 		if released {
 			return
@@ -197,7 +242,7 @@ func (o *owner) run(calls context.Context, first []store.Delivery) {
 					stopping = true
 					continue
 				}
-				apply(n, at)
+				apply(n, at, true)
 				if n.Status == store.NextIdle {
 					// entries are pending that this owner does not hold in hand
 					// (a lost reply delivered them); none was started, so hand
@@ -213,41 +258,7 @@ func (o *owner) run(calls context.Context, first []store.Delivery) {
 		}
 		select {
 		case r := <-results:
-			inflight--
-			if r.res.Kind == deliver.ErrCancelled {
-				aborted, stopping = true, true // shutdown aborted the call: leave it pending
-				continue
-			}
-			if d.starved.Load() && d.clock.Now().Sub(o.claimedAt) > d.cfg.YieldAfter {
-				stopping = true // other queues wait for a slot: hand this one back
-			}
-			dec := decide(&o.cfg, &r.p.dl, &r.res, r.start, d.clock.Now(), o.rnd)
-			d.m.Calls.WithLabelValues(dec.outcome).Inc()
-			d.m.CallDuration.Observe(r.res.Latency.Seconds())
-			o.logCall(r, dec)
-			c := dec.completion
-			c.HistoryLen = d.cfg.History
-			c.Retention = max(c.Retention, 0)
-			c.Want = want()
-			at := d.clock.Now()
-			n, err := o.complete(calls, &c)
-			if err != nil {
-				if c.Outcome == store.OutcomeHold && c.Due.After(holdUntil) {
-					holdUntil = c.Due
-				}
-				stopping = true
-				continue
-			}
-			if dec.final != "" && n.Status != store.NextStale {
-				d.m.Finished.WithLabelValues(string(dec.final)).Inc()
-			}
-			if n.Status == store.NextHeld {
-				o.extended(at)
-				inflight++ // the held entry keeps its slot
-				o.hold(calls, r.p, c.Due, holds)
-				continue
-			}
-			apply(n, at)
+			onResult(r)
 		case h := <-holds:
 			inflight--
 			if h.aborted || stopping {
@@ -268,7 +279,7 @@ func (o *owner) run(calls context.Context, first []store.Delivery) {
 				o.extended(at)
 				buf = append([]pending{{dl: n.Deliveries[0], deliveredAt: at}}, buf...)
 			} else {
-				apply(n, at)
+				apply(n, at, true)
 			}
 		case <-rateC:
 			rateWait, rateC = nil, nil
@@ -278,7 +289,7 @@ func (o *owner) run(calls context.Context, first []store.Delivery) {
 				stopping = true
 				continue
 			}
-			apply(n, at)
+			apply(n, at, true)
 		case <-drain:
 			stopping = true
 		}
@@ -292,8 +303,8 @@ func (o *owner) run(calls context.Context, first []store.Delivery) {
 	o.release(holdUntil, !aborted)
 }
 
-// call makes one call and reports its result.
-func (o *owner) call(ctx context.Context, p pending, results chan<- callResult) {
+// call makes one call and returns its result.
+func (o *owner) call(ctx context.Context, p pending) callResult {
 	d := o.d
 	start := d.clock.Now()
 	if due := p.dl.DueTime(); !due.IsZero() {
@@ -308,7 +319,7 @@ func (o *owner) call(ctx context.Context, p pending, results chan<- callResult) 
 			Spec: p.dl.Spec, Timeout: o.cfg.TaskTimeout(p.dl.Spec),
 		})
 	}
-	results <- callResult{p: p, res: res, start: start}
+	return callResult{p: p, res: res, start: start}
 }
 
 // complete records a call; when Redis does not answer it tries again (the

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"sync"
 	"time"
@@ -94,7 +95,7 @@ func healthServer(env *Env, ready func(context.Context) error) *http.Server {
 		}
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
-	mux.Handle("GET /metrics", api.MetricsHandler(env.Registry))
+	addMetrics(mux, env)
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(env.Log.Handler(), slog.LevelWarn)}
 }
@@ -173,7 +174,9 @@ func RunAPI(ctx context.Context, env *Env) error {
 			return err
 		}
 		env.listening("metrics", ml)
-		hs := &http.Server{Handler: api.MetricsHandler(env.Registry), ReadHeaderTimeout: 5 * time.Second}
+		mux := http.NewServeMux()
+		addMetrics(mux, env)
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		g.run(func() error { return api.ServeHTTP(ctx, hs, ml, 5*time.Second) })
 	}
 	return g.wait()
@@ -272,4 +275,17 @@ func defaultID() string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// addMetrics serves /metrics and, with debug.pprof, Go's profiler. The API
+// serves the profiler only on its own metrics listener, never on the API's.
+func addMetrics(mux *http.ServeMux, env *Env) {
+	mux.Handle("GET /metrics", api.MetricsHandler(env.Registry))
+	if env.Config.Debug.PProf {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 }

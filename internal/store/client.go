@@ -42,6 +42,11 @@ type Options struct {
 // caller whether a change may have been applied (NotApplied).
 const noRetries = -1
 
+// resp2 is the protocol HTQ speaks: RESP3 would make go-redis look for push
+// notifications on the connection before every command (a system call per
+// command on the hot path), for a feature HTQ does not use.
+const resp2 = 2
+
 // NotApplied reports whether a failed command certainly changed nothing:
 // it was never sent (no connection), or Redis answered with an error (it
 // refuses before running a script: LOADING, OOM…). Any other failure — a
@@ -106,6 +111,7 @@ func NewClient(o Options) (redis.UniversalClient, error) {
 		opt.PoolSize, opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = o.PoolSize, o.DialTimeout, o.ReadTimeout, o.WriteTimeout
 		opt.DisableIdentity = true // CLIENT SETINFO fails on Redis < 7.2, for nothing we need
 		opt.MaxRetries = noRetries
+		opt.Protocol = resp2
 		return redis.NewClient(opt), nil
 	case ModeCluster:
 		if len(o.Addrs) == 0 {
@@ -114,7 +120,7 @@ func NewClient(o Options) (redis.UniversalClient, error) {
 		return redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs: o.Addrs, Username: o.Username, Password: o.Password, TLSConfig: tlsConf,
 			PoolSize: o.PoolSize, DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
-			DisableIdentity: true, MaxRetries: noRetries,
+			DisableIdentity: true, MaxRetries: noRetries, Protocol: resp2,
 		}), nil
 	case ModeSentinel:
 		if len(o.Addrs) == 0 || o.MasterName == "" {
@@ -125,7 +131,7 @@ func NewClient(o Options) (redis.UniversalClient, error) {
 			SentinelUsername: o.SentinelUsername, SentinelPassword: o.SentinelPassword,
 			Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: tlsConf,
 			PoolSize: o.PoolSize, DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
-			DisableIdentity: true, MaxRetries: noRetries,
+			DisableIdentity: true, MaxRetries: noRetries, Protocol: resp2,
 		}), nil
 	default:
 		return nil, fmt.Errorf("%w: redis.mode: %q: want standalone, cluster or sentinel", ErrBadOptions, o.Mode)

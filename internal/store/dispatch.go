@@ -132,7 +132,8 @@ type Completion struct {
 	SetK       bool
 	Attempt    *AttemptRecord // nil: record nothing
 	HistoryLen int
-	Want       int // entries to deliver next
+	Want       int  // entries to deliver next
+	Extend     bool // extend the lease (every third of it is enough)
 }
 
 // AttemptRecord is one entry of a task's attempt history.
@@ -193,11 +194,11 @@ func (s *Store) Complete(ctx context.Context, l Lease, leaseTTL time.Duration, c
 		}
 		rec, status, errText = string(b), strconv.Itoa(c.Attempt.Status), c.Attempt.Error
 	}
-	v, err := s.run(ctx, "complete",
+	v, err := s.runGrouped(ctx, "complete",
 		[]string{k.Meta, k.Stream, k.Lease, k.Ready, k.Delayed, k.Timers, k.Dead},
 		k.Tag, l.Queue, l.Consumer, l.Epoch, s.nowMs(), leaseTTL.Milliseconds(),
 		c.Delivery.EntryID, c.Delivery.TaskID, string(c.Outcome), when, kArg, rec, c.HistoryLen, c.Want,
-		s.keys.ScheduleChannel(), k.Partition, status, errText)
+		s.keys.ScheduleChannel(), k.Partition, status, errText, boolArg(c.Extend))
 	if err != nil {
 		return nil, fmt.Errorf("complete %s: %w", l.Queue, err)
 	}
@@ -334,4 +335,11 @@ func (d *Delivery) DueTime() time.Time {
 		return time.Time{}
 	}
 	return clock.FromMillis(max(d.Spec.RunAtMs, d.Spec.CreatedMs))
+}
+
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }

@@ -25,6 +25,7 @@ type Store struct {
 	sc     *scripts
 	clock  clock.Clock
 	loaded atomic.Bool
+	group  *batcher // the hot scripts, sent together when called together
 }
 
 // New returns a store over a Redis client. Call Init before use.
@@ -33,7 +34,9 @@ func New(rdb redis.UniversalClient, keyPrefix string, clk clock.Clock) (*Store, 
 	if err != nil {
 		return nil, err
 	}
-	return &Store{rdb: rdb, keys: NewKeys(keyPrefix), sc: sc, clock: clk}, nil
+	st := &Store{rdb: rdb, keys: NewKeys(keyPrefix), sc: sc, clock: clk}
+	st.group = &batcher{rdb: rdb, onErr: st.Init}
+	return st, nil
 }
 
 // Init loads the scripts into Redis.
@@ -71,6 +74,16 @@ func (s *Store) nowMs() int64 { return clock.Millis(s.clock.Now()) }
 
 func (s *Store) run(ctx context.Context, name string, keys []string, args ...any) (any, error) {
 	v, err := s.sc.get(name).Run(ctx, s.rdb, keys, args...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("script %s: %w", name, err)
+	}
+	return v, nil
+}
+
+// runGrouped runs a hot script (enqueue, complete) through the batcher, so
+// concurrent calls share a pipeline.
+func (s *Store) runGrouped(ctx context.Context, name string, keys []string, args ...any) (any, error) {
+	v, err := s.group.run(ctx, s.sc.get(name), keys, args)
 	if err != nil {
 		return nil, fmt.Errorf("script %s: %w", name, err)
 	}
@@ -198,7 +211,7 @@ func (s *Store) Enqueue(ctx context.Context, queue string, tasks []NewTask, o En
 		}
 		args = append(args, due, string(b), t.IdempotencyKey)
 	}
-	v, err := s.run(ctx, "enqueue",
+	v, err := s.runGrouped(ctx, "enqueue",
 		[]string{k.Meta, k.Stream, k.Delayed, k.Timers, k.Ready, k.Registry, k.Seq, k.Lease}, args...)
 	if err != nil {
 		return nil, err

@@ -401,11 +401,11 @@ func TestDeadOwnerRecoveredAfterTimeoutAndGrace(t *testing.T) {
 	e := newEnv(t)
 	e.queue("q", func(c *task.QueueConfig) { c.Timeout = task.Duration(300 * time.Millisecond) })
 	e.enqueue("q", time.Time{}, "http://x/1", "http://x/2")
+	start := time.Now() // before the delivery: Redis counts idle time from it
 	c, err := e.s.Claim(e.ctx, "q", "A", 100*time.Millisecond, 200*time.Millisecond, 1)
 	if err != nil || c.Status != store.ClaimOK {
 		t.Fatalf("claim = %+v, %v", c, err)
 	}
-	start := time.Now()
 	// A dies. B must wait until the lease expired AND the entry has been idle
 	// for timeout (300ms) + grace (200ms).
 	var cb *store.Claim

@@ -6,11 +6,11 @@
 -- ARGV[4] retention (ms) for a queue that does not say its own
 -- Returns {'notfound'} | {'final', state} | {'deleted'} (a dead task was
 -- discarded) | {'cancelled'} | {'cancelling'} (it is running now)
-local pp, id, now, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local pp, id, now, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local spec = redis.call('GET', KEYS[1])
 if not spec then return {'notfound'} end
 local q = string.sub(spec, 1, string.find(spec, '\n', 1, true) - 1)
-keep = tonumber(redis.call('HGET', pp .. 'm:' .. q, 'ret')) or keep
+keep = redis.call('HGET', pp .. 'm:' .. q, 'ret') or keep
 local st = redis.call('HGET', KEYS[2], 'st')
 if st == 'dead' then
   redis.call('ZREM', pp .. 'x:' .. q, id)
@@ -31,5 +31,5 @@ end
 -- queued in the stream: the dispatcher skips it when it gets there; "ce"
 -- records that its entry is still there (retry.lua reuses it)
 finish(pp, id, 'cancelled', now, keep)
-if keep > 0 then redis.call('HSET', KEYS[2], 'ce', '1') end
+if (tonumber(keep) or 0) > 0 then redis.call('HSET', KEYS[2], 'ce', '1') end
 return {'cancelled'}

@@ -41,7 +41,7 @@ if mine and string.sub(mine, 1, #consumer + 1) == consumer .. ':' then
   local got = 0
   if #ids > 0 then
     for _, e in ipairs(redis.call('XCLAIM', stream, GROUP, consumer, 0, unpack(ids))) do
-      if type(e) == 'table' and deliver(pp, meta, stream, e[1], e[2][2], now, out) then got = got + 1 end
+      if type(e) == 'table' and deliver(pp, meta, stream, e[1], e[2][2], ARGV[4], out) then got = got + 1 end
     end
   end
   if got == 0 and release_if_idle(meta, stream, lease, ready, q, now) then return {'empty'} end
@@ -117,14 +117,14 @@ local got = 0
 if #pend > 0 then
   local r = redis.call('XAUTOCLAIM', stream, GROUP, consumer, 0, '0-0', 'COUNT', #pend)
   for _, e in ipairs(r[2]) do
-    if type(e) == 'table' and deliver(pp, meta, stream, e[1], e[2][2], now, out) then got = got + 1 end
+    if type(e) == 'table' and deliver(pp, meta, stream, e[1], e[2][2], ARGV[4], out) then got = got + 1 end
   end
   if m[6] and m[6] ~= consumer then
     redis.call('XGROUP', 'DELCONSUMER', stream, GROUP, m[6])
   end
 end
 if room > 0 then
-  local n = read_new(pp, meta, stream, consumer, room, now, out)
+  local n = read_new(pp, meta, stream, consumer, room, ARGV[4], out)
   spend_tokens(meta, now, tok, n)
   got = got + n
 end

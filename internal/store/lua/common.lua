@@ -1,6 +1,11 @@
 -- common.lua: helpers prepended to every script when it is loaded. Nothing
 -- here runs on its own. Key names are built the way keys.go builds them:
 -- pp is a partition's prefix "<prefix>{pNNN}:".
+--
+-- Times and durations that are only written, not computed with, are passed
+-- as the caller's strings (nowS, keepS): Lua turns a number argument of
+-- redis.call into text with printf, which costs more on the hot path than
+-- the command itself.
 
 local GROUP = 'htq'
 
@@ -20,11 +25,10 @@ local function fenced(meta, lease, owner, epoch, ttl)
   return false
 end
 
--- add_history appends one attempt record (a line of JSON) to a task's
--- history and keeps the newest maxn.
-local function add_history(skey, rec, maxn)
-  if rec == '' or maxn <= 0 then return end
-  local h = redis.call('HGET', skey, 'h')
+-- with_history returns a task's history h (lines of JSON, or false) with
+-- one more attempt record, keeping the newest maxn; nil when unchanged.
+local function with_history(h, rec, maxn)
+  if rec == '' or maxn <= 0 then return nil end
   if h then h = h .. '\n' .. rec else h = rec end
   local n = 1
   for _ in string.gmatch(h, '\n') do n = n + 1 end
@@ -32,21 +36,22 @@ local function add_history(skey, rec, maxn)
     h = string.sub(h, string.find(h, '\n', 1, true) + 1)
     n = n - 1
   end
-  redis.call('HSET', skey, 'h', h)
+  return h
 end
 
--- finish ends a task in state st; its spec and state expire after keep ms
--- (0 deletes them at once).
-local function finish(pp, id, st, now, keep)
+-- finish ends a task in state st; its spec and state expire after keepS ms
+-- (0 deletes them at once). extra holds more field/value pairs to set;
+-- stale says whether rt or cx may be set (they are removed then).
+local function finish(pp, id, st, nowS, keepS, extra, stale)
   local skey, tkey = state_key(pp, id), spec_key(pp, id)
-  if keep <= 0 then
+  if (tonumber(keepS) or 0) <= 0 then
     redis.call('DEL', skey, tkey)
     return
   end
-  redis.call('HSET', skey, 'st', st, 'ts', now, 'fin', now)
-  redis.call('HDEL', skey, 'rt', 'cx')
-  redis.call('PEXPIRE', skey, keep)
-  redis.call('PEXPIRE', tkey, keep)
+  redis.call('HSET', skey, 'st', st, 'ts', nowS, 'fin', nowS, unpack(extra or {}))
+  if stale ~= false then redis.call('HDEL', skey, 'rt', 'cx') end
+  redis.call('PEXPIRE', skey, keepS)
+  redis.call('PEXPIRE', tkey, keepS)
 end
 
 -- schedule puts a task in its queue's delayed set and keeps the partition's
@@ -73,10 +78,11 @@ local function fix_timer(delayed, timers, q)
 end
 
 -- tokens returns how many of want calls the queue's rate limit lets start
--- now, or 0 and the time the next token arrives. It only reads the bucket;
--- spend_tokens takes what was used.
-local function tokens(meta, now, want)
-  local b = redis.call('HMGET', meta, 'rate', 'burst', 'tbt', 'tbts')
+-- now, or 0 and the time the next token arrives. It only reads the bucket
+-- (b: the meta's rate, burst, tbt, tbts, or nil to read them); spend_tokens
+-- takes what was used.
+local function tokens(meta, now, want, b)
+  b = b or redis.call('HMGET', meta, 'rate', 'burst', 'tbt', 'tbts')
   local rate = tonumber(b[1]) or 0
   if rate <= 0 then return want, 0, nil end
   local burst = tonumber(b[2]) or 1
@@ -99,10 +105,10 @@ end
 -- that was cancelled, or whose spec is gone, is acknowledged and skipped.
 -- On success it appends eid, tid, spec, seq, attempt, k, since to out,
 -- where since is when the task became due again (0: use its spec's times).
-local function deliver(pp, meta, stream, eid, tid, now, out)
+local function deliver(pp, meta, stream, eid, tid, nowS, out)
   local spec = redis.call('GET', spec_key(pp, tid))
   local skey = state_key(pp, tid)
-  local st = redis.call('HMGET', skey, 'st', 'a', 'k', 'ts', 'rt')
+  local st = redis.call('HMGET', skey, 'st', 'k', 'ts', 'rt')
   if spec == false or st[1] == 'cancelled' then
     redis.call('XACK', stream, GROUP, eid)
     redis.call('XDEL', stream, eid)
@@ -110,25 +116,25 @@ local function deliver(pp, meta, stream, eid, tid, now, out)
     return false
   end
   local seq = redis.call('HINCRBY', meta, 'seq', 1)
-  local a = (tonumber(st[2]) or 0) + 1
-  redis.call('HSET', skey, 'st', 'active', 'a', a, 'ts', now)
+  local a = redis.call('HINCRBY', skey, 'a', 1)
+  redis.call('HSET', skey, 'st', 'active', 'ts', nowS)
   local since = 0
-  if st[1] == 'queued' then since = st[4] elseif st[1] == 'retrying' then since = st[5] end
+  if st[1] == 'queued' then since = st[3] elseif st[1] == 'retrying' then since = st[4] end
   local n = #out
   out[n + 1], out[n + 2], out[n + 3] = eid, tid, spec
-  out[n + 4], out[n + 5], out[n + 6] = seq, a, st[3] or '0'
+  out[n + 4], out[n + 5], out[n + 6] = seq, a, st[2] or '0'
   out[n + 7] = since or 0
   return true
 end
 
 -- read_new delivers up to want entries that no consumer has read yet.
-local function read_new(pp, meta, stream, consumer, want, now, out)
+local function read_new(pp, meta, stream, consumer, want, nowS, out)
   local got = 0
   while got < want do
     local r = redis.call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', want - got, 'STREAMS', stream, '>')
     if not r or #r[1][2] == 0 then break end
     for _, e in ipairs(r[1][2]) do
-      if deliver(pp, meta, stream, e[1], e[2][2], now, out) then got = got + 1 end
+      if deliver(pp, meta, stream, e[1], e[2][2], nowS, out) then got = got + 1 end
     end
   end
   return got
@@ -165,13 +171,14 @@ end
 -- more delivers up to want further entries to the owner, or says why not:
 -- {'next', ver, ...entries}, {'ratewait', ver, until}, {'released', ver}
 -- (nothing left: the lease was dropped) or {'idle', ver} (calls in flight).
-local function more(pp, meta, stream, lease, ready, q, consumer, now, want)
-  local ver = redis.call('HGET', meta, 'ver') or '0'
+local function more(pp, meta, stream, lease, ready, q, consumer, now, want, nowS)
+  local m = redis.call('HMGET', meta, 'ver', 'paused', 'rate', 'burst', 'tbt', 'tbts')
+  local ver = m[1] or '0'
   local out = {'next', ver}
-  if want > 0 and redis.call('HGET', meta, 'paused') ~= '1' then
-    local room, untilms, tok = tokens(meta, now, want)
+  if want > 0 and m[2] ~= '1' then
+    local room, untilms, tok = tokens(meta, now, want, {m[3], m[4], m[5], m[6]})
     if room > 0 then
-      local got = read_new(pp, meta, stream, consumer, room, now, out)
+      local got = read_new(pp, meta, stream, consumer, room, nowS, out)
       spend_tokens(meta, now, tok, got)
       if got > 0 then return out end
     elseif redis.call('XLEN', stream) > pending_count(stream) then

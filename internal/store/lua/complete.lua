@@ -1,6 +1,7 @@
 -- complete.lua: record the end of one call and deliver the queue's next
--- entries in the same round trip (the hot path: one script per task). It
--- also extends the lease, so a busy owner needs no separate renewals.
+-- entries in the same round trip (the hot path: one script per task, kept
+-- to about a dozen commands). It extends the lease when asked, so a busy
+-- owner needs no separate renewals.
 --
 -- KEYS[1] meta  KEYS[2] stream  KEYS[3] lease  KEYS[4] ready
 -- KEYS[5] delayed  KEYS[6] timers  KEYS[7] dead
@@ -17,6 +18,7 @@
 -- ARGV[13] history length  ARGV[14] entries wanted
 -- ARGV[15] schedule hint channel  ARGV[16] partition number
 -- ARGV[17] last status code  ARGV[18] last error
+-- ARGV[19] '1' to extend the lease (the caller does it every third of it)
 -- A task whose cancellation was requested while it ran is not called again:
 -- again, retry and hold become cancelled.
 -- Returns {'stale'} when the caller no longer owns the queue (nothing was
@@ -31,55 +33,65 @@ local meta, stream, lease, ready, delayed, timers, dead =
 local pp, q, consumer, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, ttl, eid, tid = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8]
 local outcome, when, k = ARGV[9], tonumber(ARGV[10]), ARGV[11]
+local nowS, whenS = ARGV[5], ARGV[10]
 local want = tonumber(ARGV[14])
 
 if not fenced(meta, lease, consumer .. ':' .. epoch, epoch, ttl) then return {'stale'} end
-redis.call('PEXPIRE', lease, ttl)
-redis.call('ZADD', ready, 'XX', now + ttl, q)
-
--- A repeated call (the caller lost the first reply) finds the entry no
--- longer pending: it records nothing again and only delivers what is next.
-local pend = redis.call('XPENDING', stream, GROUP, eid, eid, 1)
-if #pend == 0 then return more(pp, meta, stream, lease, ready, q, consumer, now, want) end
+if ARGV[19] == '1' then
+  redis.call('PEXPIRE', lease, ttl)
+  redis.call('ZADD', ready, 'XX', now + ttl, q)
+end
 
 local skey = state_key(pp, tid)
-if outcome ~= 'succeeded' and outcome ~= 'dead' and redis.call('HGET', skey, 'cx') == '1' then
+local s = redis.call('HMGET', skey, 'cx', 'h', 'rt', 'keep')
+if s[1] == '1' and outcome ~= 'succeeded' and outcome ~= 'dead' then
   outcome = 'cancelled'
-  when = tonumber(redis.call('HGET', skey, 'keep')) or 0
+  whenS = s[4] or '0'
+  when = tonumber(whenS) or 0
 end
-add_history(skey, ARGV[12], tonumber(ARGV[13]))
-if ARGV[17] ~= '' then redis.call('HSET', skey, 'sc', ARGV[17], 'err', ARGV[18]) end
+local fields = {}
+local h = with_history(s[2], ARGV[12], tonumber(ARGV[13]))
+if h then fields[#fields + 1], fields[#fields + 2] = 'h', h end
+if ARGV[17] ~= '' then
+  local n = #fields
+  fields[n + 1], fields[n + 2], fields[n + 3], fields[n + 4] = 'sc', ARGV[17], 'err', ARGV[18]
+end
 
 if outcome == 'hold' then
-  redis.call('HSET', skey, 'st', 'retrying', 'rt', when, 'ts', now)
+  -- A repeated call (the caller lost the first reply) finds nothing to do
+  -- differently: the entry stays pending either way.
+  redis.call('HSET', skey, 'st', 'retrying', 'rt', whenS, 'ts', nowS, unpack(fields))
   return {'held', redis.call('HGET', meta, 'ver') or '0'}
 end
 
-redis.call('XACK', stream, GROUP, eid)
+-- Acknowledge first: a repeated call (the caller lost the first reply)
+-- finds the entry no longer pending, records nothing twice and only
+-- delivers what is next.
+if redis.call('XACK', stream, GROUP, eid) == 0 then
+  return more(pp, meta, stream, lease, ready, q, consumer, now, want, nowS)
+end
 redis.call('XDEL', stream, eid)
-if outcome == 'succeeded' or outcome == 'cancelled' then
-  finish(pp, tid, outcome, now, when)
-elseif outcome == 'dead' then
-  finish(pp, tid, 'dead', now, when)
-  if when > 0 then
+if outcome == 'succeeded' or outcome == 'cancelled' or outcome == 'dead' then
+  finish(pp, tid, outcome, nowS, whenS, fields, s[1] ~= false or s[3] ~= false)
+  if outcome == 'dead' and when > 0 then
     redis.call('ZADD', dead, now, tid)
     redis.call('ZREMRANGEBYSCORE', dead, '-inf', now - when)
   end
 else
-  local st = 'scheduled'
+  local n = #fields
   if outcome == 'again' then
-    redis.call('HSET', skey, 'a', 0)
-  else
-    st = 'retrying'
+    fields[n + 1], fields[n + 2] = 'a', 0
+    n = n + 2
   end
-  if k ~= '' then redis.call('HSET', skey, 'k', k) end
+  if k ~= '' then fields[n + 1], fields[n + 2] = 'k', k end
   if when <= now then
     redis.call('XADD', stream, '*', 't', tid)
-    redis.call('HSET', skey, 'st', 'queued', 'ts', now)
+    redis.call('HSET', skey, 'st', 'queued', 'ts', nowS, unpack(fields))
   else
     schedule(delayed, timers, q, tid, when, ARGV[15], ARGV[16])
-    redis.call('HSET', skey, 'st', st, 'rt', when, 'ts', now)
+    local st = 'retrying'
+    if outcome == 'again' then st = 'scheduled' end
+    redis.call('HSET', skey, 'st', st, 'rt', whenS, 'ts', nowS, unpack(fields))
   end
 end
-
-return more(pp, meta, stream, lease, ready, q, consumer, now, want)
+return more(pp, meta, stream, lease, ready, q, consumer, now, want, nowS)

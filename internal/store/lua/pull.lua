@@ -11,4 +11,4 @@ local now, ttl, want = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 if not fenced(meta, lease, consumer .. ':' .. epoch, epoch, ttl) then return {'stale'} end
 redis.call('PEXPIRE', lease, ttl)
 redis.call('ZADD', ready, 'XX', now + ttl, q)
-return more(pp, meta, stream, lease, ready, q, consumer, now, want)
+return more(pp, meta, stream, lease, ready, q, consumer, now, want, ARGV[5])

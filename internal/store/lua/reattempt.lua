@@ -19,7 +19,7 @@ local skey = state_key(pp, tid)
 if redis.call('HGET', skey, 'cx') == '1' then
   redis.call('XACK', stream, GROUP, eid)
   redis.call('XDEL', stream, eid)
-  finish(pp, tid, 'cancelled', now, tonumber(redis.call('HGET', skey, 'keep')) or 0)
+  finish(pp, tid, 'cancelled', ARGV[5], redis.call('HGET', skey, 'keep') or '0')
   return {'cancelled'}
 end
 local c = redis.call('XCLAIM', stream, GROUP, consumer, 0, eid)
@@ -29,5 +29,5 @@ if #c == 0 or type(c[1]) ~= 'table' then
 end
 redis.call('HDEL', skey, 'rt')
 local out = {'next', redis.call('HGET', meta, 'ver') or '0'}
-if not deliver(pp, meta, stream, eid, tid, now, out) then return {'gone'} end
+if not deliver(pp, meta, stream, eid, tid, ARGV[5], out) then return {'gone'} end
 return out
