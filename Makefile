@@ -14,7 +14,7 @@ include hack/tools/tools.mk
 include hack/monitoring.mk
 include hack/k8s.mk
 
-.PHONY: help build run test test-go test-bench-harness check-format vet lint fuzz fuzz-short soak bench bench-quick redis clean
+.PHONY: help build run test test-go test-system test-bench-harness check-format vet lint fuzz fuzz-short soak bench bench-quick redis clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "} {printf "  %-22s %s\n", $$1, $$2}'
@@ -30,10 +30,17 @@ run: build ## start Redis (unless HTQ_REDIS_URL is set) and the three roles loca
 redis: ## install Debian's redis-server if it is missing
 	scripts/ensure-redis.sh
 
-test: redis check-format vet monitoring-check test-go fuzz-short test-bench-harness k8s-test ## everything CI checks: format, vet, rules and dashboard, all tests with -race (real redis-server and Prometheus), brief fuzzing, the Helm chart against a real kube-apiserver
+test: redis check-format vet monitoring-check test-go test-system fuzz-short test-bench-harness k8s-test ## everything CI checks: format, vet, rules and dashboard, unit and integration tests with -race, system tests (real binaries, Redis, Prometheus), brief fuzzing, the Helm chart against a real kube-apiserver
 
-test-go: $(PROMTOOL) $(PROMETHEUS)
-	HTQ_PROMTOOL='$(PROMTOOL)' HTQ_PROMETHEUS='$(PROMETHEUS)' $(GO) test -race -count=1 -timeout 20m ./...
+test-go: ## unit and integration tests (each against its own redis-server), with the race detector
+	$(GO) test -race -count=1 -timeout 20m ./cmd/... ./internal/...
+
+# The system tests run the real binaries and judge timing (a call that
+# outlives its timeout is retried by design), so they run one at a time and
+# without the race detector, which would slow the test's own target server
+# several-fold; the binaries they start are ordinary builds anyway.
+test-system: $(PROMTOOL) $(PROMETHEUS) ## end-to-end, fault-injection and observability tests on real processes
+	HTQ_PROMTOOL='$(PROMTOOL)' HTQ_PROMETHEUS='$(PROMETHEUS)' $(GO) test -count=1 -p 1 -parallel 1 -timeout 30m ./test/...
 
 fuzz-short: ## run every fuzz target briefly (make fuzz runs them longer)
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=2s

@@ -17,8 +17,10 @@ import (
 // TestSchedulerFailoverWhileTasksAreDue: kill -9 the leading scheduler just
 // before thousands of timed tasks fall due, with variable tasks cycling
 // through the delayed sets. The follower takes over within the lock TTL,
-// every timed task is called exactly once, and no variable task is ever in
-// its queue twice (no duplicate stream entry).
+// every timed task is called exactly once, and every variable task is in
+// exactly one place afterwards — its stream, its delayed set or, if its calls
+// kept failing, the dead letters — never twice (no duplicate stream entry),
+// never nowhere.
 func TestSchedulerFailoverWhileTasksAreDue(t *testing.T) {
 	t.Parallel()
 	const ttl = 2 * time.Second
@@ -113,12 +115,22 @@ func TestSchedulerFailoverWhileTasksAreDue(t *testing.T) {
 		for _, e := range entries {
 			places[fmt.Sprint(e.Values["t"])]++
 		}
-		ids, err := rdb.ZRange(t.Context(), k.Delayed, 0, -1).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, id := range ids {
-			places[id]++
+		for _, set := range []string{k.Delayed, k.Dead} {
+			ids, err := rdb.ZRange(t.Context(), set, 0, -1).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range ids {
+				places[id]++
+				if set == k.Dead {
+					var ti struct {
+						LastError  string `json:"last_error"`
+						LastStatus int    `json:"last_status"`
+					}
+					c.REST("GET", "/v1/tasks/"+id, nil, &ti)
+					t.Logf("variable task %s is dead (last status %d, error %q): visible, not lost", id, ti.LastStatus, ti.LastError)
+				}
+			}
 		}
 	}
 
