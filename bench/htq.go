@@ -60,7 +60,12 @@ func htqBinDir(cfg *Config) (string, error) {
 					return
 				}
 			}
-			htqBins.dir, htqBins.desc = cfg.BinDir, "binaries from --bin-dir "+cfg.BinDir
+			dir, err := filepath.Abs(cfg.BinDir) // processes start in their own directories
+			if err != nil {
+				htqBins.err = fmt.Errorf("--bin-dir: %w", err)
+				return
+			}
+			htqBins.dir, htqBins.desc = dir, "binaries from --bin-dir "+cfg.BinDir
 			return
 		}
 		root, err := htqSourceRoot()

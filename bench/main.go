@@ -262,6 +262,9 @@ func main() {
 }
 
 func run(args []string) int {
+	if len(args) > 0 && args[0] == ceilingWorkerArg {
+		return runCeilingWorker(args[1:])
+	}
 	cfg, err := parseFlags(args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,22 @@ func init() {
 		Desc:  "bare loop on 20 streams, one goroutine per stream",
 		Run: func(ctx context.Context, env *Env) (Result, error) {
 			return runCeiling(ctx, env, 20, env.Size(20000, 3000))
+		},
+	})
+	Register(Scenario{
+		Name:  "ceiling_serial_proc",
+		Group: GroupReference,
+		Desc:  "ceiling_serial's loop in its own process, as HTQ's dispatcher runs (not beside the target)",
+		Run: func(ctx context.Context, env *Env) (Result, error) {
+			return runCeilingIn(ctx, env, 1, env.Size(20000, 3000), true)
+		},
+	})
+	Register(Scenario{
+		Name:  "ceiling_multi_proc",
+		Group: GroupReference,
+		Desc:  "ceiling_multi's loops in their own process, as HTQ's dispatcher runs (not beside the target)",
+		Run: func(ctx context.Context, env *Env) (Result, error) {
+			return runCeilingIn(ctx, env, 20, env.Size(20000, 3000), true)
 		},
 	})
 	Register(Scenario{
@@ -125,6 +142,13 @@ func orderNote(env *Env, expected map[string]int) (string, error) {
 const ceilingGroup = "g"
 
 func runCeiling(ctx context.Context, env *Env, streams, total int) (Result, error) {
+	return runCeilingIn(ctx, env, streams, total, false)
+}
+
+// runCeilingIn runs the bare loop in this process (beside the target, as the
+// issue's reference does) or, with ownProcess, in a child process, as HTQ's
+// dispatcher runs: every task then crosses one more process boundary.
+func runCeilingIn(ctx context.Context, env *Env, streams, total int, ownProcess bool) (Result, error) {
 	r, err := env.StartRedis(ctx)
 	if err != nil {
 		return Result{}, err
@@ -179,7 +203,30 @@ func runCeiling(ctx context.Context, env *Env, streams, total int) (Result, erro
 	var wg sync.WaitGroup
 	m := env.BeginMeasure()
 	t0 := m.T0
+	if ownProcess {
+		self, err := os.Executable()
+		if err != nil {
+			return Result{}, err
+		}
+		args := []string{ceilingWorkerArg, r.Addr}
+		for k, name := range names {
+			args = append(args, name, strconv.Itoa(counts[k]))
+		}
+		cmd := exec.CommandContext(ctx, self, args...)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			return Result{}, err
+		}
+		wg.Go(func() {
+			if err := cmd.Wait(); err != nil {
+				fail.Fail(fmt.Errorf("ceiling worker: %w", err))
+			}
+		})
+	}
 	for k, name := range names {
+		if ownProcess {
+			break
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -216,7 +263,52 @@ func runCeiling(ctx context.Context, env *Env, streams, total int) (Result, erro
 		return Result{}, err
 	}
 	res.Note = fmt.Sprintf("%d stream(s), %s", streams, res.Note)
+	if ownProcess {
+		res.Note += ", loop in its own process"
+	}
 	return res, nil
+}
+
+// ceilingWorkerArg makes the bench binary a ceiling worker:
+// htqbench ceiling-worker <redis addr> <stream> <n> [<stream> <n>...]
+const ceilingWorkerArg = "ceiling-worker"
+
+// runCeilingWorker consumes the given streams, one goroutine each, then exits.
+func runCeilingWorker(args []string) int {
+	if len(args) < 3 || len(args)%2 != 1 {
+		fmt.Fprintln(os.Stderr, "usage: ceiling-worker <redis addr> <stream> <n>...")
+		return 2
+	}
+	ctx := context.Background()
+	streams := (len(args) - 1) / 2
+	rdb := redis.NewClient(&redis.Options{Addr: args[0], PoolSize: streams + 4, MinIdleConns: streams,
+		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
+	defer rdb.Close()
+	hc := NewHTTPClient(streams)
+	defer hc.CloseIdleConnections()
+	var wg sync.WaitGroup
+	errs := make(chan error, streams)
+	for i := 1; i < len(args); i += 2 {
+		name := args[i]
+		n, err := strconv.Atoi(args[i+1])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ceiling-worker:", err)
+			return 2
+		}
+		wg.Go(func() {
+			if err := ceilingLoop(ctx, rdb, hc, name, n); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		fmt.Fprintln(os.Stderr, "ceiling-worker:", err)
+		return 1
+	default:
+		return 0
+	}
 }
 
 // ceilingLoop consumes exactly n entries of one stream, one at a time.
