@@ -30,7 +30,7 @@ run: build ## start Redis (unless HTQ_REDIS_URL is set) and the three roles loca
 redis: ## install Debian's redis-server if it is missing
 	scripts/ensure-redis.sh
 
-test: redis check-format vet monitoring-check test-go test-system fuzz-short test-bench-harness k8s-test ## everything CI checks: format, vet, rules and dashboard, unit and integration tests with -race, system tests (real binaries, Redis, Prometheus), brief fuzzing, the Helm chart against a real kube-apiserver
+test: redis lint monitoring-check test-go test-system fuzz-short test-bench-harness k8s-test ## everything CI checks: format, vet, rules and dashboard, unit and integration tests with -race, system tests (real binaries, Redis, Prometheus), brief fuzzing, the Helm chart against a real kube-apiserver
 
 test-go: ## unit and integration tests (each against its own redis-server), with the race detector
 	$(GO) test -race -count=1 -timeout 20m ./cmd/... ./internal/...
@@ -58,9 +58,10 @@ check-format: ## fail if gofmt would change a file
 vet: ## go vet
 	$(GO) vet ./...
 
-lint: check-format vet $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint (pinned; configured in .golangci.yml)
+lint: check-format vet $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint (pinned; configured in .golangci.yml and bench/.golangci.yml)
 	$(GOLANGCI_LINT) run ./...
 	cd bench && $(GOLANGCI_LINT) run ./...
+	cd hack/chartcheck && $(GOLANGCI_LINT) run --config ../../.golangci.yml ./...
 
 fuzz: redis ## run every fuzz target (FUZZTIME=5s each by default; crashers land in testdata/fuzz as regression cases)
 	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' internal); do \

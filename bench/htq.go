@@ -89,7 +89,7 @@ func htqBinDir(cfg *Config) (string, error) {
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			htqBins.err = fmt.Errorf("go build in %s: %v: %s", root, err, strings.TrimSpace(string(out)))
+			htqBins.err = fmt.Errorf("go build in %s: %w: %s", root, err, strings.TrimSpace(string(out)))
 			return
 		}
 		for _, r := range htqRoles {
@@ -373,7 +373,7 @@ func (c *htqCluster) waitReady(ctx context.Context, p *htqProc) error {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if p.exited() {
-			return fmt.Errorf("%s exited at start (%v): %s", p.Name, p.waitErr, p.tail(8))
+			return fmt.Errorf("%s exited at start (%w): %s", p.Name, p.waitErr, p.tail(8))
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.Health+"/readyz", nil)
 		if resp, err := healthClient.Do(req); err == nil {
@@ -423,7 +423,7 @@ func (c *htqCluster) WaitLeader(ctx context.Context) error {
 func (c *htqCluster) Check() error {
 	for _, p := range c.procs {
 		if !p.stopping.Load() && p.exited() {
-			return fmt.Errorf("%s exited (%v): %s", p.Name, p.waitErr, p.tail(8))
+			return fmt.Errorf("%s exited (%w): %s", p.Name, p.waitErr, p.tail(8))
 		}
 	}
 	return nil

@@ -196,9 +196,9 @@ func (r *Redis) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-r.exited:
-			return fmt.Errorf("%w (port %d): %v", errRedisExited, r.Port, r.waitErr)
+			return fmt.Errorf("%w (port %d): %w", errRedisExited, r.Port, r.waitErr)
 		case <-ctx.Done():
-			return fmt.Errorf("redis-server on %s not answering PING: %v (last: %v)", r.Addr, ctx.Err(), err)
+			return fmt.Errorf("redis-server on %s not answering PING: %w (last: %w)", r.Addr, ctx.Err(), err)
 		case <-tick.C:
 		}
 	}

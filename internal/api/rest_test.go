@@ -285,7 +285,7 @@ func TestCreateTask(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := ti.Spec
-		if s.Method != "POST" || s.BodyKind != task.BodyMultipart || s.TimeoutMs != 2500 || s.MaxAttempts != 4 ||
+		if s.Method != http.MethodPost || s.BodyKind != task.BodyMultipart || s.TimeoutMs != 2500 || s.MaxAttempts != 4 ||
 			!reflect.DeepEqual(s.Form, []task.Field{{Name: "a", Value: "1"}, {Name: "b", Value: "2"}}) ||
 			!reflect.DeepEqual(s.Header, []task.Field{{Name: "X-A", Value: "1"}, {Name: "X-B", Value: "2"}}) {
 			t.Fatalf("spec %+v", s)

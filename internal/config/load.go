@@ -37,24 +37,24 @@ func Load(path string, lookup func(string) (string, bool)) (*Loaded, error) {
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("%w: read %s: %v", ErrInvalid, path, err)
+			return nil, fmt.Errorf("%w: read %s: %w", ErrInvalid, path, err)
 		}
 		if isLegacy(path, b) {
 			l.Legacy, l.LegacyFile = true, true
 			warn, err := applyLegacy(l.Config, b)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
+				return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, path, err)
 			}
 			l.Warnings = warn
 		} else if err := decodeYAML(l.Config, b); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
+			return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, path, err)
 		}
 	}
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
 	if err := applyEnv(l.Config, lookup); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if err := l.Validate(); err != nil {
 		return nil, err
@@ -101,11 +101,11 @@ var legacyKeys = map[string]bool{
 func applyLegacy(c *Config, b []byte) ([]string, error) {
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal(b, &all); err != nil {
-		return nil, fmt.Errorf("not valid JSON: %v", err)
+		return nil, fmt.Errorf("not valid JSON: %w", err)
 	}
 	var f legacyFile
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("legacy config: %v", err)
+		return nil, fmt.Errorf("legacy config: %w", err)
 	}
 	var warn []string
 	for k := range all {
@@ -123,7 +123,7 @@ func applyLegacy(c *Config, b []byte) ([]string, error) {
 	if f.APIPort != nil {
 		p, err := jsonPort(*f.APIPort)
 		if err != nil {
-			return nil, fmt.Errorf("api_port: %v", err)
+			return nil, fmt.Errorf("api_port: %w", err)
 		}
 		c.API.Listen = ":" + strconv.Itoa(p)
 	}
@@ -134,7 +134,7 @@ func applyLegacy(c *Config, b []byte) ([]string, error) {
 	if f.RedisPort != nil {
 		p, err := jsonPort(*f.RedisPort)
 		if err != nil {
-			return nil, fmt.Errorf("redis_port: %v", err)
+			return nil, fmt.Errorf("redis_port: %w", err)
 		}
 		port = p
 	}
@@ -195,7 +195,7 @@ func applyEnv(c *Config, lookup func(string) (string, bool)) error {
 			return nil
 		}
 		if err := setValue(v, s); err != nil {
-			return fmt.Errorf("%s (%s): %v", key, name, err)
+			return fmt.Errorf("%s (%s): %w", key, name, err)
 		}
 		return nil
 	})

@@ -149,7 +149,7 @@ func (c *Config) Validate() error {
 	}
 	q := c.QueueDefaults()
 	if err := q.Validate(); err != nil { // a backstop: the checks above name the keys
-		return fmt.Errorf("%w: queues: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: queues: %w", ErrInvalid, err)
 	}
 	if c.Queues.IdempotencyWindow.Std() < time.Second {
 		return bad("queues.idempotency_window", "want at least 1s", c.Queues.IdempotencyWindow.Std())

@@ -469,7 +469,7 @@ func TestTimeoutWhileReadingBody(t *testing.T) {
 	stop := released(t)
 	srv := server(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "100")
-		w.WriteHeader(200)
+		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, "partial")
 		w.(http.Flusher).Flush()
 		select {
@@ -615,7 +615,7 @@ func redirector(t *testing.T, code int, hits *atomic.Int64) *httptest.Server {
 		hits.Add(1)
 		n, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/hop/"))
 		if err != nil {
-			http.Error(w, "bad path", 400)
+			http.Error(w, "bad path", http.StatusBadRequest)
 			return
 		}
 		if n == 0 {
@@ -806,7 +806,7 @@ func TestConcurrentCalls(t *testing.T) {
 			cl.Seq = int64(i)
 			r := c.Do(context.Background(), cl)
 			if r.Err != nil || string(r.Body) != strconv.Itoa(i) {
-				errs <- fmt.Errorf("call %d: body %q, err %v", i, r.Body, r.Err)
+				errs <- fmt.Errorf("call %d: body %q, err %w", i, r.Body, r.Err)
 				return
 			}
 			errs <- nil

@@ -3,7 +3,6 @@ package dispatch_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -68,7 +67,7 @@ func (e *env) dispatcherWith(id string, client *deliver.Client, tune func(*dispa
 		tune(&cfg)
 	}
 	m := metrics.NewDispatcher(prometheus.NewRegistry())
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	d := dispatch.New(cfg, e.st, client, clock.Real{}, log, m)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{d: d, m: m, cancel: cancel, done: make(chan error, 1)}
@@ -79,8 +78,8 @@ func (e *env) dispatcherWith(id string, client *deliver.Client, tune func(*dispa
 
 func (r *running) stop() {
 	r.cancel()
-	<-r.done
-	r.done <- nil // let a second stop return
+	err := <-r.done
+	r.done <- err // let a second stop return
 }
 
 func (e *env) queue(name string, mut func(*task.QueueConfig)) {

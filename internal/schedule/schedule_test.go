@@ -2,7 +2,6 @@ package schedule_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -34,7 +33,7 @@ func start(t *testing.T, st *store.Store, ttl time.Duration) *sched {
 	b := metrics.NewBacklog(reg, 2)
 	s := schedule.New(schedule.Config{LockTTL: ttl, PollInterval: 200 * time.Millisecond, PromoteBatch: 100,
 		JanitorInterval: 100 * time.Millisecond, BacklogInterval: 50 * time.Millisecond},
-		st, clock.Real{}, slog.New(slog.NewTextHandler(io.Discard, nil)), m, b)
+		st, clock.Real{}, slog.New(slog.DiscardHandler), m, b)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &sched{s: s, m: m, reg: reg, cancel: cancel, done: make(chan struct{})}
 	go func() { _ = s.Run(ctx); close(r.done) }()

@@ -220,7 +220,7 @@ func TestValidateURL(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("ValidateURL(%q) = %v, want %v", tt.url, err, tt.want)
 			}
-			if tt.want == task.ErrTooLarge && !strings.Contains(err.Error(), "url") {
+			if errors.Is(tt.want, task.ErrTooLarge) && !strings.Contains(err.Error(), "url") {
 				t.Fatalf("size error %q does not name the url", err)
 			}
 		})
