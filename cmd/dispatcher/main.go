@@ -3,33 +3,9 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/htq/htq/internal/roles"
 )
 
-func main() {
-	env, err := roles.Setup("dispatcher", os.Args[1:], os.Stderr)
-	switch {
-	case errors.Is(err, roles.ErrVersion), errors.Is(err, flag.ErrHelp):
-		return
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "htq-dispatcher:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop() // a second signal ends the process at once
-	}()
-	if err := roles.RunDispatcher(ctx, env); err != nil {
-		env.Log.Error("exiting", "err", err)
-		os.Exit(1)
-	}
-}
+func main() { os.Exit(roles.Main("dispatcher", os.Args[1:], os.Stderr, roles.RunDispatcher)) }

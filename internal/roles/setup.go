@@ -1,11 +1,14 @@
 package roles
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/htq/htq/internal/buildinfo"
 	"github.com/htq/htq/internal/clock"
@@ -16,6 +19,33 @@ import (
 
 // ErrVersion is returned by Setup after printing the version.
 var ErrVersion = errors.New("version printed")
+
+// Main is a role's whole command: it sets the role up from args, runs run
+// until it returns or SIGINT/SIGTERM cancels its context (a second signal
+// ends the process at once), and returns the exit code: 0 when run ended
+// cleanly or after --version and --help, 1 when run failed, 2 for a bad
+// command line or configuration (the message names the flag or key).
+func Main(role string, args []string, stderr io.Writer, run func(context.Context, *Env) error) int {
+	env, err := Setup(role, args, stderr)
+	switch {
+	case errors.Is(err, ErrVersion), errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		_, _ = fmt.Fprintf(stderr, "htq-%s: %v\n", role, err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // restore the default action: a second signal ends the process
+	}()
+	if err := run(ctx, env); err != nil {
+		env.Log.Error("exiting", "err", err)
+		return 1
+	}
+	return 0
+}
 
 // Setup parses a role's command line, loads its configuration and builds
 // its logger and registry. Flags override the file and the environment:
