@@ -65,7 +65,7 @@ func htqBinDir(cfg *Config) (string, error) {
 				htqBins.err = fmt.Errorf("--bin-dir: %w", err)
 				return
 			}
-			htqBins.dir, htqBins.desc = dir, "binaries from --bin-dir "+cfg.BinDir
+			htqBins.dir, htqBins.desc = dir, "from --bin-dir "+cfg.BinDir
 			return
 		}
 		root, err := htqSourceRoot()

@@ -7,6 +7,10 @@ import (
 	"math"
 	"mime"
 	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -324,5 +328,43 @@ func TestQuickDefaultsToOneRun(t *testing.T) {
 	cfg, err = parseFlags(nil)
 	if err != nil || cfg.Runs != 3 {
 		t.Fatalf("default runs %d %v", cfg.Runs, err)
+	}
+}
+
+func TestBadFlagsAreRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"--runs", "0"},
+		{"--profile-seconds", "0"},
+		{"--runs", "x"},
+		{"stray"},
+	} {
+		if _, err := parseFlags(args); err == nil {
+			t.Errorf("parseFlags(%q) accepted", args)
+		}
+	}
+	cfg, err := parseFlags([]string{"--profile-dir", "p", "--profile-seconds", "5"})
+	if err != nil || cfg.ProfileDir != "p" || cfg.ProfileSecs != 5 {
+		t.Fatalf("profile flags: %+v %v", cfg, err)
+	}
+}
+
+func TestFetchProfile(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/debug/pprof/profile" || r.URL.Query().Get("seconds") != "3" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write([]byte("profile-bytes"))
+	}))
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "sub", "p.pprof")
+	if err := fetchProfile(context.Background(), srv.URL, 3, path); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "profile-bytes" {
+		t.Fatalf("saved %q %v", b, err)
+	}
+	if err := fetchProfile(context.Background(), srv.URL, 4, path); err == nil || !strings.Contains(err.Error(), "HTTP 404") {
+		t.Fatalf("404 not reported: %v", err)
 	}
 }

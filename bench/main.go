@@ -39,6 +39,11 @@ type Config struct {
 	Verbose   bool
 	CPUProf   string // write a CPU profile of the whole run
 	BinDir    string // directory with htq-api, htq-scheduler, htq-dispatcher (default: build them)
+	// ProfileDir receives a CPU profile of the first dispatcher of each
+	// dispatch run (dispatch_*, scale_out_*), taken through its
+	// /debug/pprof/profile for ProfileSecs.
+	ProfileDir  string
+	ProfileSecs int
 
 	// Legacy system under test (scenarios of group "legacy").
 	LegacyURL   string
@@ -160,6 +165,8 @@ func parseFlags(args []string) (*Config, error) {
 	fs.BoolVar(&cfg.List, "list", false, "list scenarios and exit")
 	fs.BoolVar(&cfg.Verbose, "v", false, "verbose progress")
 	fs.StringVar(&cfg.CPUProf, "cpuprofile", "", "write a CPU profile of the benchmark process to this file")
+	fs.StringVar(&cfg.ProfileDir, "profile-dir", "", "write a CPU profile of the first dispatcher of each dispatch run into this directory")
+	fs.IntVar(&cfg.ProfileSecs, "profile-seconds", 2, "length of each --profile-dir profile (make the run last longer with --tasks)")
 	fs.StringVar(&cfg.BinDir, "bin-dir", "", "use htq-api, htq-scheduler, htq-dispatcher from this directory instead of building them")
 	fs.StringVar(&cfg.LegacyURL, "legacy-url", "", "base URL of the legacy system (enables legacy scenarios, skips the references)")
 	fs.StringVar(&cfg.LegacyKey, "legacy-key", "", "legacy system key")
@@ -177,6 +184,9 @@ func parseFlags(args []string) (*Config, error) {
 	}
 	if cfg.Runs < 1 {
 		return nil, errors.New("--runs must be >= 1")
+	}
+	if cfg.ProfileSecs < 1 {
+		return nil, errors.New("--profile-seconds must be >= 1")
 	}
 	for _, n := range strings.Split(*only, ",") {
 		if n = strings.TrimSpace(n); n != "" {

@@ -23,7 +23,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -176,7 +180,11 @@ func addProblems(ctx context.Context, env *Env, c *htqCluster, res *Result) {
 func runHTQDispatch(ctx context.Context, env *Env, spec dispatchSpec) (Result, error) {
 	total := spec.queues * spec.perQueue
 	env.Target.Reset(total + 1024)
-	c, err := startHTQ(ctx, env, htqOptions{Settings: spec.settings})
+	settings := spec.settings
+	if env.Cfg.ProfileDir != "" {
+		settings = append(append([]string(nil), settings...), "HTQ_DEBUG_PPROF=true")
+	}
+	c, err := startHTQ(ctx, env, htqOptions{Settings: settings})
 	if err != nil {
 		return Result{}, err
 	}
@@ -208,8 +216,20 @@ func runHTQDispatch(ctx context.Context, env *Env, spec dispatchSpec) (Result, e
 	if _, err := c.StartDispatchers(ctx, spec.dispatchers); err != nil {
 		return Result{}, err
 	}
+	profiled := make(chan error, 1)
+	if env.Cfg.ProfileDir != "" {
+		name := fmt.Sprintf("%s-%dq-%dd-run%d.pprof", spec.prefix, spec.queues, spec.dispatchers, env.Run)
+		go func() {
+			profiled <- fetchProfile(ctx, c.Dispatchers[0].Health, env.Cfg.ProfileSecs, filepath.Join(env.Cfg.ProfileDir, name))
+		}()
+	} else {
+		profiled <- nil
+	}
 	tEnd, err := waitDelivered(ctx, env.Target, tr, 30*time.Second, c.Check)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := <-profiled; err != nil { // before c.Close stops the dispatcher
 		return Result{}, err
 	}
 	after, err := c.Redis.Snapshot(ctx)
@@ -252,6 +272,37 @@ func runHTQDispatch(ctx context.Context, env *Env, spec dispatchSpec) (Result, e
 		spec.dispatchers, orderSummary(rep), c.Note())
 	addProblems(ctx, env, c, &res)
 	return res, nil
+}
+
+// fetchProfile saves a CPU profile of secs seconds from an HTQ process with
+// debug.pprof on (base is its metrics/health URL).
+func fetchProfile(ctx context.Context, base string, secs int, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs+10)*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile %s: HTTP %d", base, resp.StatusCode)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("profile %s: %w", base, err)
+	}
+	return f.Close()
 }
 
 type cmdPerTask struct {
