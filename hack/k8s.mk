@@ -78,6 +78,7 @@ helm-template: $(HELM) ## render the chart for each helm/htq/ci values file into
 
 chart-schema-check: $(HELM) ## every helm/htq/ci-invalid values file must be REJECTED by values.schema.json
 	@test -n "$(K8S_BAD_VALUES)" || { echo "chart-schema-check: no files in helm/htq/ci-invalid"; exit 1; }
+	@mkdir -p $(dir $(K8S_OUT))
 	@for f in $(K8S_BAD_VALUES); do \
 	  if $(K8S_HELM_TEMPLATE) -f "$$f" > /dev/null 2> $(K8S_OUT).schema.err; then \
 	    echo "chart-schema-check: FAIL: $$f was accepted"; exit 1; \

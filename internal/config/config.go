@@ -157,7 +157,8 @@ type Queues struct {
 
 // Debug configures diagnostics.
 type Debug struct {
-	// PProf serves Go's profiler at /debug/pprof/ next to /metrics. The
+	// PProf serves Go's profiler at /debug/pprof/ next to /metrics (for the
+	// API, only on api.metrics_listen, never on its public port). The
 	// profiles reveal nothing secret, but they cost CPU while taken: keep
 	// the metrics port off the internet.
 	PProf bool `yaml:"pprof"`
