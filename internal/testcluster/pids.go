@@ -10,9 +10,12 @@ import (
 	"strings"
 )
 
-// portOwner finds which of the given processes has a local TCP socket on
-// port (Linux /proc): the caller of a loopback connection.
-func portOwner(port int, pids map[int]string) string {
+// connOwner finds which of the given processes holds the client end of a
+// loopback TCP connection from local port from to remote port to (Linux
+// /proc). Both ends must match: Linux gives the same ephemeral port to
+// outgoing connections with different destinations, so a port alone can
+// name a socket of another process (one to Redis, say).
+func connOwner(from, to int, pids map[int]string) string {
 	inodes := map[string]bool{}
 	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		fh, err := os.Open(f)
@@ -25,11 +28,7 @@ func portOwner(port int, pids map[int]string) string {
 			if len(fields) < 10 {
 				continue
 			}
-			_, hexPort, ok := strings.Cut(fields[1], ":")
-			if !ok {
-				continue
-			}
-			if p, err := strconv.ParseInt(hexPort, 16, 32); err == nil && int(p) == port {
+			if hexPort(fields[1]) == from && hexPort(fields[2]) == to {
 				inodes[fields[9]] = true
 			}
 		}
@@ -47,8 +46,21 @@ func portOwner(port int, pids map[int]string) string {
 	return ""
 }
 
+// hexPort reads the port of a /proc/net/tcp address ("0100007F:1F90"), or -1.
+func hexPort(addr string) int {
+	_, h, ok := strings.Cut(addr, ":")
+	if !ok {
+		return -1
+	}
+	p, err := strconv.ParseInt(h, 16, 32)
+	if err != nil {
+		return -1
+	}
+	return int(p)
+}
+
 // TrackCallers makes the target record which of these processes made each
-// call (Call.Caller), from the connection's source port.
+// call (Call.Caller), from the connection's ports.
 func (tg *Target) TrackCallers(procs ...*Proc) {
 	pids := map[int]string{}
 	for _, p := range procs {
@@ -61,21 +73,31 @@ func (tg *Target) TrackCallers(procs ...*Proc) {
 
 // resolve looks up, off the request path, which tracked process opened a
 // connection; it runs when the connection opens, while the caller's socket
-// certainly exists.
-func (tg *Target) resolve(remote string) {
+// certainly exists. The answer belongs to the connection, not to its address,
+// which a later connection of another process may reuse.
+func (tg *Target) resolve(c net.Conn, ci *connInfo) {
 	tg.mu.Lock()
 	pids := tg.pids
 	tg.mu.Unlock()
 	if len(pids) == 0 {
 		return
 	}
-	_, ps, err := net.SplitHostPort(remote)
-	if err != nil {
+	remote, local := c.RemoteAddr().String(), c.LocalAddr().String()
+	from, err1 := addrPort(remote)
+	to, err2 := addrPort(local)
+	if err1 != nil || err2 != nil {
 		return
 	}
-	port, _ := strconv.Atoi(ps)
-	name := portOwner(port, pids)
+	name := connOwner(from, to, pids)
 	tg.mu.Lock()
-	tg.callers[remote] = name
+	ci.caller = name
 	tg.mu.Unlock()
+}
+
+func addrPort(hostPort string) (int, error) {
+	_, ps, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(ps)
 }

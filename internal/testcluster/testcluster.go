@@ -396,7 +396,13 @@ type Call struct {
 	Body    string
 	Caller  string // the calling process's name, with TrackCallers
 	Remote  string
+	conn    *connInfo
 }
+
+// connInfo is what the target learnt of one connection.
+type connInfo struct{ caller string } // guarded by Target.mu
+
+type connKey struct{}
 
 // Target records every call. Behaviour per call comes from Respond.
 type Target struct {
@@ -408,8 +414,7 @@ type Target struct {
 	// Respond decides the answer; nil answers 200 "ok" at once.
 	Respond func(w http.ResponseWriter, r *http.Request, n int) // n: calls so far to this path
 	byPath  map[string]int
-	pids    map[int]string    // TrackCallers
-	callers map[string]string // remote address -> process name
+	pids    map[int]string // TrackCallers
 	// inflight counts calls in progress per queue; Overlaps records a call
 	// that started while another of its queue was in progress.
 	inflight map[string]int
@@ -419,16 +424,16 @@ type Target struct {
 // NewTarget starts a recording target on loopback.
 func NewTarget(t *testing.T) *Target {
 	t.Helper()
-	tg := &Target{byPath: map[string]int{}, callers: map[string]string{}, inflight: map[string]int{}}
+	tg := &Target{byPath: map[string]int{}, inflight: map[string]int{}}
 	l, err := netListen()
 	if err != nil {
 		t.Fatal(err)
 	}
 	tg.URL = "http://" + l.Addr().String()
-	tg.srv = &http.Server{Handler: tg, ReadHeaderTimeout: 10 * time.Second, ConnState: func(c net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			go tg.resolve(c.RemoteAddr().String())
-		}
+	tg.srv = &http.Server{Handler: tg, ReadHeaderTimeout: 10 * time.Second, ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+		ci := &connInfo{}
+		go tg.resolve(c, ci)
+		return context.WithValue(ctx, connKey{}, ci)
 	}}
 	go func() { _ = tg.srv.Serve(l) }()
 	t.Cleanup(func() {
@@ -441,6 +446,7 @@ func NewTarget(t *testing.T) *Target {
 
 func (tg *Target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	ci, _ := r.Context().Value(connKey{}).(*connInfo)
 	body, _ := io.ReadAll(r.Body)
 	q, _ := url.PathUnescape(r.Header.Get("X-HTQ-Queue"))
 	tg.mu.Lock()
@@ -462,7 +468,7 @@ func (tg *Target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tg.calls = append(tg.calls, Call{
 		Queue: q, Path: r.URL.Path, Query: r.URL.Query(), TaskID: r.Header.Get("X-HTQ-Task-Id"),
 		Attempt: r.Header.Get("X-HTQ-Attempt"), Seq: r.Header.Get("X-HTQ-Sequence"),
-		Start: start, End: time.Now(), Body: string(body), Remote: r.RemoteAddr,
+		Start: start, End: time.Now(), Body: string(body), Remote: r.RemoteAddr, conn: ci,
 	})
 	tg.mu.Unlock()
 }
@@ -480,7 +486,9 @@ func (tg *Target) Calls() []Call {
 	defer tg.mu.Unlock()
 	out := append([]Call(nil), tg.calls...)
 	for i := range out {
-		out[i].Caller = tg.callers[out[i].Remote]
+		if ci := out[i].conn; ci != nil {
+			out[i].Caller = ci.caller
+		}
 	}
 	return out
 }
