@@ -183,16 +183,22 @@ func startRedisOnce(ctx context.Context, opt RedisOptions, port int) (*Redis, er
 	return r, nil
 }
 
-// waitReady polls PING until it answers PONG, the process exits, or ctx ends.
+// waitReady polls until this process answers on its port (INFO server
+// names its pid: a PING could be answered by another server that took the
+// port after FreePort saw it free), the process exits, or ctx ends.
 func (r *Redis) waitReady(ctx context.Context) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
-		err := r.Client.Ping(pctx).Err()
+		info, err := infoSection(pctx, r.Client, "server")
 		cancel()
 		if err == nil {
-			return nil
+			if pid := info["process_id"]; pid == strconv.Itoa(r.cmd.Process.Pid) {
+				return nil
+			}
+			// errRedisExited: StartRedis tries again on another port
+			return fmt.Errorf("%w (port %d): another process (%s) answers there", errRedisExited, r.Port, info["process_id"])
 		}
 		select {
 		case <-r.exited:

@@ -5,6 +5,7 @@ package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -89,7 +90,7 @@ func (s *Server) start() error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := c.Ping(ctx).Err()
+		err := Answers(ctx, c, s.cmd.Process.Pid)
 		cancel()
 		if err == nil {
 			return nil
@@ -100,12 +101,39 @@ func (s *Server) start() error {
 			return fmt.Errorf("redis-server exited: %s", lastLines(string(log), 5))
 		default:
 		}
+		if errors.Is(err, ErrOtherServer) {
+			s.Kill()
+			return err
+		}
 		if time.Now().After(deadline) {
 			s.Kill()
 			return fmt.Errorf("redis-server on port %d did not answer within 10s: %w", s.Port, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// ErrOtherServer says that another process answered on a server's port.
+var ErrOtherServer = errors.New("another redis-server answers on this port")
+
+// Answers reports whether the process pid answers on c. PING alone is not
+// enough: a port found free a moment ago may have been taken meanwhile by
+// another test's server, whose PING answers just as well, and two tests
+// sharing one Redis (and one key prefix) break each other at random.
+func Answers(ctx context.Context, c *redis.Client, pid int) error {
+	info, err := c.Info(ctx, "server").Result()
+	if err != nil {
+		return err
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			if v == strconv.Itoa(pid) {
+				return nil
+			}
+			return fmt.Errorf("%w: process %s, not %d", ErrOtherServer, v, pid)
+		}
+	}
+	return fmt.Errorf("INFO server names no process_id: %q", info)
 }
 
 func lastLines(s string, n int) string {

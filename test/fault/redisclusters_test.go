@@ -6,6 +6,7 @@ package fault
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -51,7 +52,7 @@ func (p *rtRedis) start() error {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		err := c.Ping(ctx).Err()
+		err := redistest.Answers(ctx, c, p.cmd.Process.Pid)
 		cancel()
 		if err == nil {
 			return nil
@@ -60,6 +61,10 @@ func (p *rtRedis) start() error {
 		case <-done:
 			return fmt.Errorf("%s exited at start: %s", p.Name, p.logTail(8))
 		default:
+		}
+		if errors.Is(err, redistest.ErrOtherServer) {
+			p.signal(syscall.SIGKILL)
+			return err
 		}
 		if time.Now().After(deadline) {
 			p.signal(syscall.SIGKILL)
