@@ -110,6 +110,23 @@ func (e *env) push(queue string, urls ...string) []string {
 	return ids
 }
 
+// gate holds target handlers until opened; it opens by itself when the test
+// ends (before the target closes), so a test that fails early cannot leave
+// a handler blocked and the target's Close hanging.
+type gate struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func newGate(t *testing.T) *gate {
+	g := &gate{ch: make(chan struct{})}
+	t.Cleanup(g.open)
+	return g
+}
+
+func (g *gate) wait() { <-g.ch }
+func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
+
 func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -207,12 +224,12 @@ func atoi(s string) int {
 func TestGracefulShutdownHandsQueuesBackAtOnce(t *testing.T) {
 	e := newEnv(t)
 	rc := newRecorder(t)
-	release := make(chan struct{})
+	release := newGate(t)
 	var started atomic.Int32
 	rc.handle = func(w http.ResponseWriter, r *http.Request) bool {
 		if r.URL.Query().Get("i") == "0" {
 			started.Add(1)
-			<-release
+			release.wait()
 		}
 		return false
 	}
@@ -224,7 +241,7 @@ func TestGracefulShutdownHandsQueuesBackAtOnce(t *testing.T) {
 	stopped := make(chan struct{})
 	go func() { a.stop(); close(stopped) }()
 	time.Sleep(50 * time.Millisecond) // let the shutdown begin while the call runs
-	close(release)                    // the call in flight finishes within the grace period
+	release.open()                    // the call in flight finishes within the grace period
 	<-stopped
 	if n := rc.count(); n != 1 {
 		t.Fatalf("a draining dispatcher made %d calls, want only the one in flight", n)
@@ -269,10 +286,10 @@ func TestShutdownAbortsCallsAfterGrace(t *testing.T) {
 func TestLostLeaseStopsTheOwner(t *testing.T) {
 	e := newEnv(t)
 	rc := newRecorder(t)
-	gate := make(chan struct{})
+	gate := newGate(t)
 	rc.handle = func(w http.ResponseWriter, r *http.Request) bool {
 		if r.URL.Query().Get("i") == "0" {
-			<-gate
+			gate.wait()
 		}
 		return false
 	}
@@ -285,7 +302,7 @@ func TestLostLeaseStopsTheOwner(t *testing.T) {
 	k := e.st.Keys().Queue("q")
 	rdb.Set(t.Context(), k.Lease, "intruder:999", time.Minute)
 	rdb.HSet(t.Context(), k.Meta, "epoch", "999")
-	close(gate)
+	gate.open()
 	waitFor(t, "stale write counted", 5*time.Second, func() bool { return testutil.ToFloat64(a.m.StaleWrites) >= 1 })
 	waitFor(t, "owner gone", 5*time.Second, func() bool { return testutil.ToFloat64(a.m.OwnedQueues) == 0 })
 	if n := rc.count(); n != 1 {
@@ -349,9 +366,11 @@ func TestRetriesThenSucceeds(t *testing.T) {
 	if ti.Attempts != 3 || len(ti.History) != 3 || ti.History[0].Status != 502 || ti.History[2].Status != 200 {
 		t.Fatalf("task = %+v", ti)
 	}
+	// The target takes mu on every call: hold it only to read, never while
+	// waiting for the next call.
 	mu.Lock()
-	defer mu.Unlock()
 	gaps := []time.Duration{times[1].Sub(times[0]), times[2].Sub(times[1])}
+	mu.Unlock()
 	// backoff n is uniform in [100ms, min(300ms, 100ms·2^(n-1))]
 	if gaps[0] < 100*time.Millisecond || gaps[0] > 200*time.Millisecond || gaps[1] < 100*time.Millisecond || gaps[1] > 350*time.Millisecond {
 		t.Fatalf("backoff gaps %v outside the policy", gaps)

@@ -148,11 +148,11 @@ func TestOrderingStrictHoldsRelaxedStepsAside(t *testing.T) {
 func TestCancelRunningTaskIsNotRetried(t *testing.T) {
 	e := newEnv(t)
 	rc := newRecorder(t)
-	gate := make(chan struct{})
+	gate := newGate(t)
 	var calls atomic.Int32
 	rc.handle = func(w http.ResponseWriter, r *http.Request) bool {
 		calls.Add(1)
-		<-gate
+		gate.wait()
 		w.WriteHeader(http.StatusInternalServerError) // would be retried
 		return true
 	}
@@ -165,7 +165,7 @@ func TestCancelRunningTaskIsNotRetried(t *testing.T) {
 	if r, err := e.st.CancelTask(t.Context(), ids[0], time.Hour); err != nil || r != store.Cancelling {
 		t.Fatalf("cancel = %v, %v", r, err)
 	}
-	close(gate)
+	gate.open()
 	ti := e.waitState(ids[0], task.StateCancelled)
 	if calls.Load() != 1 || len(ti.History) != 1 {
 		t.Fatalf("a cancelled task was called %d times", calls.Load())
