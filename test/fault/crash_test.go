@@ -23,7 +23,7 @@ func TestDispatcherCrashUnderLoad(t *testing.T) {
   poll_max: 200ms
 `})
 	tg := testcluster.NewTarget(t)
-	tg.Respond = randomLatency(20 * time.Millisecond)
+	tg.Respond = randomLatency(100 * time.Millisecond) // calls are in flight at the kills
 	queues := queueNames("crash", 200)
 	// A timeout well above any call's duration on a busy machine: a call that
 	// times out is retried by design, which is not what this test is about.
@@ -38,14 +38,28 @@ func TestDispatcherCrashUnderLoad(t *testing.T) {
 	}
 	var kills []killing
 	pending := map[string]bool{}
+	// kill stops the dispatcher where it is, and kills it once it holds
+	// delivered entries (a crash that catches no work in hand would prove
+	// nothing); otherwise it lets it go on and tries again.
 	kill := func(p *testcluster.Proc) {
-		kills = append(kills, killing{p.Name, time.Now()})
-		p.Signal(t, syscall.SIGKILL)
-		maps.Copy(pending, pendingOf(t, c, queues, p.Name))
+		t.Helper()
+		for try := 0; ; try++ {
+			c.WaitFor(p.Name+" to be calling", 10*time.Second, func() bool { return p.Metric("htq_dispatcher_inflight_calls") > 0 })
+			at := time.Now()
+			p.Signal(t, syscall.SIGSTOP)
+			held := pendingOf(t, c, queues, p.Name)
+			if len(held) > 0 || try == 20 {
+				p.Signal(t, syscall.SIGKILL)
+				kills = append(kills, killing{p.Name, at})
+				maps.Copy(pending, held)
+				return
+			}
+			p.Signal(t, syscall.SIGCONT)
+		}
 	}
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // load before the first kill
 	kill(ds[0])
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // the survivors carry the load alone
 	kill(ds[1])
 	time.Sleep(2 * time.Second)
 	c.Restart(ds[0])
@@ -104,6 +118,20 @@ func TestDispatcherCrashUnderLoad(t *testing.T) {
 		t.Errorf("%d tasks called again without a failed or lost attempt before: %v", len(odd), first(odd, 10))
 	}
 	t.Logf("tasks held by the killed dispatchers: %d", len(pending))
+	if len(pending) == 0 {
+		t.Errorf("the killed dispatchers held no task: the redelivery path was not exercised")
+	}
+	// Only a task a killed dispatcher held (delivered, not acknowledged) can
+	// be called again; each at most once more, by the dispatcher that
+	// recovers it.
+	if r.duplicates > len(pending) {
+		t.Errorf("%d duplicate calls, more than the %d tasks the killed dispatchers held", r.duplicates, len(pending))
+	}
+	for id, cs := range seen {
+		if len(cs) > 1 && !pending[id] {
+			t.Errorf("task %s was called %d times but was not held by a killed dispatcher", id, len(cs))
+		}
+	}
 	if r.accepted < 1000 {
 		t.Errorf("only %d tasks accepted: the load did not run", r.accepted)
 	}

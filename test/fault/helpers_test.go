@@ -231,7 +231,10 @@ func unexplainedDuplicates(t *testing.T, c *testcluster.Cluster, calls []testclu
 				Error   string `json:"error"`
 			} `json:"history"`
 		}
-		c.REST("GET", "/v1/tasks/"+id, nil, &ti)
+		if code := c.REST("GET", "/v1/tasks/"+id, nil, &ti); code != http.StatusOK {
+			out = append(out, fmt.Sprintf("%s: GET /v1/tasks answered %d: its history cannot explain the repeat", id, code))
+			continue
+		}
 		last := 0
 		for a := range seen {
 			n, _ := strconv.Atoi(a)

@@ -14,8 +14,8 @@ import (
 	"github.com/htq/htq/internal/testcluster"
 )
 
-// TestSchedulerFailoverWhileTasksAreDue: kill -9 the leading scheduler just
-// before thousands of timed tasks fall due, with variable tasks cycling
+// TestSchedulerFailoverWhileTasksAreDue: kill -9 the leading scheduler while
+// it promotes thousands of timed tasks that fell due, with variable tasks cycling
 // through the delayed sets. The follower takes over within the lock TTL,
 // every timed task is called exactly once, and every variable task is in
 // exactly one place afterwards — its stream, its delayed set or, if its calls
@@ -52,13 +52,14 @@ func TestSchedulerFailoverWhileTasksAreDue(t *testing.T) {
 	}
 	// 3,000 timed tasks: half due at one instant, half spread over 3 s.
 	base := time.Now().Add(3 * time.Second)
+	spread := func(n int) time.Duration { return time.Duration(n) * 3 * time.Second / 3000 }
 	due := map[string]time.Time{}
 	for qi, q := range timedQueues {
 		var tasks []map[string]any
 		for i := range 60 {
 			at := base
 			if i%2 == 1 {
-				at = base.Add(time.Duration(qi*60+i) * time.Second / 3000)
+				at = base.Add(spread(qi*60 + i))
 			}
 			tasks = append(tasks, map[string]any{"url": fmt.Sprintf("%s/timed?q=%s&i=%d", tg.URL, q, i), "run_at": at.UTC().Format(time.RFC3339Nano)})
 		}
@@ -69,12 +70,17 @@ func TestSchedulerFailoverWhileTasksAreDue(t *testing.T) {
 		for i, r := range res.Tasks {
 			at := base
 			if i%2 == 1 {
-				at = base.Add(time.Duration(qi*60+i) * time.Second / 3000)
+				at = base.Add(spread(qi*60 + i))
 			}
 			due[r.ID] = at
 		}
 	}
-	time.Sleep(time.Until(base.Add(-100 * time.Millisecond)))
+	if time.Now().After(base) {
+		t.Fatal("enqueueing the timed tasks took longer than their lead time: the kill would not fall while they are due")
+	}
+	// Kill while the leader promotes: 1,500 tasks fell due 100 ms ago, more
+	// fall due every millisecond.
+	time.Sleep(time.Until(base.Add(100 * time.Millisecond)))
 	killed := time.Now()
 	leader.Signal(t, syscall.SIGKILL)
 	c.WaitFor("the follower to lead", 3*ttl, func() bool { return follower.Metric("htq_scheduler_is_leader") == 1 })
