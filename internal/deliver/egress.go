@@ -21,16 +21,30 @@ var DefaultDeny = []string{
 	"192.0.0.192/32",
 }
 
+// nat64 is the NAT64 well-known prefix (RFC 6052): its addresses carry an
+// IPv4 address in their last 32 bits, which a NAT64 gateway connects to.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
 // Guard decides which addresses calls may connect to. It checks the address
 // actually dialled — after DNS, on every connection, redirects included — so
 // a hostname that resolves to a forbidden address is refused too.
+//
+// Rules, in order: an address in the deny list is refused, whatever else
+// applies; then a loopback address is allowed (or refused when loopback is
+// denied) without consulting the allow list; then, when an allow list is
+// set, only addresses in it are allowed. An address that carries an IPv4
+// address (IPv4-mapped ::ffff:a.b.c.d, NAT64 64:ff9b::a.b.c.d) is judged as
+// that IPv4 address; a NAT64 address is also refused when its IPv6 form is in
+// the deny list, and allowed when its IPv6 form is in the allow list.
 type Guard struct {
 	deny     []netip.Prefix
-	allow    []netip.Prefix // when set, only these
+	allow    []netip.Prefix // when set, only these (and loopback, unless denied)
 	loopback bool           // loopback allowed
 }
 
-// NewGuard builds a guard from CIDR lists.
+// NewGuard builds a guard from CIDR lists. Entries may be single addresses
+// (a zone is ignored); IPv4-mapped entries (::ffff:10.0.0.0/104) mean their
+// IPv4 form.
 func NewGuard(deny, allow []string, denyLoopback bool) (*Guard, error) {
 	g := &Guard{loopback: !denyLoopback}
 	parse := func(list []string, dst *[]netip.Prefix) error {
@@ -42,6 +56,10 @@ func NewGuard(deny, allow []string, denyLoopback bool) (*Guard, error) {
 					return fmt.Errorf("%q: want a CIDR such as 10.0.0.0/8 or an address", c)
 				}
 				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			if p.Addr().Is4In6() && p.Bits() >= 96 {
+				// addresses are unmapped before the check: match their form
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 			}
 			*dst = append(*dst, p.Masked())
 		}
@@ -59,25 +77,43 @@ func NewGuard(deny, allow []string, denyLoopback bool) (*Guard, error) {
 // Check returns nil when addr may be dialled, else an error wrapping
 // ErrEgressDenied that names the address and the rule.
 func (g *Guard) Check(addr netip.Addr) error {
-	a := addr.Unmap() // ::ffff:169.254.169.254 is 169.254.169.254
+	// A zone does not change where a connection goes, but no prefix
+	// contains a zoned address: judge the address without it.
+	// ::ffff:169.254.169.254 is 169.254.169.254.
+	a := addr.WithZone("").Unmap()
+	var via netip.Addr // the NAT64 address a was taken from, if any
+	name := a.String()
+	if nat64.Contains(a) {
+		b := a.As16()
+		via, a = a, netip.AddrFrom4([4]byte(b[12:]))
+		name = fmt.Sprintf("%s (NAT64 for %s)", via, a)
+	}
+	in := func(list []netip.Prefix) (netip.Prefix, bool) {
+		for _, p := range list {
+			if p.Contains(a) || (via.IsValid() && p.Contains(via)) {
+				return p, true
+			}
+		}
+		return netip.Prefix{}, false
+	}
+	if p, ok := in(g.deny); ok {
+		return fmt.Errorf("%w: %s is in the deny list (%s)", ErrEgressDenied, name, p)
+	}
 	if a.IsLoopback() {
 		if g.loopback {
 			return nil
 		}
-		return fmt.Errorf("%w: %s is a loopback address (egress denies loopback)", ErrEgressDenied, a)
+		return fmt.Errorf("%w: %s is a loopback address (egress denies loopback)", ErrEgressDenied, name)
 	}
-	for _, p := range g.deny {
-		if p.Contains(a) {
-			return fmt.Errorf("%w: %s is in the deny list (%s)", ErrEgressDenied, a, p)
-		}
+	if !g.loopback && a.IsUnspecified() {
+		// connecting to 0.0.0.0 or :: reaches this host
+		return fmt.Errorf("%w: %s is the unspecified address, which reaches this host (egress denies loopback)", ErrEgressDenied, name)
 	}
 	if len(g.allow) > 0 {
-		for _, p := range g.allow {
-			if p.Contains(a) {
-				return nil
-			}
+		if _, ok := in(g.allow); ok {
+			return nil
 		}
-		return fmt.Errorf("%w: %s is not in the allow list", ErrEgressDenied, a)
+		return fmt.Errorf("%w: %s is not in the allow list", ErrEgressDenied, name)
 	}
 	return nil
 }
