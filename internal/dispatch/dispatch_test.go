@@ -240,8 +240,16 @@ func TestGracefulShutdownHandsQueuesBackAtOnce(t *testing.T) {
 	waitFor(t, "first call", 5*time.Second, func() bool { return started.Load() == 1 })
 	stopped := make(chan struct{})
 	go func() { a.stop(); close(stopped) }()
-	time.Sleep(50 * time.Millisecond) // let the shutdown begin while the call runs
-	release.open()                    // the call in flight finishes within the grace period
+	// Let the shutdown begin while the call runs. Readiness drops first; the
+	// hint subscription is closed only once the dispatcher is draining (after
+	// its owners were told to start nothing new), so wait for both.
+	rdb := e.srv.Client(t)
+	hints := e.st.Keys().DispatchChannel()
+	waitFor(t, "the shutdown to begin", 5*time.Second, func() bool {
+		n, err := rdb.PubSubNumSub(t.Context(), hints).Result()
+		return err == nil && n[hints] == 0 && !a.d.Running()
+	})
+	release.open() // the call in flight finishes within the grace period
 	<-stopped
 	if n := rc.count(); n != 1 {
 		t.Fatalf("a draining dispatcher made %d calls, want only the one in flight", n)
