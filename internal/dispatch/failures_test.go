@@ -175,14 +175,8 @@ func TestCancelRunningTaskIsNotRetried(t *testing.T) {
 func TestRateLimitAcrossDispatchers(t *testing.T) {
 	e := newEnv(t)
 	rc := newRecorder(t)
-	var mu sync.Mutex
-	var at []time.Time
-	rc.handle = func(w http.ResponseWriter, r *http.Request) bool {
-		mu.Lock()
-		at = append(at, time.Now())
-		mu.Unlock()
-		return false
-	}
+	starts := &startTimes{}
+	rc.handle = starts.handle
 	const rate, burst = 10.0, 2
 	e.queue("q", func(c *task.QueueConfig) { c.Rate, c.Burst, c.Concurrency = rate, burst, 4 })
 	var urls []string
@@ -190,24 +184,91 @@ func TestRateLimitAcrossDispatchers(t *testing.T) {
 		urls = append(urls, rc.url("q", i))
 	}
 	e.push("q", urls...)
-	// the owner changes as dispatchers yield and restart; the bucket lives in Redis
+	// The owner changes as dispatchers yield, stop and start; the bucket
+	// lives in Redis, so no new owner gets a fresh burst.
+	var ds []*running
 	for i := range 3 {
-		e.dispatcher("d"+strconv.Itoa(i), func(c *dispatch.Config) { c.YieldAfter = 200 * time.Millisecond })
+		ds = append(ds, e.dispatcher("d"+strconv.Itoa(i), func(c *dispatch.Config) { c.YieldAfter = 200 * time.Millisecond }))
 	}
+	waitFor(t, "a third of the calls", 10*time.Second, func() bool { return rc.count() >= 10 })
+	ds[0].stop()
+	ds[1].stop()
+	waitFor(t, "two thirds of the calls", 10*time.Second, func() bool { return rc.count() >= 20 })
+	e.dispatcher("d3", nil)
+	ds[2].stop()
 	waitFor(t, "all calls", 20*time.Second, func() bool { return rc.count() == 30 })
-	mu.Lock()
-	defer mu.Unlock()
-	// In any window of length w, at most burst + rate·w calls may start.
-	for i := range at {
-		for j := i; j < len(at); j++ {
-			w := at[j].Sub(at[i]).Seconds()
-			if n := float64(j - i + 1); n > burst+rate*w+1 { // +1: clock granularity between Redis and here
-				t.Fatalf("%v calls within %.3fs: over the rate of %v/s with burst %d", n, w, rate, burst)
+	starts.check(t, rate, burst, 30)
+}
+
+// Retries are calls like any other: a strict queue's retries wait for
+// rate tokens too, however short their backoff.
+func TestRateLimitCoversRetries(t *testing.T) {
+	e := newEnv(t)
+	rc := newRecorder(t)
+	starts := &startTimes{}
+	var mu sync.Mutex
+	tries := map[string]int{}
+	rc.handle = func(w http.ResponseWriter, r *http.Request) bool {
+		starts.handle(w, r)
+		mu.Lock()
+		defer mu.Unlock()
+		i := r.URL.Query().Get("i")
+		tries[i]++
+		if tries[i] <= 2 {
+			w.WriteHeader(http.StatusInternalServerError)
+			return true
+		}
+		return false
+	}
+	const rate, burst = 10.0, 1
+	e.queue("q", func(c *task.QueueConfig) {
+		c.Rate, c.Burst = rate, burst
+		c.Retry = task.RetryPolicy{MaxAttempts: 5, MinBackoff: task.Duration(time.Millisecond), MaxBackoff: task.Duration(2 * time.Millisecond)}
+	})
+	var urls []string
+	for i := range 10 {
+		urls = append(urls, rc.url("q", i))
+	}
+	ids := e.push("q", urls...)
+	e.dispatcher("a", nil)
+	for _, id := range ids {
+		e.waitState(id, task.StateSucceeded)
+	}
+	starts.check(t, rate, burst, 30)
+}
+
+// startTimes records when calls start, to check them against a rate limit.
+type startTimes struct {
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (s *startTimes) handle(http.ResponseWriter, *http.Request) bool {
+	s.mu.Lock()
+	s.at = append(s.at, time.Now())
+	s.mu.Unlock()
+	return false
+}
+
+// check fails unless there were n starts and, in any window of length w, at
+// most burst + rate·w of them.
+func (s *startTimes) check(t *testing.T, rate float64, burst, n int) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.at) != n {
+		t.Fatalf("%d calls, want %d", len(s.at), n)
+	}
+	for i := range s.at {
+		for j := i; j < len(s.at); j++ {
+			w := s.at[j].Sub(s.at[i]).Seconds()
+			if k := float64(j - i + 1); k > float64(burst)+rate*w+1 { // +1: clock granularity between Redis and here
+				t.Fatalf("%v calls within %.3fs: over the rate of %v/s with burst %d", k, w, rate, burst)
 			}
 		}
 	}
-	if total := at[len(at)-1].Sub(at[0]); total < 2500*time.Millisecond {
-		t.Fatalf("30 calls at 10/s took %v", total)
+	if least := time.Duration(float64(n-burst) / rate * float64(time.Second) * 0.9); s.at[n-1].Sub(s.at[0]) < least {
+		t.Fatalf("%d calls at %v/s took %v, want at least %v", n, rate, s.at[n-1].Sub(s.at[0]), least)
 	}
 }
 

@@ -206,7 +206,7 @@ func (o *owner) run(calls context.Context, first []store.Delivery) {
 				// Delivered a while ago: claim it afresh so that a later owner
 				// counts this call's timeout from now.
 				at := d.clock.Now()
-				n, err := d.st.Reattempt(calls, o.lease, d.cfg.LeaseTTL, &p.dl)
+				n, err := d.st.Reclaim(calls, o.lease, d.cfg.LeaseTTL, &p.dl)
 				if err != nil {
 					stopping = true
 					break
@@ -275,10 +275,16 @@ func (o *owner) run(calls context.Context, first []store.Delivery) {
 				holdUntil, stopping = h.due, true
 				continue
 			}
-			if n.Status == store.NextEntries {
+			switch n.Status {
+			case store.NextEntries:
 				o.extended(at)
 				buf = append([]pending{{dl: n.Deliveries[0], deliveredAt: at}}, buf...)
-			} else {
+			case store.NextRateWait:
+				// no token for the retry yet: keep holding the head until one comes
+				o.extended(at)
+				inflight++
+				o.hold(calls, h.p, n.Until, holds)
+			default:
 				apply(n, at, true)
 			}
 		case <-rateC:

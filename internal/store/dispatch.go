@@ -225,11 +225,24 @@ func parseNext(queue string, v any) (*Next, error) {
 	return n, nil
 }
 
-// Reattempt starts the next attempt of an entry a strict queue held.
+// Reattempt starts the next attempt of an entry a strict queue held. The
+// attempt is a new call: under a rate limit it waits for a token
+// (NextRateWait).
 func (s *Store) Reattempt(ctx context.Context, l Lease, leaseTTL time.Duration, d *Delivery) (*Next, error) {
+	return s.reattempt(ctx, l, leaseTTL, d, true)
+}
+
+// Reclaim claims afresh an entry delivered to the owner a while ago and not
+// called yet, so that a later owner counts its call's timeout from now. Its
+// rate token was spent when it was delivered.
+func (s *Store) Reclaim(ctx context.Context, l Lease, leaseTTL time.Duration, d *Delivery) (*Next, error) {
+	return s.reattempt(ctx, l, leaseTTL, d, false)
+}
+
+func (s *Store) reattempt(ctx context.Context, l Lease, leaseTTL time.Duration, d *Delivery, newCall bool) (*Next, error) {
 	k := s.keys.Queue(l.Queue)
 	v, err := s.run(ctx, "reattempt", []string{k.Meta, k.Stream, k.Lease, k.Ready},
-		k.Tag, l.Queue, l.Consumer, l.Epoch, s.nowMs(), leaseTTL.Milliseconds(), d.EntryID, d.TaskID)
+		k.Tag, l.Queue, l.Consumer, l.Epoch, s.nowMs(), leaseTTL.Milliseconds(), d.EntryID, d.TaskID, boolArg(newCall))
 	if err != nil {
 		return nil, fmt.Errorf("reattempt %s: %w", l.Queue, err)
 	}

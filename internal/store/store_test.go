@@ -910,3 +910,90 @@ func TestNotApplied(t *testing.T) {
 		t.Fatal("a timeout must leave the outcome unknown")
 	}
 }
+
+func TestRateLimitedRetryWaitsForAToken(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", func(c *task.QueueConfig) { c.Rate, c.Burst = 1, 1 })
+	e.enqueue("q", time.Time{}, "http://x/1", "http://x/2")
+	c := e.claim("q", "A", 1)
+	d := c.Deliveries[0]
+	n, err := e.s.Complete(e.ctx, c.Lease, 10*time.Second, &store.Completion{Delivery: &d, Outcome: store.OutcomeHold, Due: e.clk.Now(), Want: 1})
+	if err != nil || n.Status != store.NextHeld {
+		t.Fatalf("hold = %+v, %v", n, err)
+	}
+	// the retry is a new call: the one token went to the first attempt
+	n, err = e.s.Reattempt(e.ctx, c.Lease, 10*time.Second, &d)
+	if err != nil || n.Status != store.NextRateWait || n.Until.Sub(e.clk.Now().Truncate(time.Millisecond)) != time.Second {
+		t.Fatalf("reattempt without a token = %+v, %v; want a 1s rate wait", n, err)
+	}
+	// renewing the claim of a delivered entry is not a call: no token needed
+	if n, err = e.s.Reclaim(e.ctx, c.Lease, 10*time.Second, &d); err != nil || n.Status != store.NextEntries {
+		t.Fatalf("reclaim = %+v, %v", n, err)
+	}
+	e.clk.Advance(time.Second)
+	n, err = e.s.Reattempt(e.ctx, c.Lease, 10*time.Second, &d)
+	if err != nil || n.Status != store.NextEntries || n.Deliveries[0].EntryID != d.EntryID {
+		t.Fatalf("reattempt with a token = %+v, %v", n, err)
+	}
+	// and it spent that token
+	if n, _ = e.s.Reattempt(e.ctx, c.Lease, 10*time.Second, &d); n.Status != store.NextRateWait {
+		t.Fatalf("second reattempt in the same second = %v, want a rate wait", n.Status)
+	}
+}
+
+// A dead owner's in-flight entries are recovered under the rate limit: the
+// new owner calls them in order, no faster than the limit, before new ones.
+func TestRecoveryUnderRateLimitKeepsOrderAndRate(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", func(c *task.QueueConfig) {
+		c.Rate, c.Burst, c.Concurrency = 1, 3, 3
+		c.Timeout = task.Duration(50 * time.Millisecond)
+	})
+	e.enqueue("q", time.Time{}, "http://x/1", "http://x/2", "http://x/3", "http://x/4")
+	a, err := e.s.Claim(e.ctx, "q", "A", 100*time.Millisecond, 0, 3)
+	if err != nil || len(a.Deliveries) != 3 {
+		t.Fatalf("claim A = %+v, %v", a, err)
+	}
+	// A dies with three calls in flight. One second of tokens later, B may
+	// call one of them: the first.
+	e.clk.Advance(time.Second)
+	var b *store.Claim
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if b, err = e.s.Claim(e.ctx, "q", "B", 10*time.Second, 0, 3); err != nil {
+			t.Fatal(err)
+		}
+		if b.Status == store.ClaimOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never recovered: %v", b.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := urls(b.Deliveries); len(got) != 1 || got[0] != "http://x/1" || b.Deliveries[0].Attempt != 2 {
+		t.Fatalf("recovered with one token = %v (%+v)", got, b.Deliveries)
+	}
+	n := e.complete(b.Lease, &b.Deliveries[0], store.OutcomeSucceeded, 3)
+	if n.Status != store.NextRateWait {
+		t.Fatalf("complete without tokens = %v, want a rate wait", n.Status)
+	}
+	e.clk.Advance(2 * time.Second)
+	n, err = e.s.Pull(e.ctx, b.Lease, 10*time.Second, 3)
+	if err != nil || n.Status != store.NextEntries {
+		t.Fatalf("pull = %+v, %v", n, err)
+	}
+	if got := urls(n.Deliveries); strings.Join(got, " ") != "http://x/2 http://x/3" {
+		t.Fatalf("two tokens delivered %v, want the two recovered entries in order", got)
+	}
+	for _, d := range n.Deliveries {
+		if d.Attempt != 2 {
+			t.Fatalf("recovered entry %s attempt %d, want 2", d.Spec.URL, d.Attempt)
+		}
+	}
+	e.clk.Advance(time.Second)
+	n = e.complete(b.Lease, &n.Deliveries[0], store.OutcomeSucceeded, 2)
+	if got := urls(n.Deliveries); n.Status != store.NextEntries || strings.Join(got, " ") != "http://x/4" {
+		t.Fatalf("after the recovered entries = %+v", n)
+	}
+}

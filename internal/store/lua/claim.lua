@@ -30,6 +30,7 @@ end
 local mine = redis.call('GET', lease)
 if mine and string.sub(mine, 1, #consumer + 1) == consumer .. ':' then
   local epoch = string.sub(mine, #consumer + 2)
+  redis.call('HDEL', meta, 'recov') -- every pending entry of ours is delivered below
   redis.call('PEXPIRE', lease, ttl)
   redis.call('ZADD', ready, now + ttl, q)
   local out = {'ok', epoch, m[1], m[8] or '0'}
@@ -91,43 +92,49 @@ if #pend > 0 and m[5] ~= m[4] then
   end
 end
 
-local room, untilms, tok = want - #pend, 0, nil
-if room > 0 then
-  room, untilms, tok = tokens(meta, now, room)
+-- Recovered entries are calls like any other: they need tokens too, so a
+-- change of owner never bursts above the rate limit.
+if #pend == 0 and redis.call('XLEN', stream) == 0 then
+  redis.call('ZREM', ready, q)
+  return {'empty'}
 end
-if #pend == 0 then
-  if redis.call('XLEN', stream) == 0 then
-    redis.call('ZREM', ready, q)
-    return {'empty'}
-  end
-  if room == 0 then
-    redis.call('ZADD', ready, untilms, q)
-    return {'wait', untilms}
-  end
+local room, untilms, tok = tokens(meta, now, want)
+if room == 0 then
+  redis.call('ZADD', ready, untilms, q)
+  return {'wait', untilms}
 end
 
 local epoch = redis.call('INCR', KEYS[5])
 redis.call('SET', lease, consumer .. ':' .. epoch, 'PX', ttl)
 redis.call('HSET', meta, 'epoch', epoch, 'cons', consumer)
-redis.call('HDEL', meta, 'clean', 'hold')
+redis.call('HDEL', meta, 'clean', 'hold', 'recov')
 redis.call('ZADD', ready, now + ttl, q)
 
 local out = {'ok', epoch, m[1], m[8] or '0'}
 local got = 0
 if #pend > 0 then
+  -- Take every pending entry over, in order; deliver as many as there is
+  -- room for and keep the rest, in order, for more() to deliver next.
   local r = redis.call('XAUTOCLAIM', stream, GROUP, consumer, 0, '0-0', 'COUNT', #pend)
+  local rest = {}
   for _, e in ipairs(r[2]) do
-    if type(e) == 'table' and deliver(pp, meta, stream, e[1], e[2][2], ARGV[4], out) then got = got + 1 end
+    if type(e) == 'table' then
+      if got >= room then
+        rest[#rest + 1] = e[1]
+      elseif deliver(pp, meta, stream, e[1], e[2][2], ARGV[4], out) then
+        got = got + 1
+      end
+    end
   end
+  if #rest > 0 then redis.call('HSET', meta, 'recov', table.concat(rest, ' ')) end
   if m[6] and m[6] ~= consumer then
     redis.call('XGROUP', 'DELCONSUMER', stream, GROUP, m[6])
   end
 end
-if room > 0 then
-  local n = read_new(pp, meta, stream, consumer, room, ARGV[4], out)
-  spend_tokens(meta, now, tok, n)
-  got = got + n
+if room > got then
+  got = got + read_new(pp, meta, stream, consumer, room - got, ARGV[4], out)
 end
+spend_tokens(meta, now, tok, got)
 if got == 0 and release_if_idle(meta, stream, lease, ready, q, now) then
   return {'empty'}
 end

@@ -140,6 +140,29 @@ local function read_new(pp, meta, stream, consumer, want, nowS, out)
   return got
 end
 
+-- redeliver delivers up to want of the entries a claim took over from a
+-- previous owner and kept aside (ids, space-separated, in order: the meta's
+-- 'recov'), and keeps the rest aside.
+local function redeliver(pp, meta, stream, consumer, ids, want, nowS, out)
+  local got, rest = 0, {}
+  for id in string.gmatch(ids, '%S+') do
+    if got >= want then
+      rest[#rest + 1] = id
+    else
+      local c = redis.call('XCLAIM', stream, GROUP, consumer, 0, id)
+      if #c > 0 and type(c[1]) == 'table' and deliver(pp, meta, stream, id, c[1][2][2], nowS, out) then
+        got = got + 1
+      end
+    end
+  end
+  if #rest > 0 then
+    redis.call('HSET', meta, 'recov', table.concat(rest, ' '))
+  else
+    redis.call('HDEL', meta, 'recov')
+  end
+  return got
+end
+
 -- pending_count is the number of entries delivered and not yet acknowledged.
 local function pending_count(stream)
   return redis.call('XPENDING', stream, GROUP)[1]
@@ -172,16 +195,18 @@ end
 -- {'next', ver, ...entries}, {'ratewait', ver, until}, {'released', ver}
 -- (nothing left: the lease was dropped) or {'idle', ver} (calls in flight).
 local function more(pp, meta, stream, lease, ready, q, consumer, now, want, nowS)
-  local m = redis.call('HMGET', meta, 'ver', 'paused', 'rate', 'burst', 'tbt', 'tbts')
+  local m = redis.call('HMGET', meta, 'ver', 'paused', 'rate', 'burst', 'tbt', 'tbts', 'recov')
   local ver = m[1] or '0'
   local out = {'next', ver}
   if want > 0 and m[2] ~= '1' then
     local room, untilms, tok = tokens(meta, now, want, {m[3], m[4], m[5], m[6]})
     if room > 0 then
-      local got = read_new(pp, meta, stream, consumer, room, nowS, out)
+      local got = 0
+      if m[7] then got = redeliver(pp, meta, stream, consumer, m[7], room, nowS, out) end
+      if got < room then got = got + read_new(pp, meta, stream, consumer, room - got, nowS, out) end
       spend_tokens(meta, now, tok, got)
       if got > 0 then return out end
-    elseif redis.call('XLEN', stream) > pending_count(stream) then
+    elseif m[7] or redis.call('XLEN', stream) > pending_count(stream) then
       return {'ratewait', ver, untilms}
     end
   end

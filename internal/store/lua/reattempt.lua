@@ -5,8 +5,11 @@
 -- KEYS[1] meta  KEYS[2] stream  KEYS[3] lease  KEYS[4] ready
 -- ARGV[1] partition prefix  ARGV[2] queue  ARGV[3] consumer  ARGV[4] epoch
 -- ARGV[5] now (ms)  ARGV[6] lease ttl (ms)  ARGV[7] entry id  ARGV[8] task id
+-- ARGV[9] '1' when this is a new call (a retry: it needs a rate token), '0'
+--   when it only renews the claim of an entry delivered but not yet called
 -- Returns {'stale'} | {'paused'} | {'gone'} (the entry was purged) |
---   {'cancelled'} | {'next', cfg version, eid, tid, spec, seq, attempt, k, since}
+--   {'cancelled'} | {'ratewait', cfg version, until} (no token for the call yet) |
+--   {'next', cfg version, eid, tid, spec, seq, attempt, k, since}
 local meta, stream, lease, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local pp, q, consumer, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, ttl, eid, tid = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8]
@@ -22,6 +25,13 @@ if redis.call('HGET', skey, 'cx') == '1' then
   finish(pp, tid, 'cancelled', ARGV[5], redis.call('HGET', skey, 'keep') or '0')
   return {'cancelled'}
 end
+-- A retry is a call like any other: it waits for a token.
+local spend = ARGV[9] == '1'
+local room, untilms, tok = 1, 0, nil
+if spend then
+  room, untilms, tok = tokens(meta, now, 1)
+  if room == 0 then return {'ratewait', redis.call('HGET', meta, 'ver') or '0', untilms} end
+end
 local c = redis.call('XCLAIM', stream, GROUP, consumer, 0, eid)
 if #c == 0 or type(c[1]) ~= 'table' then
   redis.call('XACK', stream, GROUP, eid)
@@ -30,4 +40,5 @@ end
 redis.call('HDEL', skey, 'rt')
 local out = {'next', redis.call('HGET', meta, 'ver') or '0'}
 if not deliver(pp, meta, stream, eid, tid, ARGV[5], out) then return {'gone'} end
+if spend then spend_tokens(meta, now, tok, 1) end
 return out
