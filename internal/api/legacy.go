@@ -64,11 +64,15 @@ func (f *legacyForm) ptr(name string) *string {
 	return &v
 }
 
+// legacyAddTask is the one legacy endpoint that creates tasks.
+const legacyAddTask = "addTask"
+
 // legacyHandler parses the form (multipart or urlencoded), checks
 // app_key/app_token first, as the original did, and turns every failure
 // into a legacy error code: a legacy call never gets a non-200 answer or a
-// dropped connection.
-func (s *Server) legacyHandler(h func(echo.Context, *legacyForm) (any, error)) echo.HandlerFunc {
+// dropped connection. addsTasks says whether the endpoint creates tasks,
+// so that its refusals count in htq_api_tasks_rejected_total.
+func (s *Server) legacyHandler(h func(echo.Context, *legacyForm) (any, error), addsTasks bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		var perr error
@@ -80,7 +84,9 @@ func (s *Server) legacyHandler(h func(echo.Context, *legacyForm) (any, error)) e
 		}
 		var mbe *http.MaxBytesError
 		if errors.As(perr, &mbe) {
-			s.m.Rejected.WithLabelValues(metrics.ReasonTooLarge).Inc()
+			if addsTasks {
+				s.m.Rejected.WithLabelValues(metrics.ReasonTooLarge).Inc()
+			}
 			return s.legacyReply(c, legacyResult{Code: legacy.CodeTooLarge, Message: legacy.MsgTooLarge})
 		}
 		f := &legacyForm{c: c, vals: r.PostForm}
@@ -88,7 +94,9 @@ func (s *Server) legacyHandler(h func(echo.Context, *legacyForm) (any, error)) e
 			f.vals = map[string][]string{}
 		}
 		if !s.legacyAuthorized(f) {
-			s.m.Rejected.WithLabelValues(metrics.ReasonUnauthorized).Inc()
+			if addsTasks {
+				s.m.Rejected.WithLabelValues(metrics.ReasonUnauthorized).Inc()
+			}
 			return s.legacyReply(c, legacyResult{Code: legacy.CodeAuth, Message: legacy.MsgAuth})
 		}
 		if perr != nil {
@@ -117,7 +125,7 @@ func (s *Server) legacyAuthorized(f *legacyForm) bool {
 // refused before enqueue (enqueue counts its own refusals).
 func (s *Server) legacyError(c echo.Context, err error) legacyResult {
 	var full *task.QueueFullError
-	addTask := strings.HasSuffix(c.Path(), "/addTask")
+	addTask := strings.HasSuffix(c.Path(), "/"+legacyAddTask)
 	addFailed := addTask || strings.HasSuffix(c.Path(), "/addQueue")
 	switch {
 	case errors.Is(err, legacy.ErrInvalid), errors.Is(err, task.ErrBadQueue), errors.Is(err, task.ErrBadURL),

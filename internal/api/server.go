@@ -52,6 +52,26 @@ type Config struct {
 	Version           string
 }
 
+// The routes that create tasks (under /v1, POST): only their refusals count
+// in htq_api_tasks_rejected_total.
+const (
+	pathCreateTask  = "/queues/:queue/tasks"
+	pathCreateTasks = "/queues/:queue/tasks/batch"
+)
+
+// createsTasks reports whether the request was routed to a REST route that
+// creates tasks.
+func createsTasks(c echo.Context) bool {
+	if c.Request().Method != http.MethodPost {
+		return false
+	}
+	switch c.Path() {
+	case "/v1" + pathCreateTask, "/v1" + pathCreateTasks:
+		return true
+	}
+	return false
+}
+
 // Server is the API.
 type Server struct {
 	cfg   Config
@@ -90,9 +110,9 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 	legacy := e.Group("/api")
 	for name, h := range map[string]func(echo.Context, *legacyForm) (any, error){
 		"addQueue": s.legacyAddQueue, "deleteQueue": s.legacyDeleteQueue, "allQueue": s.legacyAllQueue,
-		"countQueue": s.legacyCountQueue, "addTask": s.legacyAddTask,
+		"countQueue": s.legacyCountQueue, legacyAddTask: s.legacyAddTask,
 	} {
-		legacy.POST("/"+name, s.legacyHandler(h))
+		legacy.POST("/"+name, s.legacyHandler(h, name == legacyAddTask))
 	}
 
 	v1 := e.Group("/v1") // no group middleware: see authV1
@@ -103,8 +123,8 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 	v1.POST("/queues/:queue/pause", s.pauseQueue)
 	v1.POST("/queues/:queue/resume", s.resumeQueue)
 	v1.POST("/queues/:queue/purge", s.purgeQueue)
-	v1.POST("/queues/:queue/tasks", s.createTask)
-	v1.POST("/queues/:queue/tasks/batch", s.createTasks)
+	v1.POST(pathCreateTask, s.createTask)
+	v1.POST(pathCreateTasks, s.createTasks)
 	v1.GET("/queues/:queue/tasks", s.listTasks)
 	v1.GET("/tasks/:id", s.getTask)
 	v1.DELETE("/tasks/:id", s.cancelTask)
@@ -167,7 +187,8 @@ func (s *Server) readyz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// instrument counts requests by route template, method and status.
+// instrument counts requests by route template, method (standard methods
+// only, see metrics.MethodLabel) and status.
 func (s *Server) instrument(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -179,7 +200,7 @@ func (s *Server) instrument(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		s.m.Requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(c.Response().Status)).Inc()
+		s.m.Requests.WithLabelValues(route, metrics.MethodLabel(c.Request().Method), strconv.Itoa(c.Response().Status)).Inc()
 		s.m.RequestDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		return nil
 	}
@@ -231,6 +252,8 @@ func (s *Server) authV1(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // auth checks the bearer token in constant time against every accepted one.
+// A refused request counts as a rejected task only on the routes that create
+// tasks: a 401 on a GET refuses no task.
 func (s *Server) auth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if s.cfg.InsecureNoAuth {
@@ -240,7 +263,7 @@ func (s *Server) auth(next echo.HandlerFunc) echo.HandlerFunc {
 		// the scheme is case-insensitive (RFC 9110 section 11.1)
 		scheme, tok, _ := strings.Cut(strings.TrimSpace(h), " ")
 		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-			s.m.Rejected.WithLabelValues(metrics.ReasonUnauthorized).Inc()
+			s.rejectUnauthorized(c)
 			return apiErr(http.StatusUnauthorized, CodeUnauthorized, "missing bearer token: send Authorization: Bearer <token>")
 		}
 		sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
@@ -249,10 +272,16 @@ func (s *Server) auth(next echo.HandlerFunc) echo.HandlerFunc {
 			match |= subtle.ConstantTimeCompare(sum[:], t[:])
 		}
 		if match != 1 {
-			s.m.Rejected.WithLabelValues(metrics.ReasonUnauthorized).Inc()
+			s.rejectUnauthorized(c)
 			return apiErr(http.StatusUnauthorized, CodeUnauthorized, "invalid bearer token")
 		}
 		return next(c)
+	}
+}
+
+func (s *Server) rejectUnauthorized(c echo.Context) {
+	if createsTasks(c) {
+		s.m.Rejected.WithLabelValues(metrics.ReasonUnauthorized).Inc()
 	}
 }
 

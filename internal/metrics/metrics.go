@@ -8,6 +8,8 @@
 package metrics
 
 import (
+	"net/http"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -38,7 +40,7 @@ func Build(reg prometheus.Registerer, role, version string) {
 
 // API holds the API role's metrics.
 type API struct {
-	Requests        *prometheus.CounterVec   // route, method, code
+	Requests        *prometheus.CounterVec   // route, method (see MethodLabel), code
 	RequestDuration *prometheus.HistogramVec // route
 	Enqueued        *prometheus.CounterVec   // kind: realtime, variable
 	EnqueueDuration prometheus.Histogram
@@ -46,6 +48,8 @@ type API struct {
 }
 
 // Rejection reasons (the values of htq_api_tasks_rejected_total's label).
+// Only requests that create tasks (REST task and batch creation, legacy
+// addTask) count as rejected tasks.
 const (
 	ReasonInvalid      = "invalid"
 	ReasonTooLarge     = "too_large"
@@ -55,11 +59,28 @@ const (
 	ReasonUnavailable  = "unavailable"
 )
 
+// MethodOther is the method label of every request whose method is not one
+// of the standard ones MethodLabel keeps.
+const MethodOther = "other"
+
+// MethodLabel bounds htq_api_requests_total's method label: a client may
+// send any token as its method, so only GET, HEAD, POST, PUT, PATCH, DELETE
+// and OPTIONS (case-sensitive, as methods are) are kept; anything else is
+// "other".
+func MethodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return MethodOther
+}
+
 // NewAPI registers the API metrics.
 func NewAPI(reg prometheus.Registerer) *API {
 	m := &API{
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "htq_api_requests_total", Help: "HTTP requests handled, by route template, method and status code.",
+			Name: "htq_api_requests_total", Help: "HTTP requests handled, by route template, method (a standard method, else other) and status code.",
 		}, []string{"route", "method", "code"}),
 		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "htq_api_request_duration_seconds", Help: "Time to handle an HTTP request, by route template.",
