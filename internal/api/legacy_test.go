@@ -507,3 +507,28 @@ func TestLegacyRoot(t *testing.T) {
 		t.Fatalf("GET /: %v (%s)", r, r.header.Get("Content-Type"))
 	}
 }
+
+// TestLegacyVariableQueueZeroMax: addQueue of a variable queue with
+// max_time_interval 0 (the SDK's "unused") is accepted as "no maximum gap",
+// as the original accepted it; with stepping_time 0 as well it is refused.
+func TestLegacyVariableQueueZeroMax(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wantBody(t, e.legacy("addQueue", encMultipart, creds("queue_name", "poll", "type", "variable", "stepping_time", "2", "max_time_interval", "0")), bodyAdded)
+	wantBody(t, e.legacy("addQueue", encURLEncoded, creds("queue_name", "poll2", "type", "variable", "stepping_time", "3")), bodyAdded)
+	wantLegacy(t, e.legacy("addQueue", encMultipart, creds("queue_name", "spin", "type", "variable", "stepping_time", "0", "max_time_interval", "0")),
+		1005, "stepping_time", "back to back")
+	wantBody(t, e.legacy("allQueue", encMultipart, creds()), `[`+
+		`{"queue_name":"poll","attribute":{"type":"variable","stepping_time":"2","max_time_interval":"0"}},`+
+		`{"queue_name":"poll2","attribute":{"type":"variable","stepping_time":"3"}}]`)
+	var q struct {
+		Type            string  `json:"type"`
+		SteppingTime    float64 `json:"stepping_time"`
+		MaxTimeInterval float64 `json:"max_time_interval"`
+	}
+	e.must(e.rest(http.MethodGet, "/v1/queues/poll", nil), http.StatusOK, &q)
+	if q.Type != "variable" || q.SteppingTime != 2 || q.MaxTimeInterval != 315360000 {
+		t.Errorf("poll = %+v, want variable, stepping 2 s, no maximum (315360000 s)", q)
+	}
+	wantBody(t, e.legacy("addTask", encMultipart, creds("queue_name", "poll", "url", "http://example.com/")), bodyAdded)
+}

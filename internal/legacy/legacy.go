@@ -166,12 +166,21 @@ func scalarText(raw json.RawMessage) string {
 	return string(raw)
 }
 
+// MaxSeconds bounds stepping_time and max_time_interval (ten years).
+const MaxSeconds = 10 * 365 * 24 * 3600
+
+// NoMaxGap is the maximum gap of a variable queue added with
+// max_time_interval 0 (or without it): the SDK sends 0 when the field is
+// unused, so 0 means no maximum, and the gap grows by stepping_time with
+// every call. It is the largest max_time_interval the protocol accepts.
+const NoMaxGap = MaxSeconds * time.Second
+
 // ParseSeconds reads stepping_time or max_time_interval: whole seconds,
 // posted as a string ("0" when unused).
 func ParseSeconds(field, s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > 10*365*24*3600 {
+	if err != nil || n < 0 || n > MaxSeconds {
 		return 0, invalid(field, "%q: want whole seconds, 0 or more", clip(s))
 	}
 	return time.Duration(n) * time.Second, nil
@@ -205,7 +214,14 @@ func QueueConfig(base task.QueueConfig, typ string, step, maxGap *string) (task.
 		*f.dst = task.Duration(d)
 	}
 	if cfg.Type == task.KindVariable && cfg.MaxTimeInterval <= 0 {
-		return cfg, invalid("max_time_interval", "a variable queue needs a maximum gap above 0 (else its tasks are called back to back)")
+		// 0 is what the SDK sends for "unused": no maximum gap. The original
+		// accepted it; with stepping_time 0 as well every gap would be 0
+		// and the task would call its target back to back, so that stays
+		// refused.
+		if cfg.SteppingTime <= 0 {
+			return cfg, invalid("stepping_time", "a variable queue without a max_time_interval (0: no maximum) needs stepping_time above 0, else its tasks are called back to back")
+		}
+		cfg.MaxTimeInterval = task.Duration(NoMaxGap)
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("%w: %w", ErrInvalid, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -321,8 +322,13 @@ func TestQueueConfig(t *testing.T) {
 	}{
 		{name: "real_time", typ: "real_time", step: ptr("0"), max: ptr("0"), wantKind: task.KindRealtime, wantType: "real_time"},
 		{name: "variable", typ: "variable", step: ptr("2"), max: ptr("5"), wantKind: task.KindVariable, wantStep: 2 * time.Second, wantMax: 5 * time.Second, wantType: "variable"},
-		{name: "variable without times", typ: "variable", errField: "max_time_interval"}, // every gap would be 0
-		{name: "variable with zero max", typ: "variable", step: ptr("2"), max: ptr("0"), errField: "max_time_interval"},
+		{name: "variable without times", typ: "variable", errField: "stepping_time"}, // every gap would be 0
+		{name: "variable with zero times", typ: "variable", step: ptr("0"), max: ptr("0"), errField: "stepping_time"},
+		{name: "variable without max, zero stepping", typ: "variable", step: ptr("0"), errField: "max_time_interval"},
+		// 0 (the SDK's "unused") or no max_time_interval: no maximum gap
+		{name: "variable with zero max", typ: "variable", step: ptr("2"), max: ptr("0"), wantKind: task.KindVariable, wantStep: 2 * time.Second, wantMax: legacy.NoMaxGap, wantType: "variable"},
+		{name: "variable without max", typ: "variable", step: ptr("3"), wantKind: task.KindVariable, wantStep: 3 * time.Second, wantMax: legacy.NoMaxGap, wantType: "variable"},
+		{name: "variable with the largest max", typ: "variable", step: ptr("2"), max: ptr("315360000"), wantKind: task.KindVariable, wantStep: 2 * time.Second, wantMax: legacy.NoMaxGap, wantType: "variable"},
 		{name: "variable with spaces", typ: "variable", step: ptr(" 3 "), max: ptr("10"), wantKind: task.KindVariable, wantStep: 3 * time.Second, wantMax: 10 * time.Second, wantType: "variable"},
 		{name: "timing is one-shot", typ: "timing", wantKind: task.KindRealtime, wantType: "timing"},
 		{name: "Variable any case is one-shot", typ: "Variable", wantKind: task.KindRealtime, wantType: "Variable"},
@@ -473,4 +479,35 @@ func fl(kv ...string) []task.Field {
 		out = append(out, task.Field{Name: kv[i], Value: kv[i+1]})
 	}
 	return out
+}
+
+// TestVariableWithoutMaximum: max_time_interval 0, what the SDK sends when
+// it is unused, means no maximum: the gap keeps growing by stepping_time.
+func TestVariableWithoutMaximum(t *testing.T) {
+	t.Parallel()
+	cfg, err := legacy.QueueConfig(task.DefaultQueueConfig(), legacy.TypeVariable, ptr("2"), ptr("0"))
+	if err != nil {
+		t.Fatalf("QueueConfig(variable, 2, 0): %v", err)
+	}
+	var k int64
+	var gaps []time.Duration
+	for range 8 {
+		var gap time.Duration
+		gap, k = task.NextCall(k, task.ActionNone, cfg.SteppingTime.Std(), cfg.MaxTimeInterval.Std(), 0, false)
+		gaps = append(gaps, gap)
+	}
+	want := []time.Duration{0, 2 * time.Second, 4 * time.Second, 6 * time.Second, 8 * time.Second, 10 * time.Second, 12 * time.Second, 14 * time.Second}
+	if !slices.Equal(gaps, want) {
+		t.Fatalf("gaps %v, want %v", gaps, want)
+	}
+	// far along, the gap is still k × stepping_time, capped only at ten years
+	if gap, _ := task.NextCall(1000, task.ActionNone, cfg.SteppingTime.Std(), cfg.MaxTimeInterval.Std(), 0, false); gap != 2000*time.Second {
+		t.Fatalf("gap after 1000 calls %v, want 2000s", gap)
+	}
+	if gap, _ := task.NextCall(1<<40, task.ActionNone, cfg.SteppingTime.Std(), cfg.MaxTimeInterval.Std(), 0, false); gap != legacy.NoMaxGap {
+		t.Fatalf("gap after 2^40 calls %v, want %v", gap, legacy.NoMaxGap)
+	}
+	if b, _ := json.Marshal(legacy.AttributeOf(&cfg)); string(b) != `{"type":"variable","stepping_time":"2","max_time_interval":"0"}` {
+		t.Fatalf("allQueue attribute %s: want the 0 as posted", b)
+	}
 }
