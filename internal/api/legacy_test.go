@@ -532,3 +532,16 @@ func TestLegacyVariableQueueZeroMax(t *testing.T) {
 	}
 	wantBody(t, e.legacy("addTask", encMultipart, creds("queue_name", "poll", "url", "http://example.com/")), bodyAdded)
 }
+
+// TestLegacyAllQueueSubSecond: allQueue lists the sub-second times of a
+// queue made through REST as fractional seconds, not as "0" (which the
+// protocol reads as "unused").
+func TestLegacyAllQueueSubSecond(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.putQueue("feeds", map[string]any{"type": "variable", "stepping_time": "500ms", "max_time_interval": "PT1.5S"})
+	e.putQueue("tick", map[string]any{"type": "variable", "stepping_time": 0.001, "max_time_interval": 2})
+	wantBody(t, e.legacy("allQueue", encMultipart, creds()), `[`+
+		`{"queue_name":"feeds","attribute":{"type":"variable","stepping_time":"0.5","max_time_interval":"1.5"}},`+
+		`{"queue_name":"tick","attribute":{"type":"variable","stepping_time":"0.001","max_time_interval":"2"}}]`)
+}

@@ -243,11 +243,33 @@ func AttributeOf(cfg *task.QueueConfig) Attribute {
 		return Attribute{Type: cfg.Legacy.Type, SteppingTime: cfg.Legacy.SteppingTime, MaxTimeInterval: cfg.Legacy.MaxTimeInterval}
 	}
 	if cfg.Type == task.KindVariable {
-		step := strconv.FormatInt(int64(cfg.SteppingTime.Std()/time.Second), 10)
-		mx := strconv.FormatInt(int64(cfg.MaxTimeInterval.Std()/time.Second), 10)
+		step, mx := FormatSeconds(cfg.SteppingTime.Std()), FormatSeconds(cfg.MaxTimeInterval.Std())
 		return Attribute{Type: TypeVariable, SteppingTime: &step, MaxTimeInterval: &mx}
 	}
 	return Attribute{Type: TypeRealtime}
+}
+
+// FormatSeconds writes d as allQueue lists a REST-created queue's times: in
+// seconds, whole ("2") when d is, else as an exact decimal fraction ("0.5",
+// "1.25"), never in exponent form. A legacy client that reads the field as a
+// number gets the real value (PHP: is_numeric is true, (float) is exact),
+// and one that casts it to an integer gets what it got before (intval("0.5")
+// is 0). Truncating to whole seconds would show a 500 ms interval as "0",
+// which means "unused" in this protocol.
+func FormatSeconds(d time.Duration) string {
+	neg := d < 0
+	if neg {
+		d = -d
+	}
+	whole, frac := int64(d/time.Second), int64(d%time.Second)
+	s := strconv.FormatInt(whole, 10)
+	if frac != 0 {
+		s += "." + strings.TrimRight(fmt.Sprintf("%09d", frac), "0")
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
 }
 
 func clip(s string) string {

@@ -388,6 +388,9 @@ func TestAttributeOf(t *testing.T) {
 	variable.Type = task.KindVariable
 	variable.SteppingTime = task.Duration(2 * time.Second)
 	variable.MaxTimeInterval = task.Duration(5*time.Second + 900*time.Millisecond)
+	subSecond := variable
+	subSecond.SteppingTime = task.Duration(500 * time.Millisecond)
+	subSecond.MaxTimeInterval = task.Duration(750 * time.Millisecond)
 	realtime := task.DefaultQueueConfig()
 	realtime.SteppingTime = task.Duration(7 * time.Second)
 	posted := task.DefaultQueueConfig()
@@ -397,7 +400,8 @@ func TestAttributeOf(t *testing.T) {
 		cfg  task.QueueConfig
 		want string
 	}{
-		{name: "REST variable", cfg: variable, want: `{"type":"variable","stepping_time":"2","max_time_interval":"5"}`},
+		{name: "REST variable", cfg: variable, want: `{"type":"variable","stepping_time":"2","max_time_interval":"5.9"}`},
+		{name: "REST variable, sub-second", cfg: subSecond, want: `{"type":"variable","stepping_time":"0.5","max_time_interval":"0.75"}`},
 		{name: "REST realtime", cfg: realtime, want: `{"type":"real_time"}`},
 		{name: "legacy as posted", cfg: posted, want: `{"type":"timing","stepping_time":"01"}`},
 	}
@@ -509,5 +513,31 @@ func TestVariableWithoutMaximum(t *testing.T) {
 	}
 	if b, _ := json.Marshal(legacy.AttributeOf(&cfg)); string(b) != `{"type":"variable","stepping_time":"2","max_time_interval":"0"}` {
 		t.Fatalf("allQueue attribute %s: want the 0 as posted", b)
+	}
+}
+
+func TestFormatSeconds(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0"},
+		{time.Nanosecond, "0.000000001"},
+		{time.Millisecond, "0.001"},
+		{100 * time.Millisecond, "0.1"},
+		{300 * time.Millisecond, "0.3"},
+		{500 * time.Millisecond, "0.5"},
+		{time.Second, "1"},
+		{1250 * time.Millisecond, "1.25"},
+		{5*time.Second + 900*time.Millisecond, "5.9"},
+		{2 * time.Minute, "120"},
+		{legacy.NoMaxGap, "315360000"},
+		{100*365*24*time.Hour + time.Nanosecond, "3153600000.000000001"},
+		{-1500 * time.Millisecond, "-1.5"},
+	} {
+		if got := legacy.FormatSeconds(tt.d); got != tt.want {
+			t.Errorf("FormatSeconds(%v) = %q, want %q", tt.d, got, tt.want)
+		}
 	}
 }
