@@ -17,6 +17,7 @@ func FuzzDecodeTask(f *testing.F) {
 		`{"url":"http://x/a","method":"POST","body":{"a":1}}`,
 		`{"url":"https://x","headers":{"A":"b"},"form":{"k":"v"},"form_encoding":"multipart"}`,
 		`{"url":"http://x","delay":"1.5s","timeout":30,"max_attempts":3,"idempotency_key":"k"}`,
+		`{"url":"http://x","min_backoff":"250ms","max_backoff":"PT1M"}`, `{"url":"http://x","min_backoff":5,"max_backoff":1}`,
 		`{"url":"http://x","run_at":"2030-01-02T03:04:05Z","body_base64":"AAE="}`,
 		`{"url":"ftp://x"}`, `{"url":5}`, `null`, `[]`, `{"url":"http://x","delay":"-1s"}`,
 		"{\"url\":\"http://x\",\"body\":\"\xff\"}", `{"tasks":[]}`,

@@ -37,22 +37,24 @@ func toQueueJSON(qi *store.QueueInfo) queueJSON {
 
 // taskJSON is a task as REST shows it.
 type taskJSON struct {
-	ID              string        `json:"id"`
-	Queue           string        `json:"queue"`
-	State           task.State    `json:"state"`
-	Method          string        `json:"method"`
-	URL             string        `json:"url"`
-	CreatedAt       *time.Time    `json:"created_at,omitempty"`
-	RunAt           *time.Time    `json:"run_at,omitempty"`
-	Attempts        int           `json:"attempts"`
-	MaxAttempts     int           `json:"max_attempts,omitempty"`
-	K               int64         `json:"k,omitempty"`
-	LastStatus      int           `json:"last_status,omitempty"`
-	LastError       string        `json:"last_error,omitempty"`
-	UpdatedAt       *time.Time    `json:"updated_at,omitempty"`
-	FinishedAt      *time.Time    `json:"finished_at,omitempty"`
-	CancelRequested bool          `json:"cancel_requested,omitempty"`
-	History         []attemptJSON `json:"history"`
+	ID              string         `json:"id"`
+	Queue           string         `json:"queue"`
+	State           task.State     `json:"state"`
+	Method          string         `json:"method"`
+	URL             string         `json:"url"`
+	CreatedAt       *time.Time     `json:"created_at,omitempty"`
+	RunAt           *time.Time     `json:"run_at,omitempty"`
+	Attempts        int            `json:"attempts"`
+	MaxAttempts     int            `json:"max_attempts,omitempty"`
+	MinBackoff      *task.Duration `json:"min_backoff,omitempty"`
+	MaxBackoff      *task.Duration `json:"max_backoff,omitempty"`
+	K               int64          `json:"k,omitempty"`
+	LastStatus      int            `json:"last_status,omitempty"`
+	LastError       string         `json:"last_error,omitempty"`
+	UpdatedAt       *time.Time     `json:"updated_at,omitempty"`
+	FinishedAt      *time.Time     `json:"finished_at,omitempty"`
+	CancelRequested bool           `json:"cancel_requested,omitempty"`
+	History         []attemptJSON  `json:"history"`
 }
 
 type attemptJSON struct {
@@ -79,6 +81,14 @@ func toTaskJSON(ti *store.TaskInfo) taskJSON {
 		Attempts: ti.Attempts, MaxAttempts: ti.Spec.MaxAttempts, K: ti.K, LastStatus: ti.LastStatus,
 		LastError: ti.LastError, UpdatedAt: timePtr(ti.Updated), FinishedAt: timePtr(ti.Finished),
 		CancelRequested: ti.CancelRequested, History: []attemptJSON{},
+	}
+	if ms := ti.Spec.MinBackoffMs; ms != nil {
+		d := task.Duration(time.Duration(*ms) * time.Millisecond)
+		j.MinBackoff = &d
+	}
+	if ms := ti.Spec.MaxBackoffMs; ms != nil {
+		d := task.Duration(time.Duration(*ms) * time.Millisecond)
+		j.MaxBackoff = &d
 	}
 	if ti.Spec.CreatedMs > 0 {
 		j.CreatedAt = timePtr(time.UnixMilli(ti.Spec.CreatedMs))

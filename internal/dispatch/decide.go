@@ -27,7 +27,8 @@ type decision struct {
 // task and reschedules a variable one (done / reset / X-HTQ-Next-In); a
 // target's "X-HTQ-Action: done" ends any task as succeeded and
 // "X-HTQ-Action: dead" as dead; a retryable failure is tried
-// again after a backoff (Retry-After honoured, capped at max_backoff) while
+// again after a backoff (the queue's retry policy with the task's own
+// min_backoff / max_backoff; Retry-After honoured, capped at max_backoff) while
 // attempts remain, holding the queue (strict) or stepping aside (relaxed);
 // anything else, or the last attempt, makes the task dead.
 func decide(cfg *task.QueueConfig, dl *store.Delivery, res *deliver.Result, start, now time.Time, rnd *rand.Rand) decision {
@@ -90,10 +91,11 @@ func decide(cfg *task.QueueConfig, dl *store.Delivery, res *deliver.Result, star
 	case verdict == task.VerdictSuccess:
 		c.Outcome, c.Retention, d.final = store.OutcomeSucceeded, cfg.Retention.Std(), task.StateSucceeded
 	case verdict == task.VerdictRetry && dl.Attempt < cfg.TaskMaxAttempts(dl.Spec):
-		wait := task.Backoff(cfg.Retry, dl.Attempt, rnd)
+		policy := cfg.TaskRetry(dl.Spec) // the queue's, with the task's own bounds
+		wait := task.Backoff(policy, dl.Attempt, rnd)
 		if res.Header != nil {
 			if ra, ok := task.RetryAfter(res.Header, now); ok {
-				wait = min(ra, max(cfg.Retry.MaxBackoff.Std(), cfg.Retry.MinBackoff.Std()))
+				wait = min(ra, max(policy.MaxBackoff.Std(), policy.MinBackoff.Std()))
 			}
 		}
 		c.Due = now.Add(wait)

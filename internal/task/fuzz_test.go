@@ -48,6 +48,7 @@ func FuzzSpecDecode(f *testing.F) {
 		{URL: "http://example.com/"},
 		{Method: "POST", URL: "https://x/", Header: []task.Field{{"A", "b"}}, BodyKind: task.BodyMultipart, Form: []task.Field{{"k", "v"}}},
 		{Method: "PUT", URL: "http://x/", BodyKind: task.BodyRaw, BodyBinary: []byte{0xff, 0}, TimeoutMs: 5, MaxAttempts: 2, CreatedMs: 1, RunAtMs: 2},
+		{URL: "http://x/", MinBackoffMs: i64(0), MaxBackoffMs: i64(1500)},
 	}
 	for i, s := range seed {
 		enc, err := task.Encode("queue-"+strconv.Itoa(i)+"-队列", s)
@@ -60,6 +61,7 @@ func FuzzSpecDecode(f *testing.F) {
 		"", "\n", "q\n{}", "q\nnull", "q\n[]", "\n{\"u\":\"\"}", "q\n{\"h\":[null,[\"a\"]]}",
 		"q\n{\"b\":\"text\",\"x\":\"\"}", "q\n{\"U\":\"x\",\"u\":\"y\"}", "q\n{\"b\":\"\xff\"}",
 		"\xff\n{\"x\":\"AAEC\"}", "q\n{\"h\":[]}", "q\n{\"o\":9223372036854775807}",
+		"q\n{\"bn\":0,\"bx\":9223372036854775807}", "q\n{\"bn\":null,\"bx\":-1}",
 	} {
 		f.Add(s)
 	}
@@ -87,8 +89,11 @@ func FuzzSpecDecode(f *testing.F) {
 			t.Fatalf("body %q became %q after a rewrite of %q", s.RawBody(), s2.RawBody(), stored)
 		}
 		if s.Method != s2.Method || s.URL != s2.URL || s.BodyKind != s2.BodyKind || len(s.Header) != len(s2.Header) || len(s.Form) != len(s2.Form) ||
-			s.TimeoutMs != s2.TimeoutMs || s.MaxAttempts != s2.MaxAttempts || s.CreatedMs != s2.CreatedMs || s.RunAtMs != s2.RunAtMs {
+			s.TimeoutMs != s2.TimeoutMs || s.MaxAttempts != s2.MaxAttempts || s.CreatedMs != s2.CreatedMs || s.RunAtMs != s2.RunAtMs ||
+			!sameInt64(s.MinBackoffMs, s2.MinBackoffMs) || !sameInt64(s.MaxBackoffMs, s2.MaxBackoffMs) {
 			t.Fatalf("spec changed in a round trip:\n first  %+v\n second %+v", s, s2)
 		}
 	})
 }
+
+func sameInt64(a, b *int64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }

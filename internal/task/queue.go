@@ -185,3 +185,37 @@ func (c *QueueConfig) TaskMaxAttempts(s *Spec) int {
 	}
 	return c.Retry.MaxAttempts
 }
+
+// TaskRetry is the retry policy of s in a queue with config c: the queue's,
+// with the task's own max_attempts, min_backoff and max_backoff in place of
+// the queue's where the task set them. When the task set only one bound and
+// it crosses the queue's other one (a min_backoff above the queue's
+// max_backoff, or a max_backoff below its min_backoff), the task's value
+// wins and the other bound moves to it.
+func (c *QueueConfig) TaskRetry(s *Spec) RetryPolicy {
+	p := c.Retry
+	if s == nil {
+		return p
+	}
+	p.MaxAttempts = c.TaskMaxAttempts(s)
+	if s.MinBackoffMs != nil {
+		p.MinBackoff = millisDuration(*s.MinBackoffMs)
+	}
+	if s.MaxBackoffMs != nil {
+		p.MaxBackoff = millisDuration(*s.MaxBackoffMs)
+	}
+	if p.MinBackoff > p.MaxBackoff {
+		if s.MaxBackoffMs != nil && s.MinBackoffMs == nil {
+			p.MinBackoff = p.MaxBackoff
+		} else {
+			p.MaxBackoff = p.MinBackoff
+		}
+	}
+	return p
+}
+
+// millisDuration converts stored milliseconds, clamped to [0, maxDuration]
+// (a stored spec is not trusted not to overflow).
+func millisDuration(ms int64) Duration {
+	return Duration(time.Duration(min(max(ms, 0), maxDuration.Milliseconds())) * time.Millisecond)
+}

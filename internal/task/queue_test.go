@@ -169,6 +169,37 @@ func TestTaskOverrides(t *testing.T) {
 	}
 }
 
+func TestTaskRetry(t *testing.T) {
+	t.Parallel()
+	c := task.DefaultQueueConfig()
+	c.Retry = task.RetryPolicy{MaxAttempts: 4, MinBackoff: task.Duration(time.Second), MaxBackoff: task.Duration(time.Minute)}
+	ms := func(v int64) *int64 { return &v }
+	pol := func(n int, lo, hi time.Duration) task.RetryPolicy {
+		return task.RetryPolicy{MaxAttempts: n, MinBackoff: task.Duration(lo), MaxBackoff: task.Duration(hi)}
+	}
+	tests := []struct {
+		name string
+		spec *task.Spec
+		want task.RetryPolicy
+	}{
+		{"nil spec", nil, pol(4, time.Second, time.Minute)},
+		{"no override", &task.Spec{}, pol(4, time.Second, time.Minute)},
+		{"max_attempts", &task.Spec{MaxAttempts: 9}, pol(9, time.Second, time.Minute)},
+		{"both bounds", &task.Spec{MinBackoffMs: ms(250), MaxBackoffMs: ms(4000)}, pol(4, 250*time.Millisecond, 4*time.Second)},
+		{"zero bounds", &task.Spec{MinBackoffMs: ms(0), MaxBackoffMs: ms(0)}, pol(4, 0, 0)},
+		{"min only", &task.Spec{MinBackoffMs: ms(5000)}, pol(4, 5*time.Second, time.Minute)},
+		{"max only", &task.Spec{MaxBackoffMs: ms(2000)}, pol(4, time.Second, 2*time.Second)},
+		{"min only, above the queue's max", &task.Spec{MinBackoffMs: ms(120_000)}, pol(4, 2*time.Minute, 2*time.Minute)},
+		{"max only, below the queue's min", &task.Spec{MaxBackoffMs: ms(10)}, pol(4, 10*time.Millisecond, 10*time.Millisecond)},
+		{"stored out of range", &task.Spec{MinBackoffMs: ms(-5), MaxBackoffMs: ms(math.MaxInt64)}, pol(4, 0, 100*365*24*time.Hour)},
+	}
+	for _, tt := range tests {
+		if got := c.TaskRetry(tt.spec); got != tt.want {
+			t.Errorf("%s: TaskRetry = %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
+
 func TestStateTerminal(t *testing.T) {
 	t.Parallel()
 	for s, want := range map[task.State]bool{

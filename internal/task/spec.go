@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -56,8 +57,12 @@ type Spec struct {
 	Form        []Field  `json:"f,omitempty"`
 	TimeoutMs   int64    `json:"o,omitempty"` // 0: the queue's timeout
 	MaxAttempts int      `json:"r,omitempty"` // 0: the queue's policy
-	CreatedMs   int64    `json:"c,omitempty"`
-	RunAtMs     int64    `json:"d,omitempty"` // requested run-at time, 0 for now
+	// MinBackoffMs and MaxBackoffMs override the queue's retry.min_backoff
+	// and retry.max_backoff; nil keeps the queue's (0 is a valid override).
+	MinBackoffMs *int64 `json:"bn,omitempty"`
+	MaxBackoffMs *int64 `json:"bx,omitempty"`
+	CreatedMs    int64  `json:"c,omitempty"`
+	RunAtMs      int64  `json:"d,omitempty"` // requested run-at time, 0 for now
 }
 
 // ErrBadSpec reports a stored spec that cannot be decoded.
@@ -164,6 +169,25 @@ func (s *Spec) Normalize(l Limits) error {
 	}
 	if s.TimeoutMs < 0 {
 		return fmt.Errorf("%w: negative", ErrBadTimeout)
+	}
+	return s.validateBackoff()
+}
+
+// validateBackoff checks the task's own backoff bounds: not negative, not
+// over the longest duration, and min_backoff not above max_backoff when
+// both are set.
+func (s *Spec) validateBackoff() error {
+	for _, f := range []struct {
+		name string
+		ms   *int64
+	}{{"min_backoff", s.MinBackoffMs}, {"max_backoff", s.MaxBackoffMs}} {
+		if f.ms != nil && (*f.ms < 0 || *f.ms > maxDuration.Milliseconds()) {
+			return fmt.Errorf("%s: %w: %d ms: want 0 to %v", f.name, ErrBadDuration, *f.ms, maxDuration)
+		}
+	}
+	if s.MinBackoffMs != nil && s.MaxBackoffMs != nil && *s.MinBackoffMs > *s.MaxBackoffMs {
+		return fmt.Errorf("min_backoff: %w: %v is above max_backoff %v", ErrBadDuration,
+			time.Duration(*s.MinBackoffMs)*time.Millisecond, time.Duration(*s.MaxBackoffMs)*time.Millisecond)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -26,7 +27,8 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 			Method: "PUT", URL: "https://example.com/a?b=c&d=%20e#frag",
 			Header:   []task.Field{{"X-A", "1"}, {"X-A", "2"}, {"Content-Type", "text/plain; charset=utf-8"}},
 			BodyKind: task.BodyRaw, Body: "hello\nworld\x00\"quoted\" ✓",
-			TimeoutMs: 1500, MaxAttempts: 3, CreatedMs: 1_700_000_000_000, RunAtMs: 1_800_000_000_000,
+			TimeoutMs: 1500, MaxAttempts: 3, MinBackoffMs: i64(0), MaxBackoffMs: i64(90_000),
+			CreatedMs: 1_700_000_000_000, RunAtMs: 1_800_000_000_000,
 		}},
 		{name: "form", queue: "forms", spec: &task.Spec{
 			Method: "POST", URL: "http://example.com/form", BodyKind: task.BodyMultipart,
@@ -277,6 +279,13 @@ func TestNormalize(t *testing.T) {
 		{name: "no limits", spec: task.Spec{Method: "POST", URL: "http://x/" + strings.Repeat("a", 10_000), BodyKind: task.BodyRaw, Body: strings.Repeat("b", 1<<20)}},
 		{name: "negative timeout", spec: task.Spec{URL: "http://x/", TimeoutMs: -1}, want: task.ErrBadTimeout},
 		{name: "zero timeout", spec: task.Spec{URL: "http://x/", TimeoutMs: 0}},
+		{name: "backoff bounds", spec: task.Spec{URL: "http://x/", MinBackoffMs: i64(0), MaxBackoffMs: i64(5000)}},
+		{name: "equal backoff bounds", spec: task.Spec{URL: "http://x/", MinBackoffMs: i64(5000), MaxBackoffMs: i64(5000)}},
+		{name: "min backoff only", spec: task.Spec{URL: "http://x/", MinBackoffMs: i64(1 << 40)}},
+		{name: "negative min backoff", spec: task.Spec{URL: "http://x/", MinBackoffMs: i64(-1)}, want: task.ErrBadDuration, wantField: "min_backoff"},
+		{name: "negative max backoff", spec: task.Spec{URL: "http://x/", MaxBackoffMs: i64(-1)}, want: task.ErrBadDuration, wantField: "max_backoff"},
+		{name: "max backoff over 100 years", spec: task.Spec{URL: "http://x/", MaxBackoffMs: i64(math.MaxInt64)}, want: task.ErrBadDuration, wantField: "max_backoff"},
+		{name: "min backoff above max", spec: task.Spec{URL: "http://x/", MinBackoffMs: i64(2), MaxBackoffMs: i64(1)}, want: task.ErrBadDuration, wantField: "min_backoff"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -308,5 +317,29 @@ func TestNoBodyMethod(t *testing.T) {
 		if got := task.NoBodyMethod(m); got != want {
 			t.Errorf("NoBodyMethod(%q) = %v, want %v", m, got, want)
 		}
+	}
+}
+
+func i64(v int64) *int64 { return &v }
+
+// TestBackoffOverridesStored: a task's backoff bounds survive storage, 0
+// included (0 is an override, unlike an absent bound), and a spec without
+// them stores no trace of them.
+func TestBackoffOverridesStored(t *testing.T) {
+	t.Parallel()
+	stored, err := task.Encode("q", &task.Spec{URL: "http://x/", MinBackoffMs: i64(0), MaxBackoffMs: i64(250)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stored, `"bn":0`) || !strings.Contains(stored, `"bx":250`) {
+		t.Fatalf("stored %q: want bn 0 and bx 250", stored)
+	}
+	_, s, err := task.Decode(stored)
+	if err != nil || s.MinBackoffMs == nil || *s.MinBackoffMs != 0 || s.MaxBackoffMs == nil || *s.MaxBackoffMs != 250 {
+		t.Fatalf("decoded %+v, %v", s, err)
+	}
+	plain, err := task.Encode("q", &task.Spec{URL: "http://x/"})
+	if err != nil || strings.Contains(plain, "bn") || strings.Contains(plain, "bx") {
+		t.Fatalf("a spec without overrides stored %q (%v)", plain, err)
 	}
 }
