@@ -49,13 +49,13 @@ K8S_KUBE_SCORE_IGNORE := container-image-pull-policy
 K8S_KUBE_SCORE_FLAGS = --kubernetes-version v$(basename $(K8S_KUBE_VERSION)) --output-format ci --exit-one-on-warning \
 	$(addprefix --enable-optional-test ,$(K8S_KUBE_SCORE_ENABLE)) $(addprefix --ignore-test ,$(K8S_KUBE_SCORE_IGNORE))
 
-K8S_TARGETS := k8s-test helm-lint helm-template chart-schema-check chart-check chart-rules-check kube-score \
+K8S_TARGETS := k8s-test helm-lint helm-template chart-schema-check chart-notes-check chart-check chart-rules-check kube-score crds-check \
 	k8s-validate deploy-k8s deploy-k8s-check chart-sync chart-sync-check $(K8S_CHARTCHECK)
 .PHONY: $(filter-out $(K8S_CHARTCHECK),$(K8S_TARGETS))
 $(K8S_TARGETS): SHELL := bash
 $(K8S_TARGETS): .SHELLFLAGS := -eu -o pipefail -c
 
-k8s-test: chart-sync-check helm-lint chart-schema-check chart-check kube-score deploy-k8s-check k8s-validate ## every Kubernetes check: lint, schema, chartcheck, kube-score, deploy/k8s freshness, real API server
+k8s-test: chart-sync-check helm-lint chart-schema-check chart-notes-check chart-check kube-score deploy-k8s-check crds-check k8s-validate ## every Kubernetes check: lint, schema, NOTES, chartcheck, kube-score, deploy/k8s and CRD freshness, real API server
 	@echo "k8s-test: ok"
 
 helm-lint: $(HELM) ## helm lint --strict the chart with its defaults and every helm/htq/ci values file
@@ -88,6 +88,31 @@ chart-schema-check: $(HELM) ## every helm/htq/ci-invalid values file must be REJ
 	done; rm -f $(K8S_OUT).schema.err
 	@echo "chart-schema-check: ok ($(words $(K8S_BAD_VALUES)) bad values files rejected by the schema)"
 
+# helm template leaves NOTES.txt out, so a copy of the chart renders it as
+# the string of a ConfigMap (templates/zz-notes-check.yaml), once per values
+# file. A Redis URL's userinfo must never be printed: a username is dropped,
+# and a URL with a password must not render at all, even when the schema is
+# skipped (it would be in the ConfigMap).
+K8S_NOTES_CHART := $(K8S_OUT)/notes/htq
+K8S_NOTES = $(HELM) template $(K8S_RELEASE) $(K8S_NOTES_CHART) --namespace $(K8S_NAMESPACE) --kube-version $(K8S_KUBE_VERSION) \
+	$(K8S_API_VERSIONS) --show-only templates/zz-notes-check.yaml
+chart-notes-check: $(HELM) ## render NOTES.txt for every helm/htq/ci values file; it never prints a Redis URL's userinfo
+	@rm -rf $(dir $(K8S_NOTES_CHART)) && mkdir -p $(dir $(K8S_NOTES_CHART)) && cp -R $(K8S_CHART) $(K8S_NOTES_CHART)
+	@{ echo '{{- define "htq.notesCheck" }}'; cat $(K8S_CHART)/templates/NOTES.txt; echo '{{- end }}'; \
+	  printf '%s\n' 'apiVersion: v1' 'kind: ConfigMap' 'metadata: {name: notes}' 'data:' '  NOTES.txt: {{ include "htq.notesCheck" . | toJson }}'; \
+	} > $(K8S_NOTES_CHART)/templates/zz-notes-check.yaml
+	@notes() { $(K8S_NOTES) "$$@" > $(K8S_OUT).notes && grep -q 'Reach the API' $(K8S_OUT).notes || { echo "chart-notes-check: NOTES.txt did not render ($$*)"; cat $(K8S_OUT).notes; return 1; }; \
+	  if grep -Eq 'rediss?://[^/?#" ]*@' $(K8S_OUT).notes; then echo "chart-notes-check: FAIL: NOTES.txt prints a Redis URL's userinfo ($$*)"; return 1; fi; }; \
+	for f in $(K8S_CI_VALUES); do notes -f "$$f" || exit 1; done; \
+	notes -f $(K8S_CHART)/ci/external-redis-values.yaml --set externalRedis.url=rediss://htq@redis.example.internal:6380/2 || exit 1; \
+	grep -q 'rediss://redis.example.internal:6380/2' $(K8S_OUT).notes || { echo "chart-notes-check: FAIL: NOTES.txt does not show the Redis URL without its userinfo"; exit 1; }; \
+	for u in redis://:secret@redis.example.internal:6379 rediss://htq:secret@redis.example.internal:6380/2; do \
+	  if $(K8S_HELM_TEMPLATE) --skip-schema-validation --set redis.enabled=false --set externalRedis.url=$$u > /dev/null 2> $(K8S_OUT).notes; then \
+	    echo "chart-notes-check: FAIL: externalRedis.url with a password rendered (with --skip-schema-validation)"; exit 1; fi; \
+	  grep -q 'externalRedis.url must not hold a password' $(K8S_OUT).notes || { echo "chart-notes-check: FAIL: externalRedis.url with a password failed, but not for that:"; cat $(K8S_OUT).notes; exit 1; }; \
+	done
+	@rm -f $(K8S_OUT).notes; echo "chart-notes-check: ok ($(words $(K8S_CI_VALUES)) values files + a URL with a username; URLs with a password refused)"
+
 $(K8S_CHARTCHECK): $(wildcard $(K8S_CHARTCHECK_DIR)/*.go $(K8S_CHARTCHECK_DIR)/go.*)
 	@mkdir -p $(dir $@)
 	@$(K8S_GO) build -trimpath -o $@ .
@@ -116,6 +141,13 @@ kube-score: helm-template $(KUBE_SCORE) $(KUBECTL) ## kube-score every rendering
 	  { echo "kube-score: deploy/k8s:"; grep -v '^\[\(OK\|SKIPPED\)\]' $(K8S_OUT).score; exit 1; }
 	@rm -f $(K8S_OUT).score
 	@echo "kube-score: ok (ignored: $(K8S_KUBE_SCORE_IGNORE))"
+
+# The CRDs k8s-validate applies (hack/tools/crds) must be what controller-gen
+# makes from the Go types pinned in hack/tools/modules/crdgen. About 3 s once
+# controller-gen is built and the module cache has those modules (the first
+# run fetches them from the module proxy, like the tools themselves).
+crds-check: $(CONTROLLER_GEN) ## fail if hack/tools/crds is not what hack/tools/gen-crds.sh would write
+	@CONTROLLER_GEN='$(CONTROLLER_GEN)' TOOLS_DIR='$(TOOLS_DIR)' '$(TOOLS_MK_DIR)/gen-crds.sh' --check
 
 # A real etcd + kube-apiserver on loopback: the CRDs are applied first, then
 # every rendering and deploy/k8s must pass a server-side dry run in a

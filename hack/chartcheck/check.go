@@ -40,8 +40,15 @@ type checker struct {
 	svcObj    map[*corev1.Service]*Object
 	configMap map[string]*corev1.ConfigMap // ns/name
 	secrets   map[string]*corev1.Secret    // ns/name
-	probs     []string
+	// apiPorts: the container ports each HTQ API container listens on, by
+	// workload and container name (filled by checkWorkload).
+	apiPorts map[*workload]map[string]apiListen
+	probs    []string
 }
+
+// apiListen is where an HTQ API container serves the API and /metrics
+// (metrics is 0 when /metrics is on the API port).
+type apiListen struct{ api, metrics int32 }
 
 func key(ns, name string) string { return ns + "/" + name }
 
@@ -54,7 +61,8 @@ func (c *checker) errf(o *Object, format string, args ...any) {
 // then not checked against it.
 func Check(objs []*Object, known *Known) []string {
 	c := &checker{known: known, objs: objs, svcObj: map[*corev1.Service]*Object{},
-		configMap: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}}
+		configMap: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{},
+		apiPorts: map[*workload]map[string]apiListen{}}
 	seen := map[string]*Object{}
 	for _, o := range objs {
 		id := o.GVK.GroupKind().String() + " " + key(o.Meta.GetNamespace(), o.Meta.GetName())
@@ -85,6 +93,8 @@ func Check(objs []*Object, known *Known) []string {
 		switch t := o.Obj.(type) {
 		case *corev1.Service:
 			c.checkService(o, t)
+		case *corev1.ConfigMap:
+			c.checkConfigMapSecrets(o, t)
 		case *appsv1.StatefulSet:
 			c.checkStatefulSet(o, t)
 		case *policyv1.PodDisruptionBudget:
@@ -264,6 +274,7 @@ func (c *checker) checkContainer(w *workload, ct *corev1.Container, init bool, v
 
 	// Environment: unique names, references that resolve.
 	c.checkEnv(w, ct, bad)
+	c.checkContainerSecrets(ct, bad)
 
 	if init {
 		return
@@ -475,6 +486,10 @@ func (c *checker) checkHTQContainer(w *workload, ct *corev1.Container, role stri
 					bad("api.metrics_listen and api.listen share port %d", mp)
 				}
 				listening[mp] = "api.metrics_listen"
+				if c.apiPorts[w] == nil {
+					c.apiPorts[w] = map[string]apiListen{}
+				}
+				c.apiPorts[w][ct.Name] = apiListen{api: mainPort, metrics: mp}
 			}
 		}
 	}
@@ -549,6 +564,16 @@ func (c *checker) checkService(o *Object, s *corev1.Service) {
 		c.errf(o, "selector %v matches no pod template", s.Spec.Selector)
 		return
 	}
+	// /metrics stays off the Service that clients (a load balancer, an
+	// Ingress) use: it tells anyone the queues, their sizes and error rates.
+	if api, metrics := c.apiExposure(s); metrics != "" {
+		switch {
+		case api != "":
+			c.errf(o, "exposes both the API (port %s) and the API's /metrics (port %s): whatever publishes the API publishes /metrics too; give /metrics a Service of its own", api, metrics)
+		case s.Spec.Type == corev1.ServiceTypeLoadBalancer || s.Spec.Type == corev1.ServiceTypeNodePort:
+			c.errf(o, "a %s Service exposes the API's /metrics (port %s) outside the cluster", s.Spec.Type, metrics)
+		}
+	}
 	for _, sp := range s.Spec.Ports {
 		tp := sp.TargetPort
 		if tp.Type == intstr.Int && tp.IntVal == 0 {
@@ -571,6 +596,44 @@ func (c *checker) checkService(o *Object, s *corev1.Service) {
 			}
 		}
 	}
+}
+
+// apiExposure names the ports of s that reach an HTQ API container's API
+// listener and its separate /metrics listener ("" when none does).
+func (c *checker) apiExposure(s *corev1.Service) (api, metrics string) {
+	if len(s.Spec.Selector) == 0 {
+		return "", ""
+	}
+	for _, w := range c.podsMatching(s.Namespace, labels.SelectorFromSet(s.Spec.Selector)) {
+		for _, ct := range w.tpl.Spec.Containers {
+			l, ok := c.apiPorts[w][ct.Name]
+			if !ok {
+				continue
+			}
+			for _, sp := range s.Spec.Ports {
+				tp := sp.TargetPort
+				if tp.Type == intstr.Int && tp.IntVal == 0 {
+					tp = intstr.FromInt32(sp.Port)
+				}
+				for _, cp := range ct.Ports {
+					if (tp.Type == intstr.String && cp.Name != tp.StrVal) || (tp.Type == intstr.Int && cp.ContainerPort != tp.IntVal) {
+						continue
+					}
+					name := sp.Name
+					if name == "" {
+						name = fmt.Sprint(sp.Port)
+					}
+					switch cp.ContainerPort {
+					case l.api:
+						api = name
+					case l.metrics:
+						metrics = name
+					}
+				}
+			}
+		}
+	}
+	return api, metrics
 }
 
 func (c *checker) selectsPods(o *Object, ns string, ls *metav1.LabelSelector, what string) []*workload {
@@ -673,6 +736,9 @@ func (c *checker) checkIngress(o *Object, in *networkingv1.Ingress) {
 			c.errf(o, "backend Service %s is not in the rendering", b.Service.Name)
 			return
 		}
+		if _, metrics := c.apiExposure(s); metrics != "" {
+			c.errf(o, "backend Service %s exposes the API's /metrics (port %s)", s.Name, metrics)
+		}
 		for _, p := range s.Spec.Ports {
 			if (b.Service.Port.Name != "" && p.Name == b.Service.Port.Name) || (b.Service.Port.Name == "" && p.Port == b.Service.Port.Number) {
 				return
@@ -768,6 +834,29 @@ func (c *checker) checkCustom(o *Object, u *unstructured.Unstructured) {
 				c.errf(o, "endpoint port %q is not a port of any selected Service", port)
 			}
 		}
+		// Every HTQ role exports metrics (and the alert rules expect all
+		// three jobs): each one's pods are behind a selected Service that
+		// has an endpoint port.
+		for _, w := range c.workloads {
+			if !slices.Contains(nss, w.ns()) || !runsHTQ(w) {
+				continue
+			}
+			scraped := false
+			for _, s := range svcs {
+				if len(s.Spec.Selector) == 0 || !labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(w.tpl.Labels)) {
+					continue
+				}
+				for _, p := range s.Spec.Ports {
+					for _, e := range eps {
+						port, _, _ := unstructured.NestedString(e.(map[string]any), "port")
+						scraped = scraped || p.Name == port
+					}
+				}
+			}
+			if !scraped {
+				c.errf(o, "scrapes no pod of %s: no selected Service with an endpoint port selects it", w.obj.Ref())
+			}
+		}
 	case "PodMonitor":
 		sel := selectorAt(c, o, u, "spec", "selector")
 		if sel != nil && len(c.podsMatching(ns, sel)) == 0 {
@@ -797,6 +886,16 @@ func (c *checker) checkCustom(o *Object, u *unstructured.Unstructured) {
 			}
 		}
 	}
+}
+
+// runsHTQ reports whether a workload runs an HTQ binary.
+func runsHTQ(w *workload) bool {
+	for i := range w.tpl.Spec.Containers {
+		if htqRole(&w.tpl.Spec.Containers[i]) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func selectorAt(c *checker, o *Object, u *unstructured.Unstructured, fields ...string) labels.Selector {

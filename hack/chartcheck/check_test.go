@@ -109,6 +109,19 @@ func TestBrokenFixtures(t *testing.T) {
 		{"duplicate object", "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: api, namespace: t}", "apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: t}\nspec: {selector: {app: htq}, ports: [{port: 1, targetPort: http}]}\n---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: api, namespace: t}", "same kind and name as"},
 		{"unknown field", "  serviceName: redis", "  serviceName: redis\n  replica: 1", `unknown field "spec.replica"`},
 		{"wrong type", "terminationGracePeriodSeconds: 40", "terminationGracePeriodSeconds: \"40\"", "cannot unmarshal"},
+		{"metrics on the API's Service", "    - {name: http, port: 80, targetPort: http}\n---", "    - {name: http, port: 80, targetPort: http}\n    - {name: metrics, port: 9090, targetPort: metrics}\n---", "exposes both the API (port http) and the API's /metrics (port metrics)"},
+		{"metrics port number on the API's Service", "    - {name: http, port: 80, targetPort: http}\n---", "    - {name: http, port: 80, targetPort: http}\n    - {name: prom, port: 9090, targetPort: 9090}\n---", "exposes both the API (port http) and the API's /metrics (port prom)"},
+		{"ingress to the metrics Service", "backend: {service: {name: api, port: {name: http}}}", "backend: {service: {name: api-metrics, port: {name: metrics}}}", "backend Service api-metrics exposes the API's /metrics (port metrics)"},
+		{"metrics on a load balancer", "  clusterIP: None\n  selector: {app: htq, component: api}", "  type: LoadBalancer\n  selector: {app: htq, component: api}", "a LoadBalancer Service exposes the API's /metrics (port metrics)"},
+		{"servicemonitor misses a role", "metadata: {name: dispatcher-metrics, namespace: t, labels: {app: htq}}", "metadata: {name: dispatcher-metrics, namespace: t}", "scrapes no pod of broken.yaml#3 Deployment t/dispatcher"},
+		{"requirepass flag", "          image: redis:7\n", "          image: redis:7\n          command: [redis-server]\n          args: [/etc/redis/redis.conf, --requirepass, $(REDIS_PASSWORD)]\n", `container redis: passes a Redis password on the command line ("--requirepass ***")`},
+		{"requirepass inline", "          image: redis:7\n", "          image: redis:7\n          args: [redis-server, --requirepass=hunter2]\n", `passes a Redis password on the command line ("--requirepass=***")`},
+		{"requirepass in a script", "          image: redis:7\n", "          image: redis:7\n          command: [sh, -c, 'exec redis-server /etc/redis/redis.conf --requirepass \"$REDIS_PASSWORD\"']\n", "passes a Redis password on the command line"},
+		{"masterauth flag", "          image: redis:7\n", "          image: redis:7\n          args: [redis-server, --masterauth, hunter2]\n", `passes a Redis password on the command line ("--masterauth ***")`},
+		{"requirepass in a ConfigMap", "data:\n  config.yaml: |", "data:\n  redis.conf: |\n    port 6379\n    requirepass hunter2\n  config.yaml: |", "key redis.conf sets a Redis password (requirepass ...) in a ConfigMap"},
+		{"redis url with a password", "url: redis://redis:6379/0", "url: redis://:hunter2@redis:6379/0", "key config.yaml holds a Redis URL with a password (redis://***@redis:6379/0)"},
+		{"redis url with user and password", "url: redis://redis:6379/0", "url: rediss://htq:hunter2@redis:6379/0", "holds a Redis URL with a password (rediss://***@redis:6379/0)"},
+		{"redis url env with a password", `{name: HTQ_DISPATCHER_LISTEN, value: ":8081"}`, `{name: HTQ_DISPATCHER_LISTEN, value: ":8081"}` + "\n            - {name: HTQ_REDIS_URL, value: \"redis://u:pw@redis:6379/0\"}", "env HTQ_REDIS_URL: the Redis URL holds a password"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -119,6 +132,9 @@ func TestBrokenFixtures(t *testing.T) {
 			p := problems(t, "broken.yaml", broken)
 			if !containsProblem(p, tc.want) {
 				t.Fatalf("want a problem containing %q, got:\n%s", tc.want, strings.Join(p, "\n"))
+			}
+			if containsProblem(p, "hunter2") {
+				t.Fatalf("a problem repeats the password:\n%s", strings.Join(p, "\n"))
 			}
 		})
 	}
@@ -166,7 +182,7 @@ func TestRun(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"-readme", "testdata/readme.md", "testdata/good.yaml"}, 0, "chartcheck: ok: 13 objects"},
+		{[]string{"-readme", "testdata/readme.md", "testdata/good.yaml"}, 0, "chartcheck: ok: 15 objects"},
 		{[]string{"-want", "ScaledObject", "testdata/good.yaml"}, 1, "no ScaledObject was rendered"},
 		{[]string{"-absent", "Ingress,Secret", "testdata/good.yaml"}, 1, "a Secret was rendered"},
 		{[]string{"testdata/good.yaml", "testdata/broken-wrong-type.yaml"}, 1, "problem(s)"},
@@ -187,5 +203,49 @@ func TestParseHTQDuration(t *testing.T) {
 		if err != nil || d.String() != want {
 			t.Errorf("parseHTQDuration(%q) = %v, %v; want %s", in, d, err, want)
 		}
+	}
+}
+
+// TestPasswordDetection: what counts as a password on a command line or in
+// a Redis URL, and what does not.
+func TestPasswordDetection(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"redis-server", "/etc/redis/redis.conf"}, false},
+		{[]string{"redis-server", "/etc/redis/redis.conf", "--include", "/run/redis-auth/auth.conf"}, false},
+		{[]string{"redis-cli", "CONFIG", "GET", "requirepass"}, false},
+		{[]string{"sh", "/etc/redis/write-auth.sh"}, false},
+		{[]string{"redis-server", "--requirepass", "$(REDIS_PASSWORD)"}, true},
+		{[]string{"redis-server", "--REQUIREPASS=x"}, true},
+		{[]string{"redis-cli", "CONFIG", "SET", "requirepass", "x"}, true},
+		{[]string{"sh", "-c", "redis-server --masterauth $PW"}, true},
+	} {
+		if _, got := passwordInArgs(tc.args); got != tc.want {
+			t.Errorf("passwordInArgs(%q) = %v, want %v", tc.args, got, tc.want)
+		}
+	}
+	for u, want := range map[string]bool{
+		"redis://redis:6379/0":          false,
+		"rediss://htq@redis:6380/2":     false,
+		"redis://[::1]:6379":            false,
+		"redis://htq@[::1]:6379/0":      false,
+		"redis://host:6379/0?a=b@c:d":   false,
+		"redis://:secret@host:6379":     true,
+		"redis://user:secret@host":      true,
+		"redis://user:@host":            true,
+		"redis://u:p@ss@host:6379/0":    true,
+		"redis://u:p%40ss@host:6379/0":  true,
+		"redis://u:p#ss@host:6379/0":    false, // a fragment: no userinfo
+		"rediss://u:s3cr3t@h:1/0?x=y#z": true,
+	} {
+		if got := urlPassword(u); got != want {
+			t.Errorf("urlPassword(%q) = %v, want %v", u, got, want)
+		}
+	}
+	if got := redactURL("redis://u:p@ss@host:6379/0"); got != "redis://***@host:6379/0" {
+		t.Errorf("redactURL = %q", got)
 	}
 }

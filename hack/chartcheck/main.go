@@ -6,7 +6,9 @@
 // the listen addresses HTQ is configured with, every container has
 // resources, probes and a locked-down security context, the dispatcher gets
 // longer than its shutdown grace to stop, budgets and autoscalers point at
-// real workloads.
+// real workloads, no Redis password is on a command line or in a ConfigMap
+// (redis.conf lines, Redis URLs), and the API's /metrics is not on the
+// Service that publishes the API.
 //
 //	chartcheck [-readme README.md] [-want Kind,...] [-absent Kind,...] FILE...
 //

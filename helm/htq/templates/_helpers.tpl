@@ -108,6 +108,10 @@ or a number of seconds) in whole seconds, rounded up.
 {{- $_ := set $r "mode" "standalone" }}
 {{- $_ := set $r "url" (printf "redis://%s:%d/0" (include "htq.redis.fullname" .) (int .Values.redis.port)) }}
 {{- else if $e.url }}
+{{- /* The schema refuses this too; this catches --skip-schema-validation. */}}
+{{- if regexMatch "^rediss?://[^/?#]*:[^/?#]*@" $e.url }}
+{{- fail "externalRedis.url must not hold a password (it would be written to the ConfigMap): set externalRedis.password or externalRedis.existingSecret" }}
+{{- end }}
 {{- $_ := set $r "mode" "standalone" }}
 {{- $_ := set $r "url" $e.url }}
 {{- else if $e.sentinel.addrs }}
@@ -127,6 +131,11 @@ or a number of seconds) in whole seconds, rounded up.
 {{- if $e.tls }}{{ $_ := set $r "tls" true }}{{ end }}
 {{- end }}
 {{- toYaml $r }}
+{{- end }}
+
+{{/* A Redis URL without its userinfo (user:password@), for printing. */}}
+{{- define "htq.redactURL" -}}
+{{- regexReplaceAll "^(rediss?://)[^/?#]*@" . "${1}" }}
 {{- end }}
 
 {{/* The whole config.yaml: .Values.config plus the chart-managed redis keys. */}}
@@ -259,11 +268,37 @@ maxmemory {{ . }}
 {{- end }}
 # HTQ's data must never be evicted.
 maxmemory-policy noeviction
-{{- if not $r.auth.enabled }}
+{{- if $r.auth.enabled }}
+# requirepass, written from the Secret's redis-password by the pod's init
+# container (write-auth.sh): the password is in no command line and no
+# ConfigMap.
+include /run/redis-auth/auth.conf
+{{- else }}
 # No password: the NetworkPolicy is the only guard.
 protected-mode no
 {{- end }}
 {{- with $r.extraConfig }}
 {{- . | nindent 0 }}
 {{- end }}
+{{- end }}
+
+{{/*
+write-auth.sh of the bundled Redis' init container: REDIS_PASSWORD (from the
+Secret) becomes the line `requirepass "<password>"` of
+/run/redis-auth/auth.conf, on a memory-backed volume only this pod mounts.
+printf is a shell builtin and sed reads the password on stdin, so it is in
+no process' arguments.
+*/}}
+{{- define "htq.redis.authScript" -}}
+set -eu
+nl='
+'
+case "$REDIS_PASSWORD" in
+  "") echo "write-auth.sh: the Secret's redis-password is empty" >&2; exit 1 ;;
+  *"$nl"*) echo "write-auth.sh: the Secret's redis-password has a line break" >&2; exit 1 ;;
+esac
+umask 077
+# A double-quoted redis.conf string: escape backslashes and double quotes.
+pw=$(printf '%s' "$REDIS_PASSWORD" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')
+printf 'requirepass "%s"\n' "$pw" > /run/redis-auth/auth.conf
 {{- end }}
