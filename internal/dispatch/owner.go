@@ -113,6 +113,14 @@ func (o *owner) run(calls context.Context, first []store.Delivery) {
 	var rateWait *time.Timer
 	var rateC <-chan time.Time
 
+	// reloadIfNew reloads the queue's configuration when a script reports a
+	// newer version of it.
+	reloadIfNew := func(n *store.Next) {
+		if n.Version != "" && n.Version != o.ver && !o.lost.Load() {
+			o.reload(calls, n.Version)
+			conc = max(1, o.cfg.Concurrency)
+		}
+	}
 	// apply takes what a script answered; extended says whether that
 	// script extended the lease.
 	apply := func(n *store.Next, at time.Time, extended bool) {
@@ -136,10 +144,7 @@ func (o *owner) run(calls context.Context, first []store.Delivery) {
 				rateC = rateWait.C
 			}
 		}
-		if n.Version != "" && n.Version != o.ver && !o.lost.Load() {
-			o.reload(calls, n.Version)
-			conc = max(1, o.cfg.Concurrency)
-		}
+		reloadIfNew(n)
 	}
 	want := func() int {
 		if stopping || d.draining.Load() {
@@ -282,6 +287,7 @@ func (o *owner) run(calls context.Context, first []store.Delivery) {
 			case store.NextRateWait:
 				// no token for the retry yet: keep holding the head until one comes
 				o.extended(at)
+				reloadIfNew(n)
 				inflight++
 				o.hold(calls, h.p, n.Until, holds)
 			default:

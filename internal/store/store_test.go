@@ -997,3 +997,62 @@ func TestRecoveryUnderRateLimitKeepsOrderAndRate(t *testing.T) {
 		t.Fatalf("after the recovered entries = %+v", n)
 	}
 }
+
+// Entries a new owner keeps aside for rate tokens stay aside when its claim
+// is repeated after a lost reply, and one cancelled while it waits there is
+// finished as cancelled, not called.
+func TestRecoveredEntriesAsideSurviveARepeatedClaimAndCancel(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", func(c *task.QueueConfig) {
+		c.Rate, c.Burst, c.Concurrency = 1, 3, 3
+		c.Timeout = task.Duration(50 * time.Millisecond)
+	})
+	ids := e.enqueue("q", time.Time{}, "http://x/1", "http://x/2", "http://x/3", "http://x/4")
+	if a, err := e.s.Claim(e.ctx, "q", "A", 100*time.Millisecond, 0, 3); err != nil || len(a.Deliveries) != 3 {
+		t.Fatalf("claim A = %+v, %v", a, err)
+	}
+	e.clk.Advance(time.Second)
+	var b *store.Claim
+	var err error
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if b, err = e.s.Claim(e.ctx, "q", "B", 10*time.Second, 0, 3); err != nil {
+			t.Fatal(err)
+		}
+		if b.Status == store.ClaimOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never recovered: %v", b.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := urls(b.Deliveries); strings.Join(got, " ") != "http://x/1" {
+		t.Fatalf("recovered with one token = %v", got)
+	}
+	// B's reply was lost and it claims again: it gets back what that reply
+	// delivered, not the entries kept aside.
+	again := e.claim("q", "B", 3)
+	if got := urls(again.Deliveries); again.Status != store.ClaimOK || strings.Join(got, " ") != "http://x/1" {
+		t.Fatalf("repeated claim = %v %v, want x/1 only", again.Status, got)
+	}
+	if r, err := e.s.CancelTask(e.ctx, ids[1], time.Hour); err != nil || r != store.Cancelling {
+		t.Fatalf("cancel of a task the dead owner had in flight = %v, %v", r, err)
+	}
+	n := e.complete(again.Lease, &again.Deliveries[0], store.OutcomeSucceeded, 3)
+	if n.Status != store.NextRateWait {
+		t.Fatalf("complete without tokens = %v", n.Status)
+	}
+	e.clk.Advance(2 * time.Second)
+	n, err = e.s.Pull(e.ctx, again.Lease, 10*time.Second, 3)
+	if err != nil || n.Status != store.NextEntries {
+		t.Fatalf("pull = %+v, %v", n, err)
+	}
+	if got := urls(n.Deliveries); strings.Join(got, " ") != "http://x/3 http://x/4" {
+		t.Fatalf("two tokens delivered %v, want x/3 (recovered) then x/4, the cancelled x/2 skipped", got)
+	}
+	ti, err := e.s.GetTask(e.ctx, ids[1])
+	if err != nil || ti.State != task.StateCancelled || ti.Attempts != 1 {
+		t.Fatalf("cancelled task = %+v, %v; want cancelled after its one attempt", ti, err)
+	}
+}

@@ -30,14 +30,17 @@ end
 local mine = redis.call('GET', lease)
 if mine and string.sub(mine, 1, #consumer + 1) == consumer .. ':' then
   local epoch = string.sub(mine, #consumer + 2)
-  redis.call('HDEL', meta, 'recov') -- every pending entry of ours is delivered below
   redis.call('PEXPIRE', lease, ttl)
   redis.call('ZADD', ready, now + ttl, q)
   local out = {'ok', epoch, m[1], m[8] or '0'}
+  -- Hand back what the lost reply delivered (its tokens were spent then);
+  -- recovered entries kept aside for tokens stay aside.
+  local aside = {}
+  for id in string.gmatch(redis.call('HGET', meta, 'recov') or '', '%S+') do aside[id] = true end
   local pend = redis.call('XPENDING', stream, GROUP, '-', '+', 1000)
   local ids = {}
   for _, p in ipairs(pend) do
-    if p[2] == consumer then ids[#ids + 1] = p[1] end
+    if p[2] == consumer and not aside[p[1]] then ids[#ids + 1] = p[1] end
   end
   local got = 0
   if #ids > 0 then

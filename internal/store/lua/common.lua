@@ -102,17 +102,23 @@ end
 
 -- deliver hands one stream entry to the caller: it bumps the queue's
 -- sequence and the task's attempt count and marks the task active. A task
--- that was cancelled, or whose spec is gone, is acknowledged and skipped.
+-- that was cancelled, or whose spec is gone, is acknowledged and skipped; so
+-- is one cancelled while it was active (a dead owner's call, recovered now),
+-- which is finished as cancelled: it is not called again.
 -- On success it appends eid, tid, spec, seq, attempt, k, since to out,
 -- where since is when the task became due again (0: use its spec's times).
 local function deliver(pp, meta, stream, eid, tid, nowS, out)
   local spec = redis.call('GET', spec_key(pp, tid))
   local skey = state_key(pp, tid)
-  local st = redis.call('HMGET', skey, 'st', 'k', 'ts', 'rt')
-  if spec == false or st[1] == 'cancelled' then
+  local st = redis.call('HMGET', skey, 'st', 'k', 'ts', 'rt', 'cx', 'keep')
+  if spec == false or st[1] == 'cancelled' or st[5] == '1' then
     redis.call('XACK', stream, GROUP, eid)
     redis.call('XDEL', stream, eid)
-    if spec then redis.call('HDEL', skey, 'ce') end
+    if spec and st[5] == '1' and st[1] ~= 'cancelled' then
+      finish(pp, tid, 'cancelled', nowS, st[6] or '0')
+    elseif spec then
+      redis.call('HDEL', skey, 'ce')
+    end
     return false
   end
   local seq = redis.call('HINCRBY', meta, 'seq', 1)
