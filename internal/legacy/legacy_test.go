@@ -32,8 +32,9 @@ func wantInvalid(t *testing.T, err error, field string) {
 	if !errors.Is(err, legacy.ErrInvalid) {
 		t.Fatalf("error %v does not wrap ErrInvalid", err)
 	}
-	if !strings.Contains(err.Error(), field) {
-		t.Fatalf("error %q does not name %s", err, field)
+	// the field the error is about comes first, right after ErrInvalid's text
+	if !strings.HasPrefix(err.Error(), legacy.ErrInvalid.Error()+": "+field+": ") {
+		t.Fatalf("error %q is not about %s", err, field)
 	}
 }
 
@@ -324,7 +325,7 @@ func TestQueueConfig(t *testing.T) {
 		{name: "variable", typ: "variable", step: ptr("2"), max: ptr("5"), wantKind: task.KindVariable, wantStep: 2 * time.Second, wantMax: 5 * time.Second, wantType: "variable"},
 		{name: "variable without times", typ: "variable", errField: "stepping_time"}, // every gap would be 0
 		{name: "variable with zero times", typ: "variable", step: ptr("0"), max: ptr("0"), errField: "stepping_time"},
-		{name: "variable without max, zero stepping", typ: "variable", step: ptr("0"), errField: "max_time_interval"},
+		{name: "variable without max, zero stepping", typ: "variable", step: ptr("0"), errField: "stepping_time"},
 		// 0 (the SDK's "unused") or no max_time_interval: no maximum gap
 		{name: "variable with zero max", typ: "variable", step: ptr("2"), max: ptr("0"), wantKind: task.KindVariable, wantStep: 2 * time.Second, wantMax: legacy.NoMaxGap, wantType: "variable"},
 		{name: "variable without max", typ: "variable", step: ptr("3"), wantKind: task.KindVariable, wantStep: 3 * time.Second, wantMax: legacy.NoMaxGap, wantType: "variable"},
