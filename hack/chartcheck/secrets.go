@@ -22,7 +22,7 @@ var redisAuthDirectives = []string{"requirepass", "masterauth"}
 var argPassword = regexp.MustCompile(`(?i)(^|[\s'"-])(requirepass|masterauth)(=|\s+)['"]?[^\s'"]+['"]?`)
 
 // confPassword matches a redis.conf line that sets a password.
-var confPassword = regexp.MustCompile(`(?im)^\s*(requirepass|masterauth)\s+\S`)
+var confPassword = regexp.MustCompile(`(?im)^\s*(requirepass|masterauth|user\s+\S+.*\s>)\s*\S`)
 
 // passwordInArgs reports the first argument that passes a Redis password on
 // the command line: as the value after --requirepass, or inline. Such a
