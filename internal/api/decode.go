@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/htq/htq/internal/clock"
 	"github.com/htq/htq/internal/store"
 	"github.com/htq/htq/internal/task"
 )
@@ -236,6 +237,9 @@ func (r *taskRequest) toNewTask(now time.Time, l task.Limits) (store.NewTask, er
 		nt.Due = now.Add(r.Delay.Std())
 	}
 	if nt.Due.After(now) {
+		// Times are kept in milliseconds: round up, so that a task never
+		// runs before the time it was given.
+		nt.Due = clock.CeilMillis(nt.Due)
 		s.RunAtMs = nt.Due.UnixMilli()
 	}
 	if r.Timeout != nil {

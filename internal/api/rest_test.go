@@ -238,6 +238,9 @@ func TestCreateTask(t *testing.T) {
 		{"run_at future", `{"url":"http://example.com/f","run_at":"2030-01-02T03:04:05.678+08:00"}`, "scheduled",
 			time.Date(2030, 1, 2, 3, 4, 5, 678e6, time.FixedZone("", 8*3600)), "GET", nil},
 		{"run_at past", `{"url":"http://example.com/g","run_at":"2020-01-02T03:04:05Z"}`, "queued", time.Time{}, "GET", nil},
+		// kept in milliseconds, rounded up: never called before run_at
+		{"run_at below a millisecond", `{"url":"http://example.com/g2","run_at":"2030-01-02T03:04:05.678000001Z"}`, "scheduled",
+			time.Date(2030, 1, 2, 3, 4, 5, 679e6, time.UTC), "GET", nil},
 		{"form and options", `{"url":"http://example.com/h","method":"PUT","form":{"b":"2","a":"1"},"timeout":"5s","max_attempts":3}`,
 			"queued", time.Time{}, "PUT", nil},
 	}

@@ -51,5 +51,15 @@ func (f *Fake) Set(t time.Time) {
 // Millis returns t as Unix milliseconds, the unit of every time in Redis.
 func Millis(t time.Time) int64 { return t.UnixMilli() }
 
+// CeilMillis rounds t up to a whole millisecond, the resolution at which
+// times are stored: a due time rounded so is never before t.
+func CeilMillis(t time.Time) time.Time {
+	r := t.Truncate(time.Millisecond)
+	if r.Before(t) {
+		r = r.Add(time.Millisecond)
+	}
+	return r
+}
+
 // FromMillis converts Unix milliseconds back to a time.
 func FromMillis(ms int64) time.Time { return time.UnixMilli(ms) }
