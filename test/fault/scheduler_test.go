@@ -27,7 +27,8 @@ func TestSchedulerFailoverWhileTasksAreDue(t *testing.T) {
 	c := testcluster.NewCluster(t, testcluster.Options{Schedulers: 2, Dispatchers: 2,
 		Config: fmt.Sprintf("scheduler:\n  lock_ttl: %s\n  promote_batch: 200\n", ttl)})
 	tg := testcluster.NewTarget(t)
-	timedQueues, varQueues := queueNames("timed", 50), queueNames("var", 20)
+	const varPerQueue = 20
+	timedQueues, varQueues := queueNames("timed", 50), queueNames("var", 50) // 3,000 timed and 1,000 variable tasks
 	createQueues(t, c, timedQueues, map[string]any{})
 	createQueues(t, c, varQueues, map[string]any{"type": "variable", "stepping_time": "300ms", "max_time_interval": "600ms"})
 
@@ -43,9 +44,9 @@ func TestSchedulerFailoverWhileTasksAreDue(t *testing.T) {
 		return false
 	})
 
-	for _, q := range varQueues { // 10 variable tasks per queue, cycling
+	for _, q := range varQueues { // variable tasks, cycling
 		var tasks []map[string]any
-		for i := range 10 {
+		for i := range varPerQueue {
 			tasks = append(tasks, map[string]any{"url": fmt.Sprintf("%s/var?q=%s&i=%d", tg.URL, q, i)})
 		}
 		c.REST("POST", "/v1/queues/"+q+"/tasks/batch", map[string]any{"tasks": tasks}, nil)
@@ -162,8 +163,8 @@ func TestSchedulerFailoverWhileTasksAreDue(t *testing.T) {
 	if late[0] < 0 {
 		t.Errorf("a timed task ran %v early", -late[0])
 	}
-	if len(places) != 200 {
-		t.Errorf("%d variable tasks found, want 200", len(places))
+	if want := len(varQueues) * varPerQueue; len(places) != want {
+		t.Errorf("%d variable tasks found, want %d", len(places), want)
 	}
 	for id, n := range places {
 		if n != 1 {

@@ -278,6 +278,12 @@ func TestSentinelFailover(t *testing.T) {
 			t.Errorf("%s is not ready after the failover", p.Name)
 		}
 	}
+	if ov := tg.OverlapList(); len(ov) > 0 {
+		t.Errorf("two calls of a serial queue at once: %v", rtFirst(ov, 5))
+	}
+	if odd := unexplainedDuplicates(t, c, tg.Calls()); len(odd) > 0 {
+		t.Errorf("%d tasks called again without a failed or lost attempt before: %v", len(odd), rtFirst(odd, 10))
+	}
 	if len(lost) > lastSecond {
 		t.Errorf("%d tasks accepted before the kill were lost (%v…), more than the %d accepted in the last second before it", len(lost), rtFirst(lost, 5), lastSecond)
 	}
@@ -306,7 +312,7 @@ func TestSentinelFailover(t *testing.T) {
 	}
 	t.Logf("accepted %d tasks before the kill (%d in its last second) and %d after; lost %d accepted before the kill %v; all %d accepted after it delivered",
 		before, lastSecond, after, len(lost), rtFirst(lost, 10), after)
-	t.Logf("%d calls: %d duplicates, %d tasks stored although their enqueue was refused, %d reordered", calls, dups, unaccepted, reordered)
+	t.Logf("%d calls: %d duplicates, %d tasks stored although their enqueue was refused, %d reordered, %d overlaps", calls, dups, unaccepted, reordered, len(tg.OverlapList()))
 }
 
 func rtFirst(list []string, n int) []string { return list[:min(n, len(list))] }
