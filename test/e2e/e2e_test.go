@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,32 +14,6 @@ import (
 	"github.com/htq/htq/internal/testcluster"
 )
 
-// checkSerial asserts that each queue's calls arrived in index order, one at
-// a time, each index exactly once.
-func checkSerial(t *testing.T, calls []testcluster.Call, perQueue int) {
-	t.Helper()
-	byQueue := map[string][]testcluster.Call{}
-	for _, c := range calls {
-		byQueue[c.Query.Get("q")] = append(byQueue[c.Query.Get("q")], c)
-	}
-	for q, cs := range byQueue {
-		sort.Slice(cs, func(i, j int) bool { return cs[i].Start.Before(cs[j].Start) })
-		if len(cs) != perQueue {
-			t.Errorf("queue %s: %d calls, want %d", q, len(cs), perQueue)
-		}
-		for i, c := range cs {
-			if got := c.Query.Get("i"); got != strconv.Itoa(i) {
-				t.Errorf("queue %s: call %d was task %s (out of order or duplicated)", q, i, got)
-				break
-			}
-			if i > 0 && c.Start.Before(cs[i-1].End) {
-				t.Errorf("queue %s: task %d started before task %d finished", q, i, i-1)
-				break
-			}
-		}
-	}
-}
-
 // TestOrderAcrossDispatchers: 50 queues × 100 tasks, half through the legacy
 // API and half through REST, on 3 dispatchers and 2 schedulers: every task
 // is delivered exactly once, in order, one at a time per queue.
@@ -50,44 +22,14 @@ func TestOrderAcrossDispatchers(t *testing.T) {
 	c := testcluster.NewCluster(t, testcluster.Options{Schedulers: 2, Dispatchers: 3})
 	tg := testcluster.NewTarget(t)
 	const queues, perQueue = 50, 100
-	start := time.Now()
-	var wg sync.WaitGroup
-	for qi := range queues {
-		name := fmt.Sprintf("q%02d", qi)
-		legacy := qi%2 == 0
-		if !legacy {
-			if code := c.REST("PUT", "/v1/queues/"+name, map[string]any{}, nil); code != http.StatusCreated {
-				t.Fatalf("create %s: %d", name, code)
-			}
-		}
-		wg.Go(func() {
-			for i := range perQueue {
-				u := fmt.Sprintf("%s/task?q=%s&i=%d", tg.URL, name, i)
-				if legacy {
-					r := c.Legacy("addTask", "queue_name", name, "url", u, "execute_time", "0", "method", "get", "header", "[]", "data", "[]")
-					if r["error_code"] != float64(0) {
-						t.Errorf("legacy addTask: %v", r)
-						return
-					}
-				} else if code := c.REST("POST", "/v1/queues/"+name+"/tasks", map[string]any{"url": u}, nil); code != http.StatusCreated {
-					t.Errorf("REST create: %d", code)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	enqueued := time.Since(start)
-	c.WaitFor("all calls", 120*time.Second, func() bool { return tg.Count() >= queues*perQueue })
-	c.WaitFor("queues drained", 30*time.Second, c.Drained)
-	took := time.Since(start)
+	res := testcluster.RunCore(t, c, tg, queues, perQueue, false, nil)
 	calls := tg.Calls()
 	if len(calls) != queues*perQueue {
 		t.Fatalf("%d calls, want exactly %d (a clean run delivers nothing twice)", len(calls), queues*perQueue)
 	}
-	checkSerial(t, calls, perQueue)
+	testcluster.CheckSerial(t, calls, perQueue)
 	t.Logf("%d tasks: enqueued in %v, all delivered after %v (%.0f tasks/s end to end)",
-		len(calls), enqueued.Round(time.Millisecond), took.Round(time.Millisecond), float64(len(calls))/took.Seconds())
+		len(calls), res.Enqueued.Round(time.Millisecond), res.Took.Round(time.Millisecond), float64(len(calls))/res.Took.Seconds())
 }
 
 // TestKillDispatcherMidCall: kill -9 the dispatcher in the middle of a slow
@@ -168,7 +110,7 @@ func TestKillDispatcherMidCall(t *testing.T) {
 			t.Fatalf("task %s ran before the redelivered slow task finished", cl.Query.Get("i"))
 		}
 	}
-	checkSerial(t, calls[1:], 6)
+	testcluster.CheckSerial(t, calls[1:], 6)
 	t.Logf("the slow call was redelivered %v after it started (timeout 2s + grace 0.5s)", redelivery.Start.Sub(started).Round(time.Millisecond))
 }
 

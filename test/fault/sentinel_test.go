@@ -104,7 +104,7 @@ func TestSentinelFailover(t *testing.T) {
 				default:
 				}
 				p := rtPush{queue: name, index: i, sent: time.Now()}
-				p.accepted, _ = rtEnqueueREST(c, name, fmt.Sprintf("%s/task?q=%s&i=%d", tg.URL, name, i), nil)
+				p.accepted, _ = testcluster.EnqueueREST(c, name, fmt.Sprintf("%s/task?q=%s&i=%d", tg.URL, name, i), nil)
 				p.done = time.Now()
 				mu.Lock()
 				pushes = append(pushes, p)
@@ -145,7 +145,7 @@ func TestSentinelFailover(t *testing.T) {
 	for qi := range queues {
 		name := fmt.Sprintf("s%02d", qi)
 		rtPoll(t, "a timed task accepted", 10*time.Second, func() bool {
-			ok, _ := rtEnqueueREST(c, name, fmt.Sprintf("%s/timed?q=%s", tg.URL, name), map[string]any{"run_at": timedAt.UTC().Format(time.RFC3339Nano)})
+			ok, _ := testcluster.EnqueueREST(c, name, fmt.Sprintf("%s/timed?q=%s", tg.URL, name), map[string]any{"run_at": timedAt.UTC().Format(time.RFC3339Nano)})
 			return ok
 		})
 	}
