@@ -368,3 +368,28 @@ func TestFetchProfile(t *testing.T) {
 		t.Fatalf("404 not reported: %v", err)
 	}
 }
+
+func TestScaleOutSummary(t *testing.T) {
+	res := Results{
+		"scale_out_1": {Value: 8000, Unit: "tasks/s", Extra: map[string]float64{"redis_cpu_us_per_task": 57}},
+		"scale_out_2": {Value: 9000, Unit: "tasks/s", Extra: map[string]float64{"redis_cpu_us_per_task": 50}},
+		"scale_out_4": {Value: 10000, Unit: "tasks/s"},
+	}
+	sum, ok := scaleOutSummary(res)
+	if !ok || sum.Unit != "ratio" || sum.Value != 1.25 {
+		t.Fatalf("summary = %+v, %v; want ratio 1.25", sum, ok)
+	}
+	if sum.Extra["tasks_per_s_2"] != 9000 || sum.Extra["redis_cpu_us_per_task_1"] != 57 || len(sum.Extra) != 5 {
+		t.Fatalf("extra = %v", sum.Extra)
+	}
+	// without scale_out_1, or with it alone, or failed, there is no summary
+	for _, r := range []Results{
+		{"scale_out_2": res["scale_out_2"]},
+		{"scale_out_1": res["scale_out_1"]},
+		{"scale_out_1": {Unit: "error"}, "scale_out_4": res["scale_out_4"]},
+	} {
+		if sum, ok := scaleOutSummary(r); ok {
+			t.Fatalf("summary of %v = %+v", r, sum)
+		}
+	}
+}

@@ -244,8 +244,18 @@ func selectScenarios(cfg *Config) ([]Scenario, []string, error) {
 	if len(cfg.Only) == 0 {
 		return pool, notes, nil
 	}
-	var out []Scenario
+	var only []string
 	for _, n := range cfg.Only {
+		if n == "scale_out" { // the summary of scale_out_N: run them all
+			for _, k := range scaleOutCounts {
+				only = append(only, "scale_out_"+strconv.Itoa(k))
+			}
+			continue
+		}
+		only = append(only, n)
+	}
+	var out []Scenario
+	for _, n := range only {
 		i := slices.IndexFunc(registry, func(s Scenario) bool { return s.Name == n })
 		if i < 0 {
 			return nil, notes, fmt.Errorf("--only: unknown scenario %q (see --list)", n)
@@ -410,6 +420,10 @@ func run(args []string) int {
 		}
 	}
 
+	if sum, ok := scaleOutSummary(results); ok {
+		results["scale_out"] = sum
+		order = append(order, "scale_out")
+	}
 	fmt.Println()
 	PrintTable(os.Stdout, results, order)
 	fmt.Printf("\n%s mode, %d run(s) each (median), wall time %.1fs\n", mode, cfg.Runs, time.Since(began).Seconds())

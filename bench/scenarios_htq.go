@@ -50,7 +50,7 @@ func init() {
 			return runHTQDispatch(ctx, env, dispatchSpec{queues: 100, perQueue: multiPerQueue(env), dispatchers: 1, prefix: "multi"})
 		},
 	})
-	for _, n := range []int{1, 2, 4} {
+	for _, n := range scaleOutCounts {
 		Register(Scenario{
 			Name: "scale_out_" + strconv.Itoa(n), Group: GroupHTQ,
 			Desc: fmt.Sprintf("dispatch_multi with %d dispatcher process(es)%s", n,
@@ -66,6 +66,46 @@ func init() {
 		Desc: "20,000 queues x 5 tasks (quick 2,000 x 5), 1 dispatcher: slowest queue's completion / mean",
 		Run:  runManyQueues,
 	})
+}
+
+// scaleOutCounts are the dispatcher processes of the scale_out_N scenarios.
+var scaleOutCounts = []int{1, 2, 4}
+
+// scaleOutSummary sums the scale_out_N results up under the name,
+// scale_out: its value is the throughput with the most dispatchers over the
+// throughput with one (1.0: no gain), and its extra holds each count's
+// tasks/s and Redis CPU µs per task. ok is false unless scale_out_1 and at
+// least one other count ran.
+func scaleOutSummary(results Results) (Result, bool) {
+	one, ok := results["scale_out_1"]
+	if !ok || one.Unit != "tasks/s" || one.Value <= 0 {
+		return Result{}, false
+	}
+	extra := map[string]float64{}
+	var most Result
+	mostN := 0
+	for _, n := range scaleOutCounts {
+		r, ok := results["scale_out_"+strconv.Itoa(n)]
+		if !ok || r.Unit != "tasks/s" {
+			continue
+		}
+		extra[fmt.Sprintf("tasks_per_s_%d", n)] = r.Value
+		if v, ok := r.Extra["redis_cpu_us_per_task"]; ok {
+			extra[fmt.Sprintf("redis_cpu_us_per_task_%d", n)] = v
+		}
+		if n > mostN {
+			most, mostN = r, n
+		}
+	}
+	if mostN <= 1 {
+		return Result{}, false
+	}
+	return Result{
+		Value: roundSig(most.Value / one.Value),
+		Unit:  "ratio",
+		Note:  fmt.Sprintf("tasks/s with %d dispatchers / with 1 (scale_out_N above; per-count figures in extra)", mostN),
+		Extra: extra,
+	}, true
 }
 
 // multiPerQueue is the tasks per queue of dispatch_multi and scale_out
