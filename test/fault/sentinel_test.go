@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -281,8 +282,25 @@ func TestSentinelFailover(t *testing.T) {
 	if ov := tg.OverlapList(); len(ov) > 0 {
 		t.Errorf("two calls of a serial queue at once: %v", rtFirst(ov, 5))
 	}
-	if odd := unexplainedDuplicates(t, c, tg.Calls()); len(odd) > 0 {
-		t.Errorf("%d tasks called again without a failed or lost attempt before: %v", len(odd), rtFirst(odd, 10))
+	// A task called before the kill may be called again with the same
+	// attempt number: the old primary's last writes (the delivery that
+	// counted the attempt, or the outcome) can be missing from the replica
+	// it promoted (asynchronous replication). Any other repeat must be
+	// explained by a failed or lost attempt.
+	calledBefore := map[string]bool{}
+	for _, cl := range tg.Calls() {
+		if cl.Start.Before(killed) {
+			calledBefore[cl.TaskID] = true
+		}
+	}
+	var odd []string
+	for _, o := range unexplainedDuplicates(t, c, tg.Calls()) {
+		if id, _, _ := strings.Cut(o, ":"); !calledBefore[id] {
+			odd = append(odd, o)
+		}
+	}
+	if len(odd) > 0 {
+		t.Errorf("%d tasks first called after the kill were called again without a failed or lost attempt before: %v", len(odd), rtFirst(odd, 10))
 	}
 	if len(lost) > lastSecond {
 		t.Errorf("%d tasks accepted before the kill were lost (%v…), more than the %d accepted in the last second before it", len(lost), rtFirst(lost, 5), lastSecond)
