@@ -181,6 +181,9 @@ func (s *Store) Complete(ctx context.Context, l Lease, leaseTTL time.Duration, c
 		when = c.Retention.Milliseconds()
 	default:
 		when = clock.Millis(c.Due)
+		if c.Due.After(s.clock.Now()) {
+			when = clock.Millis(clock.CeilMillis(c.Due)) // a later attempt never comes early
+		}
 	}
 	kArg := ""
 	if c.SetK {
