@@ -181,7 +181,7 @@ func RunCore(t *testing.T, c *Cluster, tg *Target, queues, perQueue int, retry b
 		}
 		return len(seen)
 	}
-	c.WaitFor("every task called", 60*time.Second, func() bool { return tg.Count() >= queues*perQueue && distinct() == queues*perQueue })
+	c.WaitFor("every task called", 120*time.Second, func() bool { return tg.Count() >= queues*perQueue && distinct() == queues*perQueue })
 	c.WaitFor("queues drained", 30*time.Second, c.Drained)
 	res.Took = time.Since(start)
 	return res
