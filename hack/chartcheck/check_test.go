@@ -121,6 +121,7 @@ func TestBrokenFixtures(t *testing.T) {
 		{"requirepass in a ConfigMap", "data:\n  config.yaml: |", "data:\n  redis.conf: |\n    port 6379\n    requirepass hunter2\n  config.yaml: |", "key redis.conf sets a Redis password (requirepass ...) in a ConfigMap"},
 		{"REQUIREPASS in a ConfigMap", "data:\n  config.yaml: |", "data:\n  redis.conf: |\n    REQUIREPASS hunter2\n  config.yaml: |", "key redis.conf sets a Redis password (REQUIREPASS ...) in a ConfigMap"},
 		{"ACL user in a ConfigMap", "data:\n  config.yaml: |", "data:\n  redis.conf: |\n    user app on >hunter2 ~* +@all\n  config.yaml: |", "key redis.conf sets a Redis password (user ...) in a ConfigMap"},
+		{"quoted requirepass in a ConfigMap", "data:\n  config.yaml: |", "data:\n  redis.conf: |\n    \"requirepass\" hunter2\n  config.yaml: |", "key redis.conf sets a Redis password (\"requirepass\" ...) in a ConfigMap"},
 		{"redis url with a password", "url: redis://redis:6379/0", "url: redis://:hunter2@redis:6379/0", "key config.yaml holds a Redis URL with a password (redis://***@redis:6379/0)"},
 		{"redis url with user and password", "url: redis://redis:6379/0", "url: rediss://htq:hunter2@redis:6379/0", "holds a Redis URL with a password (rediss://***@redis:6379/0)"},
 		{"redis url env with a password", `{name: HTQ_DISPATCHER_LISTEN, value: ":8081"}`, `{name: HTQ_DISPATCHER_LISTEN, value: ":8081"}` + "\n            - {name: HTQ_REDIS_URL, value: \"redis://u:pw@redis:6379/0\"}", "env HTQ_REDIS_URL: the Redis URL holds a password"},

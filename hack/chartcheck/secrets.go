@@ -21,8 +21,10 @@ var redisAuthDirectives = []string{"requirepass", "masterauth"}
 // value may be quoted.
 var argPassword = regexp.MustCompile(`(?i)(^|[\s'"-])(requirepass|masterauth)(=|\s+)['"]?[^\s'"]+['"]?`)
 
-// confPassword matches a redis.conf line that sets a password.
-var confPassword = regexp.MustCompile(`(?im)^\s*(requirepass|masterauth|user\s+\S+.*\s>)\s*\S`)
+// confPassword matches a redis.conf line that sets a password (Redis reads
+// directives in any case, quoted or not; an ACL user line carries its
+// passwords as >password).
+var confPassword = regexp.MustCompile(`(?im)^[ \t\r]*["']?(?:(?:requirepass|masterauth)["']?[ \t]+\S|user["']?[ \t].*[ \t"']>\S)`)
 
 // passwordInArgs reports the first argument that passes a Redis password on
 // the command line: as the value after --requirepass, or inline. Such a
