@@ -382,11 +382,12 @@ func TestScaleOutSummary(t *testing.T) {
 	if sum.Extra["tasks_per_s_2"] != 9000 || sum.Extra["redis_cpu_us_per_task_1"] != 57 || len(sum.Extra) != 5 {
 		t.Fatalf("extra = %v", sum.Extra)
 	}
-	// without scale_out_1, or with it alone, or failed, there is no summary
+	// unless all three ran and none failed, there is no summary
 	for _, r := range []Results{
-		{"scale_out_2": res["scale_out_2"]},
-		{"scale_out_1": res["scale_out_1"]},
-		{"scale_out_1": {Unit: "error"}, "scale_out_4": res["scale_out_4"]},
+		{"scale_out_2": res["scale_out_2"], "scale_out_4": res["scale_out_4"]},
+		{"scale_out_1": res["scale_out_1"], "scale_out_2": res["scale_out_2"]},
+		{"scale_out_1": {Unit: "error"}, "scale_out_2": res["scale_out_2"], "scale_out_4": res["scale_out_4"]},
+		{"scale_out_1": res["scale_out_1"], "scale_out_2": res["scale_out_2"], "scale_out_4": {Value: 1, Unit: "tasks/s", Note: "FAILED run 2: x"}},
 	} {
 		if sum, ok := scaleOutSummary(r); ok {
 			t.Fatalf("summary of %v = %+v", r, sum)

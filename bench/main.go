@@ -423,6 +423,11 @@ func run(args []string) int {
 	if sum, ok := scaleOutSummary(results); ok {
 		results["scale_out"] = sum
 		order = append(order, "scale_out")
+	} else if slices.ContainsFunc(scaleOutCounts, func(n int) bool { _, ran := results["scale_out_"+strconv.Itoa(n)]; return ran }) {
+		// Some ran, not all, or one failed: say so, rather than leave an
+		// older summary (with --merge) beside the new figures.
+		results["scale_out"] = Result{Unit: "error", Note: "not summed up: scale_out_1/2/4 did not all run, or one failed, in this run"}
+		order = append(order, "scale_out")
 	}
 	fmt.Println()
 	PrintTable(os.Stdout, results, order)

@@ -74,36 +74,30 @@ var scaleOutCounts = []int{1, 2, 4}
 // scaleOutSummary sums the scale_out_N results up under the name,
 // scale_out: its value is the throughput with the most dispatchers over the
 // throughput with one (1.0: no gain), and its extra holds each count's
-// tasks/s and Redis CPU µs per task. ok is false unless scale_out_1 and at
-// least one other count ran.
+// tasks/s and Redis CPU µs per task. ok is false unless every count ran
+// without a failed run.
 func scaleOutSummary(results Results) (Result, bool) {
-	one, ok := results["scale_out_1"]
-	if !ok || one.Unit != "tasks/s" || one.Value <= 0 {
-		return Result{}, false
-	}
 	extra := map[string]float64{}
-	var most Result
-	mostN := 0
-	for _, n := range scaleOutCounts {
+	var first, last Result
+	for i, n := range scaleOutCounts {
 		r, ok := results["scale_out_"+strconv.Itoa(n)]
-		if !ok || r.Unit != "tasks/s" {
-			continue
+		if !ok || r.Unit != "tasks/s" || r.Value <= 0 || strings.Contains(r.Note, "FAILED") {
+			return Result{}, false
 		}
 		extra[fmt.Sprintf("tasks_per_s_%d", n)] = r.Value
 		if v, ok := r.Extra["redis_cpu_us_per_task"]; ok {
 			extra[fmt.Sprintf("redis_cpu_us_per_task_%d", n)] = v
 		}
-		if n > mostN {
-			most, mostN = r, n
+		if i == 0 {
+			first = r
 		}
+		last = r
 	}
-	if mostN <= 1 {
-		return Result{}, false
-	}
+	most := scaleOutCounts[len(scaleOutCounts)-1]
 	return Result{
-		Value: roundSig(most.Value / one.Value),
+		Value: roundSig(last.Value / first.Value),
 		Unit:  "ratio",
-		Note:  fmt.Sprintf("tasks/s with %d dispatchers / with 1 (scale_out_N above; per-count figures in extra)", mostN),
+		Note:  fmt.Sprintf("tasks/s with %d dispatchers / with %d (scale_out_N above; per-count figures in extra)", most, scaleOutCounts[0]),
 		Extra: extra,
 	}, true
 }
