@@ -197,20 +197,9 @@ func (r *taskRequest) toNewTask(now time.Time, l task.Limits) (store.NewTask, er
 		return store.NewTask{}, invalidField("body", "set at most one of body, body_base64 and form")
 	}
 	// The task's own backoff bounds, like the queue's retry.min_backoff and
-	// retry.max_backoff: durations of 0 or more (the decoder refuses the
-	// rest, naming the field), min_backoff not above max_backoff. One set
-	// alone replaces only that bound of the queue's policy.
-	if r.MinBackoff != nil && r.MaxBackoff != nil && *r.MinBackoff > *r.MaxBackoff {
-		return store.NewTask{}, invalidField("min_backoff", "%v must not exceed max_backoff %v", r.MinBackoff.Std(), r.MaxBackoff.Std())
-	}
-	if r.MinBackoff != nil {
-		ms := r.MinBackoff.Millis()
-		s.MinBackoffMs = &ms
-	}
-	if r.MaxBackoff != nil {
-		ms := r.MaxBackoff.Millis()
-		s.MaxBackoffMs = &ms
-	}
+	// retry.max_backoff (Normalize checks them); one set alone replaces only
+	// that bound of the queue's policy.
+	s.MinBackoffMs, s.MaxBackoffMs = r.MinBackoff.MillisPtr(), r.MaxBackoff.MillisPtr()
 	if err := s.Normalize(l); err != nil {
 		return store.NewTask{}, err
 	}

@@ -67,12 +67,22 @@ func (f *legacyForm) ptr(name string) *string {
 // legacyAddTask is the one legacy endpoint that creates tasks.
 const legacyAddTask = "addTask"
 
+// legacyAddsTasks reports whether the request went to addTask.
+func legacyAddsTasks(c echo.Context) bool { return strings.HasSuffix(c.Path(), "/"+legacyAddTask) }
+
+// legacyRejected counts a refused task: only addTask's refusals refuse a
+// task (htq_api_tasks_rejected_total).
+func (s *Server) legacyRejected(c echo.Context, reason string) {
+	if legacyAddsTasks(c) {
+		s.m.Rejected.WithLabelValues(reason).Inc()
+	}
+}
+
 // legacyHandler parses the form (multipart or urlencoded), checks
 // app_key/app_token first, as the original did, and turns every failure
 // into a legacy error code: a legacy call never gets a non-200 answer or a
-// dropped connection. addsTasks says whether the endpoint creates tasks,
-// so that its refusals count in htq_api_tasks_rejected_total.
-func (s *Server) legacyHandler(h func(echo.Context, *legacyForm) (any, error), addsTasks bool) echo.HandlerFunc {
+// dropped connection.
+func (s *Server) legacyHandler(h func(echo.Context, *legacyForm) (any, error)) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		var perr error
@@ -84,9 +94,7 @@ func (s *Server) legacyHandler(h func(echo.Context, *legacyForm) (any, error), a
 		}
 		var mbe *http.MaxBytesError
 		if errors.As(perr, &mbe) {
-			if addsTasks {
-				s.m.Rejected.WithLabelValues(metrics.ReasonTooLarge).Inc()
-			}
+			s.legacyRejected(c, metrics.ReasonTooLarge)
 			return s.legacyReply(c, legacyResult{Code: legacy.CodeTooLarge, Message: legacy.MsgTooLarge})
 		}
 		f := &legacyForm{c: c, vals: r.PostForm}
@@ -94,9 +102,7 @@ func (s *Server) legacyHandler(h func(echo.Context, *legacyForm) (any, error), a
 			f.vals = map[string][]string{}
 		}
 		if !s.legacyAuthorized(f) {
-			if addsTasks {
-				s.m.Rejected.WithLabelValues(metrics.ReasonUnauthorized).Inc()
-			}
+			s.legacyRejected(c, metrics.ReasonUnauthorized)
 			return s.legacyReply(c, legacyResult{Code: legacy.CodeAuth, Message: legacy.MsgAuth})
 		}
 		if perr != nil {
@@ -125,19 +131,14 @@ func (s *Server) legacyAuthorized(f *legacyForm) bool {
 // refused before enqueue (enqueue counts its own refusals).
 func (s *Server) legacyError(c echo.Context, err error) legacyResult {
 	var full *task.QueueFullError
-	addTask := strings.HasSuffix(c.Path(), "/"+legacyAddTask)
-	addFailed := addTask || strings.HasSuffix(c.Path(), "/addQueue")
+	addFailed := legacyAddsTasks(c) || strings.HasSuffix(c.Path(), "/addQueue")
 	switch {
 	case errors.Is(err, legacy.ErrInvalid), errors.Is(err, task.ErrBadQueue), errors.Is(err, task.ErrBadURL),
 		errors.Is(err, task.ErrBadMethod), errors.Is(err, task.ErrBadHeader):
-		if addTask {
-			s.m.Rejected.WithLabelValues(metrics.ReasonInvalid).Inc()
-		}
+		s.legacyRejected(c, metrics.ReasonInvalid)
 		return legacyResult{Code: legacy.CodeInvalid, Message: legacy.MsgInvalid + "：" + strings.TrimPrefix(err.Error(), legacy.MsgInvalid+": ")}
 	case errors.Is(err, task.ErrTooLarge):
-		if addTask {
-			s.m.Rejected.WithLabelValues(metrics.ReasonTooLarge).Inc()
-		}
+		s.legacyRejected(c, metrics.ReasonTooLarge)
 		return legacyResult{Code: legacy.CodeTooLarge, Message: legacy.MsgTooLarge + "：" + err.Error()}
 	case errors.As(err, &full):
 		return legacyResult{Code: legacy.CodeAddFailed, Message: legacy.MsgAddFailed + "：队列已满（" + full.Error() + "）"}

@@ -82,14 +82,7 @@ func toTaskJSON(ti *store.TaskInfo) taskJSON {
 		LastError: ti.LastError, UpdatedAt: timePtr(ti.Updated), FinishedAt: timePtr(ti.Finished),
 		CancelRequested: ti.CancelRequested, History: []attemptJSON{},
 	}
-	if ms := ti.Spec.MinBackoffMs; ms != nil {
-		d := task.Duration(time.Duration(*ms) * time.Millisecond)
-		j.MinBackoff = &d
-	}
-	if ms := ti.Spec.MaxBackoffMs; ms != nil {
-		d := task.Duration(time.Duration(*ms) * time.Millisecond)
-		j.MaxBackoff = &d
-	}
+	j.MinBackoff, j.MaxBackoff = task.MillisDuration(ti.Spec.MinBackoffMs), task.MillisDuration(ti.Spec.MaxBackoffMs)
 	if ti.Spec.CreatedMs > 0 {
 		j.CreatedAt = timePtr(time.UnixMilli(ti.Spec.CreatedMs))
 	}

@@ -112,7 +112,7 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 		"addQueue": s.legacyAddQueue, "deleteQueue": s.legacyDeleteQueue, "allQueue": s.legacyAllQueue,
 		"countQueue": s.legacyCountQueue, legacyAddTask: s.legacyAddTask,
 	} {
-		legacy.POST("/"+name, s.legacyHandler(h, name == legacyAddTask))
+		legacy.POST("/"+name, s.legacyHandler(h))
 	}
 
 	v1 := e.Group("/v1") // no group middleware: see authV1

@@ -33,6 +33,15 @@ func (d Duration) Millis() int64 {
 	return (int64(d) + int64(time.Millisecond) - 1) / int64(time.Millisecond)
 }
 
+// MillisPtr is d.Millis() for an optional duration: nil stays nil.
+func (d *Duration) MillisPtr() *int64 {
+	if d == nil {
+		return nil
+	}
+	ms := d.Millis()
+	return &ms
+}
+
 // MarshalJSON writes d as seconds.
 func (d Duration) MarshalJSON() ([]byte, error) {
 	return []byte(strconv.FormatFloat(time.Duration(d).Seconds(), 'f', -1, 64)), nil

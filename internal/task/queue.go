@@ -198,11 +198,11 @@ func (c *QueueConfig) TaskRetry(s *Spec) RetryPolicy {
 		return p
 	}
 	p.MaxAttempts = c.TaskMaxAttempts(s)
-	if s.MinBackoffMs != nil {
-		p.MinBackoff = millisDuration(*s.MinBackoffMs)
+	if d := MillisDuration(s.MinBackoffMs); d != nil {
+		p.MinBackoff = *d
 	}
-	if s.MaxBackoffMs != nil {
-		p.MaxBackoff = millisDuration(*s.MaxBackoffMs)
+	if d := MillisDuration(s.MaxBackoffMs); d != nil {
+		p.MaxBackoff = *d
 	}
 	if p.MinBackoff > p.MaxBackoff {
 		if s.MaxBackoffMs != nil && s.MinBackoffMs == nil {
@@ -214,8 +214,12 @@ func (c *QueueConfig) TaskRetry(s *Spec) RetryPolicy {
 	return p
 }
 
-// millisDuration converts stored milliseconds, clamped to [0, maxDuration]
-// (a stored spec is not trusted not to overflow).
-func millisDuration(ms int64) Duration {
-	return Duration(time.Duration(min(max(ms, 0), maxDuration.Milliseconds())) * time.Millisecond)
+// MillisDuration converts optional stored milliseconds (nil stays nil),
+// clamped to [0, maxDuration]: a stored spec is not trusted not to overflow.
+func MillisDuration(ms *int64) *Duration {
+	if ms == nil {
+		return nil
+	}
+	d := Duration(time.Duration(min(max(*ms, 0), maxDuration.Milliseconds())) * time.Millisecond)
+	return &d
 }

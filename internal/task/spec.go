@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 	"unicode/utf8"
 )
 
@@ -186,8 +185,8 @@ func (s *Spec) validateBackoff() error {
 		}
 	}
 	if s.MinBackoffMs != nil && s.MaxBackoffMs != nil && *s.MinBackoffMs > *s.MaxBackoffMs {
-		return fmt.Errorf("min_backoff: %w: %v is above max_backoff %v", ErrBadDuration,
-			time.Duration(*s.MinBackoffMs)*time.Millisecond, time.Duration(*s.MaxBackoffMs)*time.Millisecond)
+		return fmt.Errorf("min_backoff: %w: %v must not exceed max_backoff %v", ErrBadDuration,
+			MillisDuration(s.MinBackoffMs).Std(), MillisDuration(s.MaxBackoffMs).Std())
 	}
 	return nil
 }
