@@ -117,19 +117,9 @@ local out = {'ok', epoch, m[1], m[8] or '0'}
 local got = 0
 if #pend > 0 then
   -- Take every pending entry over, in order; deliver as many as there is
-  -- room for and keep the rest, in order, for more() to deliver next.
-  local r = redis.call('XAUTOCLAIM', stream, GROUP, consumer, 0, '0-0', 'COUNT', #pend)
-  local rest = {}
-  for _, e in ipairs(r[2]) do
-    if type(e) == 'table' then
-      if got >= room then
-        rest[#rest + 1] = e[1]
-      elseif deliver(pp, meta, stream, e[1], e[2][2], ARGV[4], out) then
-        got = got + 1
-      end
-    end
-  end
-  if #rest > 0 then redis.call('HSET', meta, 'recov', table.concat(rest, ' ')) end
+  -- room for and keep the rest aside, in order, for more() to deliver next.
+  local r = redis.call('XAUTOCLAIM', stream, GROUP, consumer, 0, '0-0', 'COUNT', #pend, 'JUSTID')
+  got = redeliver(pp, meta, stream, consumer, table.concat(r[2], ' '), room, ARGV[4], out)
   if m[6] and m[6] ~= consumer then
     redis.call('XGROUP', 'DELCONSUMER', stream, GROUP, m[6])
   end

@@ -147,8 +147,8 @@ local function read_new(pp, meta, stream, consumer, want, nowS, out)
 end
 
 -- redeliver delivers up to want of the entries a claim took over from a
--- previous owner and kept aside (ids, space-separated, in order: the meta's
--- 'recov'), and keeps the rest aside.
+-- previous owner (ids, space-separated, in order) and keeps the rest aside,
+-- in order, in the meta's 'recov' until there are rate tokens for them.
 local function redeliver(pp, meta, stream, consumer, ids, want, nowS, out)
   local got, rest = 0, {}
   for id in string.gmatch(ids, '%S+') do

@@ -26,9 +26,9 @@ if redis.call('HGET', skey, 'cx') == '1' then
   return {'cancelled'}
 end
 -- A retry is a call like any other: it waits for a token.
-local spend = ARGV[9] == '1'
-local room, untilms, tok = 1, 0, nil
+local spend, tok = ARGV[9] == '1', nil
 if spend then
+  local room, untilms
   room, untilms, tok = tokens(meta, now, 1)
   if room == 0 then return {'ratewait', redis.call('HGET', meta, 'ver') or '0', untilms} end
 end
