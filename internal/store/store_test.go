@@ -941,36 +941,42 @@ func TestRateLimitedRetryWaitsForAToken(t *testing.T) {
 	}
 }
 
-// A dead owner's in-flight entries are recovered under the rate limit: the
-// new owner calls them in order, no faster than the limit, before new ones.
-func TestRecoveryUnderRateLimitKeepsOrderAndRate(t *testing.T) {
-	e := newEnv(t)
+// rateLimitedDeadOwner makes a queue (1 call/s, burst 3, concurrency 3)
+// whose owner A dies holding three calls of its four tasks, and returns the
+// tasks and the claim by which B, one second of tokens later, recovers them.
+func (e *env) rateLimitedDeadOwner() ([]string, *store.Claim) {
+	e.t.Helper()
 	e.queue("q", func(c *task.QueueConfig) {
 		c.Rate, c.Burst, c.Concurrency = 1, 3, 3
 		c.Timeout = task.Duration(50 * time.Millisecond)
 	})
-	e.enqueue("q", time.Time{}, "http://x/1", "http://x/2", "http://x/3", "http://x/4")
-	a, err := e.s.Claim(e.ctx, "q", "A", 100*time.Millisecond, 0, 3)
-	if err != nil || len(a.Deliveries) != 3 {
-		t.Fatalf("claim A = %+v, %v", a, err)
+	ids := e.enqueue("q", time.Time{}, "http://x/1", "http://x/2", "http://x/3", "http://x/4")
+	if a, err := e.s.Claim(e.ctx, "q", "A", 100*time.Millisecond, 0, 3); err != nil || len(a.Deliveries) != 3 {
+		e.t.Fatalf("claim A = %+v, %v", a, err)
 	}
-	// A dies with three calls in flight. One second of tokens later, B may
-	// call one of them: the first.
 	e.clk.Advance(time.Second)
-	var b *store.Claim
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if b, err = e.s.Claim(e.ctx, "q", "B", 10*time.Second, 0, 3); err != nil {
-			t.Fatal(err)
+		b, err := e.s.Claim(e.ctx, "q", "B", 10*time.Second, 0, 3)
+		if err != nil {
+			e.t.Fatal(err)
 		}
 		if b.Status == store.ClaimOK {
-			break
+			return ids, b
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never recovered: %v", b.Status)
+		if b.Status != store.ClaimOwned && b.Status != store.ClaimWait || time.Now().After(deadline) {
+			e.t.Fatalf("never recovered: %v", b.Status)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polling, as a dispatcher does
 	}
+}
+
+// A dead owner's in-flight entries are recovered under the rate limit: the
+// new owner calls them in order, no faster than the limit, before new ones.
+func TestRecoveryUnderRateLimitKeepsOrderAndRate(t *testing.T) {
+	e := newEnv(t)
+	_, b := e.rateLimitedDeadOwner()
+	var err error
 	if got := urls(b.Deliveries); len(got) != 1 || got[0] != "http://x/1" || b.Deliveries[0].Attempt != 2 {
 		t.Fatalf("recovered with one token = %v (%+v)", got, b.Deliveries)
 	}
@@ -1003,30 +1009,8 @@ func TestRecoveryUnderRateLimitKeepsOrderAndRate(t *testing.T) {
 // finished as cancelled, not called.
 func TestRecoveredEntriesAsideSurviveARepeatedClaimAndCancel(t *testing.T) {
 	e := newEnv(t)
-	e.queue("q", func(c *task.QueueConfig) {
-		c.Rate, c.Burst, c.Concurrency = 1, 3, 3
-		c.Timeout = task.Duration(50 * time.Millisecond)
-	})
-	ids := e.enqueue("q", time.Time{}, "http://x/1", "http://x/2", "http://x/3", "http://x/4")
-	if a, err := e.s.Claim(e.ctx, "q", "A", 100*time.Millisecond, 0, 3); err != nil || len(a.Deliveries) != 3 {
-		t.Fatalf("claim A = %+v, %v", a, err)
-	}
-	e.clk.Advance(time.Second)
-	var b *store.Claim
+	ids, b := e.rateLimitedDeadOwner()
 	var err error
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if b, err = e.s.Claim(e.ctx, "q", "B", 10*time.Second, 0, 3); err != nil {
-			t.Fatal(err)
-		}
-		if b.Status == store.ClaimOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never recovered: %v", b.Status)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	if got := urls(b.Deliveries); strings.Join(got, " ") != "http://x/1" {
 		t.Fatalf("recovered with one token = %v", got)
 	}
