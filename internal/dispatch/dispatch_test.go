@@ -49,6 +49,7 @@ func newEnv(t *testing.T) *env {
 type running struct {
 	d      *dispatch.Dispatcher
 	m      *metrics.Dispatcher
+	reg    *prometheus.Registry // m's: a test reads the names /metrics exports
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -59,6 +60,13 @@ func (e *env) dispatcher(id string, tune func(*dispatch.Config)) *running {
 
 func (e *env) dispatcherWith(id string, client *deliver.Client, tune func(*dispatch.Config)) *running {
 	e.t.Helper()
+	return e.dispatcherOn(id, e.st, client, tune)
+}
+
+// dispatcherOn starts a dispatcher on st (a store on another connection to
+// the env's Redis, e.g. through a proxy).
+func (e *env) dispatcherOn(id string, st *store.Store, client *deliver.Client, tune func(*dispatch.Config)) *running {
+	e.t.Helper()
 	cfg := dispatch.Config{
 		ID: id, MaxQueues: 64, LeaseTTL: time.Second, RecoveryGrace: 200 * time.Millisecond,
 		ShutdownGrace: 5 * time.Second, PollMin: 10 * time.Millisecond, PollMax: 100 * time.Millisecond, History: 5,
@@ -66,11 +74,12 @@ func (e *env) dispatcherWith(id string, client *deliver.Client, tune func(*dispa
 	if tune != nil {
 		tune(&cfg)
 	}
-	m := metrics.NewDispatcher(prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	m := metrics.NewDispatcher(reg)
 	log := slog.New(slog.DiscardHandler)
-	d := dispatch.New(cfg, e.st, client, clock.Real{}, log, m)
+	d := dispatch.New(cfg, st, client, clock.Real{}, log, m)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{d: d, m: m, cancel: cancel, done: make(chan error, 1)}
+	r := &running{d: d, m: m, reg: reg, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- d.Run(ctx) }()
 	e.t.Cleanup(r.stop)
 	return r

@@ -1,9 +1,7 @@
 package dispatch_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -17,77 +15,11 @@ import (
 
 	"github.com/htq/htq/internal/clock"
 	"github.com/htq/htq/internal/deliver"
-	"github.com/htq/htq/internal/dispatch"
 	"github.com/htq/htq/internal/metrics"
 	"github.com/htq/htq/internal/store"
 	"github.com/htq/htq/internal/task"
 	"github.com/htq/htq/internal/testcluster"
 )
-
-// observed is a running dispatcher with the registry its metrics are on, so
-// a test reads them by the names /metrics exports.
-type observed struct {
-	*running
-	reg *prometheus.Registry
-}
-
-// observedDispatcher starts a dispatcher as dispatcherWith does, keeping its
-// registry. st nil means the env's store; client nil, a plain client.
-func (e *env) observedDispatcher(id string, st *store.Store, client *deliver.Client) *observed {
-	e.t.Helper()
-	if st == nil {
-		st = e.st
-	}
-	if client == nil {
-		client = deliver.New(deliver.Options{})
-	}
-	cfg := dispatch.Config{
-		ID: id, MaxQueues: 64, LeaseTTL: time.Second, RecoveryGrace: 200 * time.Millisecond,
-		ShutdownGrace: 5 * time.Second, PollMin: 10 * time.Millisecond, PollMax: 100 * time.Millisecond, History: 5,
-	}
-	reg := prometheus.NewRegistry()
-	m := metrics.NewDispatcher(reg)
-	d := dispatch.New(cfg, st, client, clock.Real{}, slog.New(slog.DiscardHandler), m)
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{d: d, m: m, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- d.Run(ctx) }()
-	e.t.Cleanup(r.stop)
-	return &observed{running: r, reg: reg}
-}
-
-// series returns the value reg exports for name{labels} (label pairs as
-// "key", "value", ...), or -1 when it exports no such series.
-func series(t *testing.T, reg prometheus.Gatherer, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				have[lp.GetName()] = lp.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if have[labels[i]] != labels[i+1] {
-					continue next
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.GetCounter().GetValue()
-			case m.Gauge != nil:
-				return m.GetGauge().GetValue()
-			}
-		}
-	}
-	return -1
-}
 
 // expectSeries fails unless reg exports exactly want (exposition text
 // without HELP lines) for the named metrics.
@@ -123,10 +55,10 @@ func TestMetricsCountEgressDenials(t *testing.T) {
 		"http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", // the same, through NAT64
 		rc.url("q", 0), // the recorder is on 127.0.0.1
 	)
-	a := e.observedDispatcher("a", nil, deliver.New(deliver.Options{Guard: g, DialTimeout: time.Second}))
+	a := e.dispatcherWith("a", deliver.New(deliver.Options{Guard: g, DialTimeout: time.Second}), nil)
 	// the call is counted before its result is recorded, the final state after
 	waitFor(t, "three dead tasks", 10*time.Second, func() bool {
-		return series(t, a.reg, "htq_dispatcher_tasks_finished_total", "state", "dead") == 3
+		return testutil.ToFloat64(a.m.Finished.WithLabelValues("dead")) == 3
 	})
 	expectSeries(t, "dispatcher", a.reg, `
 # TYPE htq_dispatcher_calls_total counter
@@ -178,9 +110,9 @@ func TestMetricsCountTakeoverLostLeaseAndStaleWrite(t *testing.T) {
 	if err := stA.Init(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	a := e.observedDispatcher("a", stA, nil)
+	a := e.dispatcherOn("a", stA, deliver.New(deliver.Options{}), nil)
 	waitFor(t, "the first call", 5*time.Second, func() bool { return firstCalls.Load() == 1 })
-	if v := series(t, a.reg, "htq_dispatcher_leases_total", "event", metrics.LeaseTaken); v != 1 {
+	if v := testutil.ToFloat64(a.m.Leases.WithLabelValues(metrics.LeaseTaken)); v != 1 {
 		t.Fatalf("first owner: leases taken = %v, want 1", v)
 	}
 
@@ -193,18 +125,18 @@ func TestMetricsCountTakeoverLostLeaseAndStaleWrite(t *testing.T) {
 	if _, err := e.st.PutQueue(t.Context(), "q", &cfg, store.PutUpdate); err != nil {
 		t.Fatal(err)
 	}
-	b := e.observedDispatcher("b", nil, nil)
+	b := e.dispatcher("b", nil)
 	waitFor(t, "the takeover", 10*time.Second, func() bool {
-		return series(t, b.reg, "htq_dispatcher_leases_total", "event", metrics.LeaseTakeover) == 1
+		return testutil.ToFloat64(b.m.Leases.WithLabelValues(metrics.LeaseTakeover)) == 1
 	})
 	waitFor(t, "the new owner's calls", 10*time.Second, func() bool { return rc.count() == 3 })
 
 	proxy.Restore()
 	release.open() // a's call ends; recording it is refused
 	waitFor(t, "the stale write", 10*time.Second, func() bool {
-		return series(t, a.reg, "htq_dispatcher_stale_writes_total") == 1 &&
-			series(t, a.reg, "htq_dispatcher_leases_total", "event", metrics.LeaseLost) == 1 &&
-			series(t, a.reg, "htq_dispatcher_owned_queues") == 0
+		return testutil.ToFloat64(a.m.StaleWrites) == 1 &&
+			testutil.ToFloat64(a.m.Leases.WithLabelValues(metrics.LeaseLost)) == 1 &&
+			testutil.ToFloat64(a.m.OwnedQueues) == 0
 	})
 	expectSeries(t, "first owner", a.reg, `
 # TYPE htq_dispatcher_leases_total counter
