@@ -82,11 +82,15 @@ func (g *Guard) Check(addr netip.Addr) error {
 	// ::ffff:169.254.169.254 is 169.254.169.254.
 	a := addr.WithZone("").Unmap()
 	var via netip.Addr // the NAT64 address a was taken from, if any
-	name := a.String()
 	if nat64.Contains(a) {
 		b := a.As16()
 		via, a = a, netip.AddrFrom4([4]byte(b[12:]))
-		name = fmt.Sprintf("%s (NAT64 for %s)", via, a)
+	}
+	name := func() string { // for the error only: an allowed dial builds no string
+		if via.IsValid() {
+			return fmt.Sprintf("%s (NAT64 for %s)", via, a)
+		}
+		return a.String()
 	}
 	in := func(list []netip.Prefix) (netip.Prefix, bool) {
 		for _, p := range list {
@@ -97,23 +101,23 @@ func (g *Guard) Check(addr netip.Addr) error {
 		return netip.Prefix{}, false
 	}
 	if p, ok := in(g.deny); ok {
-		return fmt.Errorf("%w: %s is in the deny list (%s)", ErrEgressDenied, name, p)
+		return fmt.Errorf("%w: %s is in the deny list (%s)", ErrEgressDenied, name(), p)
 	}
 	if a.IsLoopback() {
 		if g.loopback {
 			return nil
 		}
-		return fmt.Errorf("%w: %s is a loopback address (egress denies loopback)", ErrEgressDenied, name)
+		return fmt.Errorf("%w: %s is a loopback address (egress denies loopback)", ErrEgressDenied, name())
 	}
 	if !g.loopback && a.IsUnspecified() {
 		// connecting to 0.0.0.0 or :: reaches this host
-		return fmt.Errorf("%w: %s is the unspecified address, which reaches this host (egress denies loopback)", ErrEgressDenied, name)
+		return fmt.Errorf("%w: %s is the unspecified address, which reaches this host (egress denies loopback)", ErrEgressDenied, name())
 	}
 	if len(g.allow) > 0 {
 		if _, ok := in(g.allow); ok {
 			return nil
 		}
-		return fmt.Errorf("%w: %s is not in the allow list", ErrEgressDenied, name)
+		return fmt.Errorf("%w: %s is not in the allow list", ErrEgressDenied, name())
 	}
 	return nil
 }
