@@ -575,15 +575,12 @@ func (c *checker) checkService(o *Object, s *corev1.Service) {
 		}
 	}
 	for _, sp := range s.Spec.Ports {
-		tp := sp.TargetPort
-		if tp.Type == intstr.Int && tp.IntVal == 0 {
-			tp = intstr.FromInt32(sp.Port)
-		}
+		tp := targetPort(sp)
 		for _, w := range pods {
 			found := false
 			for _, ct := range w.tpl.Spec.Containers {
 				for _, cp := range ct.Ports {
-					if (tp.Type == intstr.String && cp.Name == tp.StrVal) || (tp.Type == intstr.Int && cp.ContainerPort == tp.IntVal) {
+					if reaches(tp, cp) {
 						found = true
 						if sp.Protocol != "" && cp.Protocol != "" && sp.Protocol != cp.Protocol {
 							c.errf(o, "port %s: protocol %s, the container's port is %s", sp.Name, sp.Protocol, cp.Protocol)
@@ -596,6 +593,23 @@ func (c *checker) checkService(o *Object, s *corev1.Service) {
 			}
 		}
 	}
+}
+
+// targetPort is where a Service port sends traffic: its targetPort, or its
+// own port number when targetPort is not set.
+func targetPort(sp corev1.ServicePort) intstr.IntOrString {
+	if tp := sp.TargetPort; tp.Type == intstr.String || tp.IntVal != 0 {
+		return tp
+	}
+	return intstr.FromInt32(sp.Port)
+}
+
+// reaches reports whether a Service's target port tp is container port cp.
+func reaches(tp intstr.IntOrString, cp corev1.ContainerPort) bool {
+	if tp.Type == intstr.String {
+		return cp.Name == tp.StrVal
+	}
+	return cp.ContainerPort == tp.IntVal
 }
 
 // apiExposure names the ports of s that reach an HTQ API container's API
@@ -611,12 +625,9 @@ func (c *checker) apiExposure(s *corev1.Service) (api, metrics string) {
 				continue
 			}
 			for _, sp := range s.Spec.Ports {
-				tp := sp.TargetPort
-				if tp.Type == intstr.Int && tp.IntVal == 0 {
-					tp = intstr.FromInt32(sp.Port)
-				}
+				tp := targetPort(sp)
 				for _, cp := range ct.Ports {
-					if (tp.Type == intstr.String && cp.Name != tp.StrVal) || (tp.Type == intstr.Int && cp.ContainerPort != tp.IntVal) {
+					if !reaches(tp, cp) {
 						continue
 					}
 					name := sp.Name
