@@ -382,15 +382,19 @@ func TestScaleOutSummary(t *testing.T) {
 	if sum.Extra["tasks_per_s_2"] != 9000 || sum.Extra["redis_cpu_us_per_task_1"] != 57 || len(sum.Extra) != 5 {
 		t.Fatalf("extra = %v", sum.Extra)
 	}
-	// unless all three ran and none failed, there is no summary
+	// unless all three ran and none failed, the summary is an error
 	for _, r := range []Results{
 		{"scale_out_2": res["scale_out_2"], "scale_out_4": res["scale_out_4"]},
 		{"scale_out_1": res["scale_out_1"], "scale_out_2": res["scale_out_2"]},
 		{"scale_out_1": {Unit: "error"}, "scale_out_2": res["scale_out_2"], "scale_out_4": res["scale_out_4"]},
 		{"scale_out_1": res["scale_out_1"], "scale_out_2": res["scale_out_2"], "scale_out_4": {Value: 1, Unit: "tasks/s", Note: "FAILED run 2: x"}},
 	} {
-		if sum, ok := scaleOutSummary(r); ok {
-			t.Fatalf("summary of %v = %+v", r, sum)
+		if sum, ok := scaleOutSummary(r); !ok || sum.Unit != "error" || sum.Value != 0 {
+			t.Fatalf("summary of %v = %+v, %v; want an error entry", r, sum, ok)
 		}
+	}
+	// none ran: no entry at all
+	if sum, ok := scaleOutSummary(Results{"dispatch_multi": res["scale_out_1"]}); ok {
+		t.Fatalf("summary without scale_out_N = %+v", sum)
 	}
 }

@@ -52,7 +52,7 @@ func init() {
 	})
 	for _, n := range scaleOutCounts {
 		Register(Scenario{
-			Name: "scale_out_" + strconv.Itoa(n), Group: GroupHTQ,
+			Name: scaleOutName(n), Group: GroupHTQ,
 			Desc: fmt.Sprintf("dispatch_multi with %d dispatcher process(es)%s", n,
 				map[bool]string{true: "; Redis CPU us and commands per task (projection inputs)"}[n == 1]),
 			Run: func(ctx context.Context, env *Env) (Result, error) {
@@ -71,33 +71,37 @@ func init() {
 // scaleOutCounts are the dispatcher processes of the scale_out_N scenarios.
 var scaleOutCounts = []int{1, 2, 4}
 
+func scaleOutName(n int) string { return "scale_out_" + strconv.Itoa(n) }
+
 // scaleOutSummary sums the scale_out_N results up under the name,
 // scale_out: its value is the throughput with the most dispatchers over the
 // throughput with one (1.0: no gain), and its extra holds each count's
-// tasks/s and Redis CPU µs per task. ok is false unless every count ran
-// without a failed run.
-func scaleOutSummary(results Results) (Result, bool) {
+// tasks/s and Redis CPU µs per task. When only some ran, or one failed, the
+// summary is an error saying so (with --merge, no older ratio stays beside
+// new figures); ok is false when none ran.
+func scaleOutSummary(results Results) (sum Result, ok bool) {
 	extra := map[string]float64{}
-	var first, last Result
-	for i, n := range scaleOutCounts {
-		r, ok := results["scale_out_"+strconv.Itoa(n)]
-		if !ok || r.Unit != "tasks/s" || r.Value <= 0 || strings.Contains(r.Note, "FAILED") {
-			return Result{}, false
+	ran, complete := false, true
+	for _, n := range scaleOutCounts {
+		r, found := results[scaleOutName(n)]
+		ran = ran || found
+		if !found || r.Unit != "tasks/s" || r.Value <= 0 || strings.Contains(r.Note, "FAILED") {
+			complete = false
+			continue
 		}
 		extra[fmt.Sprintf("tasks_per_s_%d", n)] = r.Value
 		if v, ok := r.Extra["redis_cpu_us_per_task"]; ok {
 			extra[fmt.Sprintf("redis_cpu_us_per_task_%d", n)] = v
 		}
-		if i == 0 {
-			first = r
-		}
-		last = r
 	}
-	most := scaleOutCounts[len(scaleOutCounts)-1]
+	if !complete {
+		return Result{Unit: "error", Note: "not summed up: scale_out_1/2/4 did not all run, or one failed, in this run"}, ran
+	}
+	first, most := scaleOutCounts[0], scaleOutCounts[len(scaleOutCounts)-1]
 	return Result{
-		Value: roundSig(last.Value / first.Value),
+		Value: roundSig(results[scaleOutName(most)].Value / results[scaleOutName(first)].Value),
 		Unit:  "ratio",
-		Note:  fmt.Sprintf("tasks/s with %d dispatchers / with %d (scale_out_N above; per-count figures in extra)", most, scaleOutCounts[0]),
+		Note:  fmt.Sprintf("tasks/s with %d dispatchers / with %d (scale_out_N above; per-count figures in extra)", most, first),
 		Extra: extra,
 	}, true
 }
