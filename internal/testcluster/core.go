@@ -108,8 +108,8 @@ type CoreResult struct {
 	Sent map[string]time.Time
 }
 
-// RunCore is the core end-to-end scenario: 50 queues × 100 tasks, even
-// queues through the legacy API and odd ones through REST, pushed by one
+// RunCore is the core end-to-end scenario: queues × perQueue tasks (the
+// tests use 50 × 100), even queues through the legacy API and odd ones through REST, pushed by one
 // goroutine per queue. With retry, a refused enqueue is tried again (the
 // task counts as accepted when one try is); without, it is an error. fault,
 // when set, runs in the test goroutine while the tasks flow.
