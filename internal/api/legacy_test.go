@@ -192,7 +192,7 @@ func TestLegacyCountQueue(t *testing.T) {
 	}
 	// a dead task is finished; an active one is not
 	e.killTasks("c", 1)
-	if _, err := e.st.Claim(e.ctx, "c", "x", 10*time.Second, 0, 1); err != nil {
+	if _, err := e.st.Claim(e.ctx, "c", "x", store.ClaimOptions{TTL: 10 * time.Second, Grace: 0, Want: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if q := e.getQueue("c"); q.Counts.Active != 1 || q.Counts.Dead != 1 {

@@ -482,7 +482,7 @@ func (e *testEnv) storedTasks(queue string, state task.State) []*store.TaskInfo 
 // would after their last failed attempt.
 func (e *testEnv) killTasks(queue string, n int) {
 	e.t.Helper()
-	c, err := e.st.Claim(e.ctx, queue, "test", 10*time.Second, 0, 1)
+	c, err := e.st.Claim(e.ctx, queue, "test", store.ClaimOptions{TTL: 10 * time.Second, Grace: 0, Want: 1})
 	if err != nil || c.Status != store.ClaimOK || len(c.Deliveries) != 1 {
 		e.t.Fatalf("claim %q: %+v, %v", queue, c, err)
 	}
@@ -492,7 +492,7 @@ func (e *testEnv) killTasks(queue string, n int) {
 		if i == n-1 {
 			want = 0
 		}
-		next, err := e.st.Complete(e.ctx, c.Lease, 10*time.Second, &store.Completion{
+		next, err := c.Owned.Complete(e.ctx, &store.Completion{
 			Delivery: &d, Outcome: store.OutcomeDead, Retention: time.Hour, Want: want, HistoryLen: 3,
 			Attempt: &store.AttemptRecord{At: testNow.UnixMilli(), Attempt: d.Attempt, Status: 500, Error: "test"},
 		})

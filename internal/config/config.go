@@ -36,7 +36,7 @@ const (
 	DefaultLockTTL           = 10 * time.Second
 	DefaultSchedulerPoll     = time.Second
 	DefaultPromoteBatch      = 1000
-	DefaultJanitorInterval   = 30 * time.Second
+	DefaultJanitorInterval   = 5 * time.Minute
 	DefaultBacklogInterval   = 15 * time.Second
 	DefaultBacklogTopQueues  = 20
 	DefaultIdempotencyWindow = 24 * time.Hour

@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,16 +20,31 @@ import (
 type Config struct {
 	ID            string        // consumer name, unique per process
 	MaxQueues     int           // queues owned at once
-	LeaseTTL      time.Duration // queue lease
-	RecoveryGrace time.Duration // added to a task's timeout before recovering its entry
+	LeaseTTL      time.Duration // queue lease, and the dispatcher's heartbeat
+	RecoveryGrace time.Duration // added to a call's deadline before recovering its entry
 	ShutdownGrace time.Duration // time calls in flight get to finish at shutdown
-	PollMin       time.Duration // poll interval right after finding work
-	PollMax       time.Duration // poll interval when idle
+	PollMin       time.Duration // least time between two looks at the due index
+	PollMax       time.Duration // most time between two looks at the due index (the safety net)
 	History       int           // attempts kept per task
 	// YieldAfter is how long an owner keeps a busy queue while other queues
-	// wait for a free slot of this dispatcher.
+	// wait for a free slot anywhere in the cluster.
 	YieldAfter time.Duration
+	// FallbackDelay is how long a partition's work may wait for its first
+	// choice of dispatcher before the second choice takes it (twice as long
+	// for the third, and so on).
+	FallbackDelay time.Duration
+	// RateYieldAfter: an owner with nothing in flight that must wait longer
+	// than this for a rate token hands the queue back until then, freeing
+	// its slot.
+	RateYieldAfter time.Duration
 }
+
+// Defaults of the settings that have no configuration key.
+const (
+	DefaultYieldAfter     = time.Second
+	DefaultFallbackDelay  = 500 * time.Millisecond
+	DefaultRateYieldAfter = time.Second
+)
 
 // Dispatcher claims queues and calls their tasks.
 type Dispatcher struct {
@@ -44,12 +57,17 @@ type Dispatcher struct {
 	m        *metrics.Dispatcher
 
 	slots    chan struct{} // one token per owned queue
-	wake     chan struct{} // pokes the poller
-	hints    chan string
-	starved  atomic.Bool // queues are waiting for a slot
+	route    atomic.Pointer[routing]
+	poke     chan struct{} // asks the poller for a look at the due index now
+	members  chan struct{} // asks the membership loop for a heartbeat now
+	starved  atomic.Bool   // a queue has waited for a slot longer than everyone's fallback
+	waiting  atomic.Bool   // this dispatcher left work for lack of a slot
 	draining atomic.Bool
 	running  atomic.Bool
 	drainCh  chan struct{} // closed when draining starts
+
+	// wrap, when set (by tests, before Run), wraps every owner's writer.
+	wrap func(queueWriter) queueWriter
 
 	mu       sync.Mutex
 	owned    map[string]*owner
@@ -61,48 +79,66 @@ type Dispatcher struct {
 // New returns a dispatcher.
 func New(cfg Config, st *store.Store, client *deliver.Client, clk clock.Clock, log *slog.Logger, m *metrics.Dispatcher) *Dispatcher {
 	if cfg.YieldAfter <= 0 {
-		cfg.YieldAfter = time.Second
+		cfg.YieldAfter = DefaultYieldAfter
+	}
+	if cfg.FallbackDelay <= 0 {
+		cfg.FallbackDelay = DefaultFallbackDelay
+	}
+	if cfg.RateYieldAfter <= 0 {
+		cfg.RateYieldAfter = DefaultRateYieldAfter
+	}
+	if cfg.PollMin <= 0 {
+		cfg.PollMin = 10 * time.Millisecond
+	}
+	if cfg.PollMax < cfg.PollMin {
+		cfg.PollMax = max(cfg.PollMin, time.Second)
 	}
 	m.MaxQueues.Set(float64(cfg.MaxQueues))
 	var nonce [4]byte
 	_, _ = crand.Read(nonce[:])
-	return &Dispatcher{
+	d := &Dispatcher{
 		cfg: cfg, consumer: cfg.ID + "~" + hex.EncodeToString(nonce[:]),
 		st: st, client: client, clock: clk, log: log, m: m,
 		slots:    make(chan struct{}, cfg.MaxQueues),
-		wake:     make(chan struct{}, 1),
-		hints:    make(chan string, 4096),
+		poke:     make(chan struct{}, 1),
+		members:  make(chan struct{}, 1),
 		owned:    make(map[string]*owner),
 		claiming: make(map[string]bool),
 		drainCh:  make(chan struct{}),
 	}
+	d.route.Store(newRouting(d.consumer, []string{d.consumer}))
+	return d
 }
 
-// drainSignal is closed when the dispatcher starts shutting down.
-func (d *Dispatcher) drainSignal() <-chan struct{} { return d.drainCh }
+// Consumer returns the dispatcher's consumer name (its ID and a nonce).
+func (d *Dispatcher) Consumer() string { return d.consumer }
 
 // Running reports whether the dispatcher is taking work (for readiness).
 func (d *Dispatcher) Running() bool { return d.running.Load() }
 
-// Run dispatches until ctx is cancelled, then shuts down in order: it stops
-// claiming, lets calls in flight finish for up to the shutdown grace, aborts
-// the rest and releases every queue. It returns when all is handed back.
+// Run dispatches until ctx is cancelled, then shuts down in order: it
+// leaves the membership (others take its partitions), stops claiming, lets
+// calls in flight finish for up to the shutdown grace, aborts the rest and
+// releases every queue. It returns when all is handed back.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	intake, stopIntake := context.WithCancel(context.Background())
+	defer stopIntake()
 	calls, abortCalls := context.WithCancel(context.Background())
 	defer abortCalls()
 	work, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
 
-	var loops sync.WaitGroup
-	subscribed := make(chan struct{})
-	loops.Go(func() { d.subscribe(intake, subscribed) })
-	select { // take work once hints flow (a Redis that is down does not block start)
-	case <-subscribed:
-	case <-ctx.Done():
-	case <-time.After(5 * time.Second):
+	hints := d.st.SubscribeHints(work, d.consumer, 4096)
+	defer hints.Close()
+	waitCtx, cancelWait := context.WithTimeout(ctx, 5*time.Second)
+	if err := hints.Wait(waitCtx); err != nil && ctx.Err() == nil { // Redis is down: the poll covers
+		d.log.Warn("subscribe to hints", "err", err)
 	}
-	loops.Go(func() { d.handleHints(intake, calls) })
+	cancelWait()
+
+	var loops sync.WaitGroup
+	loops.Go(func() { d.membership(intake, hints) })
+	loops.Go(func() { d.handleHints(intake, calls, hints) })
 	loops.Go(func() { d.poll(intake, calls) })
 	var renewer sync.WaitGroup
 	renewer.Go(func() { d.renew(work) })
@@ -115,6 +151,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	close(d.drainCh)
 	stopIntake()
 	loops.Wait()
+	d.leave()
 	d.log.Info("dispatcher stopping: finishing calls in flight", "owned_queues", d.ownedCount(), "grace", d.cfg.ShutdownGrace)
 
 	done := make(chan struct{})
@@ -138,210 +175,24 @@ func (d *Dispatcher) ownedCount() int {
 	return len(d.owned)
 }
 
-func (d *Dispatcher) isOwned(q string) bool {
+func (d *Dispatcher) ownerOf(q string) *owner {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	_, ok := d.owned[q]
-	return ok || d.claiming[q]
+	return d.owned[q]
 }
 
-// subscribe feeds dispatch hints to handleHints. go-redis resubscribes by
-// itself after a reconnect; hints lost meanwhile are covered by polling.
-func (d *Dispatcher) subscribe(ctx context.Context, subscribed chan<- struct{}) {
-	sub := d.st.SubscribeDispatch(ctx)
-	defer sub.Close()
-	if _, err := sub.Receive(ctx); err != nil && ctx.Err() == nil {
-		d.log.Warn("subscribe to dispatch hints", "err", err)
-	}
-	close(subscribed)
-	ch := sub.Channel()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case msg, ok := <-ch:
-			if !ok {
-				return
-			}
-			q, ok := store.HintQueue(msg.Payload)
-			if !ok {
-				continue
-			}
-			select {
-			case d.hints <- q:
-			default: // full: the poller will find it
-				d.poke()
-			}
-		}
-	}
-}
+func (d *Dispatcher) freeSlots() int { return cap(d.slots) - len(d.slots) }
 
-func (d *Dispatcher) handleHints(intake, calls context.Context) {
-	for {
-		select {
-		case <-intake.Done():
-			return
-		case q := <-d.hints:
-			d.tryClaim(intake, calls, q)
-		}
-	}
-}
-
-func (d *Dispatcher) poke() {
+func (d *Dispatcher) pokePoller() {
 	select {
-	case d.wake <- struct{}{}:
+	case d.poke <- struct{}{}:
 	default:
 	}
 }
 
-// poll looks for claimable queues: soon after finding work, then backing
-// off (with jitter) to PollMax while there is none.
-func (d *Dispatcher) poll(intake, calls context.Context) {
-	interval := d.cfg.PollMin
-	for {
-		jittered := time.Duration(float64(interval) * (0.8 + 0.4*rand.Float64()))
-		t := time.NewTimer(jittered)
-		select {
-		case <-intake.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		case <-d.wake:
-			t.Stop()
-		}
-		if d.pollOnce(intake, calls) {
-			interval = d.cfg.PollMin
-		} else {
-			interval = min(interval*2, d.cfg.PollMax)
-		}
-	}
-}
-
-// pollOnce claims ready queues, oldest first, while slots are free. It
-// reports whether it claimed any.
-func (d *Dispatcher) pollOnce(intake, calls context.Context) bool {
-	free := cap(d.slots) - len(d.slots)
-	per := min(max(free, 1), 64)
-	ready, err := d.st.ReadyQueues(intake, per)
-	if err != nil {
-		if intake.Err() == nil {
-			d.log.Warn("poll ready queues", "err", err)
-		}
-		return false
-	}
-	slices.SortFunc(ready, func(a, b store.ReadyQueue) int { return a.Since.Compare(b.Since) })
-	claimed, waiting := false, false
-	for _, r := range ready {
-		if intake.Err() != nil {
-			break
-		}
-		if d.isOwned(r.Queue) {
-			continue
-		}
-		switch d.tryClaim(intake, calls, r.Queue) {
-		case claimOK:
-			claimed = true
-		case claimNoSlot:
-			waiting = true
-		}
-	}
-	d.starved.Store(waiting)
-	return claimed
-}
-
-type claimResult int
-
-const (
-	claimOK claimResult = iota
-	claimNone
-	claimNoSlot
-)
-
-// tryClaim claims a queue if a slot is free and starts its owner.
-func (d *Dispatcher) tryClaim(intake, calls context.Context, q string) claimResult {
-	d.mu.Lock()
-	if _, owned := d.owned[q]; owned || d.claiming[q] {
-		d.mu.Unlock()
-		return claimNone
-	}
-	select {
-	case d.slots <- struct{}{}:
-	default:
-		d.mu.Unlock()
-		d.starved.Store(true)
-		return claimNoSlot
-	}
-	d.claiming[q] = true
-	d.mu.Unlock()
-	defer func() {
-		d.mu.Lock()
-		delete(d.claiming, q)
-		d.mu.Unlock()
-	}()
-	c, sent, err := d.claim(intake, q)
-	if err != nil {
-		<-d.slots
-		if intake.Err() == nil {
-			d.log.Warn("claim", "queue", q, "err", err)
-		}
-		return claimNone
-	}
-	d.m.Claims.WithLabelValues(string(c.Status)).Inc()
-	if c.Status != store.ClaimOK {
-		<-d.slots
-		return claimNone
-	}
-	o := newOwner(d, c, sent)
-	d.mu.Lock()
-	d.owned[q] = o
-	d.mu.Unlock()
-	d.m.OwnedQueues.Inc()
-	event := metrics.LeaseTaken
-	for _, dl := range c.Deliveries {
-		if dl.Attempt > 1 && dl.Since.IsZero() {
-			event = metrics.LeaseTakeover
-		}
-	}
-	d.m.Leases.WithLabelValues(event).Inc()
-	d.owners.Go(func() {
-		defer d.done(o)
-		o.run(calls, c.Deliveries)
-	})
-	return claimOK
-}
-
-// claim runs the claim script. When Redis does not answer, the claim may
-// have happened with its reply lost; the script recognises this run's own
-// lease and hands its entries back, so claim asks again for as long as a
-// lease could last rather than leave the queue leased to nobody who knows.
-// It returns the send time of the claim that answered.
-func (d *Dispatcher) claim(ctx context.Context, q string) (*store.Claim, time.Time, error) {
-	first := d.clock.Now()
-	backoff := 50 * time.Millisecond
-	for {
-		sent := d.clock.Now()
-		c, err := d.st.Claim(ctx, q, d.consumer, d.cfg.LeaseTTL, d.cfg.RecoveryGrace, 0)
-		if err == nil || ctx.Err() != nil || d.clock.Now().Sub(first) > d.cfg.LeaseTTL {
-			return c, sent, err
-		}
-		if !sleep(ctx, backoff) {
-			return nil, sent, err
-		}
-		backoff = min(backoff*2, time.Second)
-	}
-}
-
-func (d *Dispatcher) done(o *owner) {
-	d.mu.Lock()
-	delete(d.owned, o.lease.Queue)
-	d.mu.Unlock()
-	d.m.OwnedQueues.Dec()
-	<-d.slots
-	d.poke()
-}
-
-// renew extends the leases of owners that have not extended theirs for a
-// third of the lease.
+// renew extends, in one pipeline, the leases of the owners that have not
+// extended theirs for a third of the lease (a busy owner extends its lease
+// with every completion and needs none).
 func (d *Dispatcher) renew(ctx context.Context) {
 	every := d.cfg.LeaseTTL / 3
 	t := time.NewTicker(every / 2)
@@ -352,27 +203,34 @@ func (d *Dispatcher) renew(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		now := d.clock.Now()
 		d.mu.Lock()
-		owners := make([]*owner, 0, len(d.owned))
+		var due []*owner
 		for _, o := range d.owned {
-			owners = append(owners, o)
+			if now.Sub(o.valid.LastExtended()) >= every && !o.valid.Lost() {
+				due = append(due, o)
+			}
 		}
 		d.mu.Unlock()
-		for _, o := range owners {
-			if d.clock.Now().Sub(o.lastExtend()) < every {
-				continue
-			}
-			sent := d.clock.Now()
-			ok, err := d.st.Renew(ctx, o.lease, d.cfg.LeaseTTL)
+		if len(due) == 0 {
+			continue
+		}
+		held := make([]*store.Owned, len(due))
+		for i, o := range due {
+			held[i] = o.held
+		}
+		sent := d.clock.Now()
+		for i, r := range d.st.RenewAll(ctx, held) {
+			o := due[i]
 			switch {
-			case err != nil:
+			case r.Err != nil:
 				if ctx.Err() == nil {
-					d.log.Warn("renew lease", "queue", o.lease.Queue, "err", err)
+					d.log.Warn("renew lease", "queue", o.queue(), "err", r.Err)
 				}
-			case !ok:
+			case !r.Held:
 				o.lose()
 			default:
-				o.extended(sent)
+				o.valid.Extended(sent)
 			}
 		}
 	}

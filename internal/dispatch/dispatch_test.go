@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -65,7 +67,7 @@ func (e *env) dispatcherWith(id string, client *deliver.Client, tune func(*dispa
 
 // dispatcherOn starts a dispatcher on st (a store on another connection to
 // the env's Redis, e.g. through a proxy).
-func (e *env) dispatcherOn(id string, st *store.Store, client *deliver.Client, tune func(*dispatch.Config)) *running {
+func (e *env) dispatcherOn(id string, st *store.Store, client *deliver.Client, tune func(*dispatch.Config), before ...func(*dispatch.Dispatcher)) *running {
 	e.t.Helper()
 	cfg := dispatch.Config{
 		ID: id, MaxQueues: 64, LeaseTTL: time.Second, RecoveryGrace: 200 * time.Millisecond,
@@ -77,7 +79,13 @@ func (e *env) dispatcherOn(id string, st *store.Store, client *deliver.Client, t
 	reg := prometheus.NewRegistry()
 	m := metrics.NewDispatcher(reg)
 	log := slog.New(slog.DiscardHandler)
+	if os.Getenv("HTQ_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("d", id)
+	}
 	d := dispatch.New(cfg, st, client, clock.Real{}, log, m)
+	for _, f := range before {
+		f(d)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{d: d, m: m, reg: reg, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- d.Run(ctx) }()
@@ -250,13 +258,12 @@ func TestGracefulShutdownHandsQueuesBackAtOnce(t *testing.T) {
 	stopped := make(chan struct{})
 	go func() { a.stop(); close(stopped) }()
 	// Let the shutdown begin while the call runs. Readiness drops first; the
-	// hint subscription is closed only once the dispatcher is draining (after
-	// its owners were told to start nothing new), so wait for both.
-	rdb := e.srv.Client(t)
-	hints := e.st.Keys().DispatchChannel()
+	// dispatcher leaves the registry of live dispatchers only once it is
+	// draining (after its owners were told to start nothing new), so wait
+	// for both.
 	waitFor(t, "the shutdown to begin", 5*time.Second, func() bool {
-		n, err := rdb.PubSubNumSub(t.Context(), hints).Result()
-		return err == nil && n[hints] == 0 && !a.d.Running()
+		live, err := e.st.LiveDispatchers(t.Context())
+		return err == nil && !slices.Contains(live, a.d.Consumer()) && !a.d.Running()
 	})
 	release.open() // the call in flight finishes within the grace period
 	<-stopped

@@ -1,8 +1,8 @@
 package dispatch_test
 
 import (
+	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/htq/htq/internal/clock"
 	"github.com/htq/htq/internal/deliver"
+	"github.com/htq/htq/internal/dispatch"
 	"github.com/htq/htq/internal/metrics"
 	"github.com/htq/htq/internal/store"
 	"github.com/htq/htq/internal/task"
@@ -85,19 +86,26 @@ htq_dispatcher_tasks_finished_total{state="succeeded"} 0
 // takes the queue over once the lease expired and the entry in flight can no
 // longer be running. When the first owner's call ends and the partition has
 // healed, its write is refused as stale.
+// gatedWriter holds an owner's record of its first call until a gate
+// opens: the owner is frozen between its call and its record.
+type gatedWriter struct {
+	dispatch.QueueWriter
+	gate *gate
+	held atomic.Bool
+}
+
+func (g *gatedWriter) Complete(ctx context.Context, c *store.Completion) (*store.Next, error) {
+	if g.held.CompareAndSwap(false, true) {
+		g.gate.wait()
+	}
+	return g.QueueWriter.Complete(ctx, c)
+}
+
 func TestMetricsCountTakeoverLostLeaseAndStaleWrite(t *testing.T) {
 	e := newEnv(t)
 	rc := newRecorder(t)
 	release := newGate(t)
-	var firstCalls atomic.Int32
-	rc.handle = func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Query().Get("i") == "0" && firstCalls.Add(1) == 1 {
-			release.wait() // the first owner's call outlives its lease
-		}
-		return false
-	}
-	// a long task timeout: the first owner's call is not cut short
-	e.queue("q", func(c *task.QueueConfig) { c.Timeout = task.Duration(time.Minute) })
+	e.queue("q", func(c *task.QueueConfig) { c.Timeout = task.Duration(100 * time.Millisecond) })
 	ids := e.push("q", rc.url("q", 0), rc.url("q", 1), rc.url("q", 2))
 
 	proxy := testcluster.NewProxy(t, e.srv.Addr())
@@ -110,29 +118,29 @@ func TestMetricsCountTakeoverLostLeaseAndStaleWrite(t *testing.T) {
 	if err := stA.Init(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	a := e.dispatcherOn("a", stA, deliver.New(deliver.Options{}), nil)
-	waitFor(t, "the first call", 5*time.Second, func() bool { return firstCalls.Load() == 1 })
+	var gw *gatedWriter
+	a := e.dispatcherOn("a", stA, deliver.New(deliver.Options{}), nil, func(d *dispatch.Dispatcher) {
+		dispatch.WrapWriters(d, func(w dispatch.QueueWriter) dispatch.QueueWriter {
+			gw = &gatedWriter{QueueWriter: w, gate: release}
+			return gw
+		})
+	})
+	// a calls task 0, then freezes before recording it, and loses Redis:
+	// its lease runs out and b takes the queue over, past the call's
+	// deadline plus the recovery grace.
+	waitFor(t, "the first call", 5*time.Second, func() bool { return rc.count() == 1 })
 	if v := testutil.ToFloat64(a.m.Leases.WithLabelValues(metrics.LeaseTaken)); v != 1 {
 		t.Fatalf("first owner: leases taken = %v, want 1", v)
 	}
-
-	proxy.Cut() // a can no longer renew
-	// A new owner waits for the task timeout plus the recovery grace before
-	// it recovers an entry whose call may still run; shorten the timeout so
-	// the takeover happens while a's call is still running.
-	cfg := task.DefaultQueueConfig()
-	cfg.Timeout = task.Duration(100 * time.Millisecond)
-	if _, err := e.st.PutQueue(t.Context(), "q", &cfg, store.PutUpdate); err != nil {
-		t.Fatal(err)
-	}
+	proxy.Cut()
 	b := e.dispatcher("b", nil)
 	waitFor(t, "the takeover", 10*time.Second, func() bool {
 		return testutil.ToFloat64(b.m.Leases.WithLabelValues(metrics.LeaseTakeover)) == 1
 	})
-	waitFor(t, "the new owner's calls", 10*time.Second, func() bool { return rc.count() == 3 })
+	waitFor(t, "the new owner's calls", 10*time.Second, func() bool { return rc.count() == 4 })
 
 	proxy.Restore()
-	release.open() // a's call ends; recording it is refused
+	release.open() // a thaws and records its call: refused
 	waitFor(t, "the stale write", 10*time.Second, func() bool {
 		return testutil.ToFloat64(a.m.StaleWrites) == 1 &&
 			testutil.ToFloat64(a.m.Leases.WithLabelValues(metrics.LeaseLost)) == 1 &&

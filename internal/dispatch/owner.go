@@ -5,35 +5,85 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/htq/htq/internal/clock"
 	"github.com/htq/htq/internal/deliver"
+	"github.com/htq/htq/internal/lease"
 	"github.com/htq/htq/internal/metrics"
 	"github.com/htq/htq/internal/store"
 	"github.com/htq/htq/internal/task"
 )
 
-// owner runs one queue while this dispatcher holds its lease.
+// queueWriter is what an owner writes through: the claimed queue's handle,
+// *store.Owned (tests wrap it to delay or fail its replies).
+type queueWriter interface {
+	Lease() store.Lease
+	Complete(ctx context.Context, c *store.Completion) (*store.Next, error)
+	Pull(ctx context.Context, want int) (*store.Next, error)
+	Reattempt(ctx context.Context, d *store.Delivery) (*store.Next, error)
+	Reclaim(ctx context.Context, d *store.Delivery) (*store.Next, error)
+	Renew(ctx context.Context) (bool, error)
+	Release(ctx context.Context, hold time.Time, clean bool) (bool, error)
+}
+
+// ownerEnv is all an owner needs of its dispatcher.
+type ownerEnv struct {
+	cfg      Config
+	clock    clock.Clock
+	log      *slog.Logger
+	m        *metrics.Dispatcher
+	call     func(ctx context.Context, c *deliver.Call) deliver.Result
+	queue    func(ctx context.Context, name string) (*store.QueueInfo, error) // reads a queue's configuration
+	draining func() bool
+	drain    <-chan struct{} // closed when the dispatcher starts shutting down
+	starved  func() bool     // queues wait for a slot cluster-wide
+}
+
+func (d *Dispatcher) ownerEnv() *ownerEnv {
+	return &ownerEnv{
+		cfg: d.cfg, clock: d.clock, log: d.log, m: d.m,
+		call:     d.client.Do,
+		queue:    d.st.GetQueue,
+		draining: d.draining.Load,
+		drain:    d.drainCh,
+		starved:  d.starved.Load,
+	}
+}
+
+// owner runs one queue while this dispatcher holds its lease. Its fields
+// below "loop state" belong to run's goroutine; the others are read by the
+// renewer and the hint loop too, and are safe for that.
 type owner struct {
-	d         *Dispatcher
-	lease     store.Lease
-	cfg       task.QueueConfig
-	ver       string
+	env       *ownerEnv
+	held      *store.Owned // for the renewer's pipeline
+	w         queueWriter
+	valid     *lease.Validity
 	claimedAt time.Time
+	wake      chan struct{} // work arrived while calls run (a hint)
 	rnd       *rand.Rand
 
-	mu       sync.Mutex
-	validTil time.Time // start no call after this: the lease may have expired
-	extendAt time.Time
-	lost     atomic.Bool
+	// loop state
+	calls     context.Context
+	cfg       task.QueueConfig
+	ver       string
+	conc      int
+	buf       []pending // delivered, not started, in order
+	inflight  int       // calls running, and strict retries held
+	stopping  bool      // start nothing more; hand the queue back when calls end
+	released  bool      // a script dropped the lease: nothing left
+	aborted   bool      // shutdown aborted a call: the release is not clean
+	holdUntil time.Time // release with this hold
+	rateTimer *time.Timer
+	rateC     <-chan time.Time
+	results   chan callResult
+	holds     chan holdDone
 }
 
 // pending is a delivered entry not yet started.
 type pending struct {
 	dl          store.Delivery
-	deliveredAt time.Time
+	deliveredAt time.Time // send time of the script that delivered it
 }
 
 type callResult struct {
@@ -48,311 +98,365 @@ type holdDone struct {
 	aborted bool // the wait was cut short by shutdown: release with the hold
 }
 
-func newOwner(d *Dispatcher, c *store.Claim, sent time.Time) *owner {
-	o := &owner{
-		d: d, lease: c.Lease, cfg: c.Config, ver: c.Version, claimedAt: sent,
-		rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+func (d *Dispatcher) newOwner(c *store.Claim, sent time.Time) *owner {
+	var w queueWriter = c.Owned
+	if d.wrap != nil {
+		w = d.wrap(w)
 	}
-	o.extended(sent)
-	return o
+	return newOwner(d.ownerEnv(), c.Owned, w, c, sent)
 }
 
-// extended records that the lease was extended by a command sent at sent:
-// Redis set its expiry no earlier than sent + TTL, so until a tenth of the
-// TTL before that, nobody else can hold it.
-func (o *owner) extended(sent time.Time) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	ttl := o.d.cfg.LeaseTTL
-	if v := sent.Add(ttl - ttl/10); v.After(o.validTil) {
-		o.validTil = v
-	}
-	if sent.After(o.extendAt) {
-		o.extendAt = sent
+func newOwner(env *ownerEnv, held *store.Owned, w queueWriter, c *store.Claim, sent time.Time) *owner {
+	ttl := env.cfg.LeaseTTL
+	return &owner{
+		env: env, held: held, w: w, cfg: c.Config, ver: c.Version, claimedAt: sent,
+		valid: lease.New(ttl, ttl/10, sent),
+		wake:  make(chan struct{}, 1),
+		rnd:   rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 }
 
-func (o *owner) lastExtend() time.Time {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.extendAt
-}
+func (o *owner) queue() string { return o.w.Lease().Queue }
 
-func (o *owner) valid() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.d.clock.Now().Before(o.validTil)
+func (o *owner) now() time.Time { return o.env.clock.Now() }
+
+// wakeUp tells the owner that its queue got work while its calls run.
+func (o *owner) wakeUp() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (o *owner) lose() {
-	if o.lost.CompareAndSwap(false, true) {
-		o.d.m.Leases.WithLabelValues(metrics.LeaseLost).Inc()
-		o.d.log.Warn("queue lease lost", "queue", o.lease.Queue, "epoch", o.lease.Epoch)
+	if o.valid.Lose() {
+		o.env.m.Leases.WithLabelValues(metrics.LeaseLost).Inc()
+		o.env.log.Warn("queue lease lost", "queue", o.queue(), "token", o.w.Lease().Token)
 	}
 }
 
 // holdLocally is the longest strict-retry backoff an owner waits out itself;
 // longer ones release the queue with a hold, freeing the slot.
-func (o *owner) holdLocally() time.Duration { return o.d.cfg.LeaseTTL }
+func (o *owner) holdLocally() time.Duration { return o.env.cfg.LeaseTTL }
 
 // run calls the queue's entries until it has nothing left, loses the
-// lease, or the dispatcher drains; then it hands the queue back.
-func (o *owner) run(calls context.Context, first []store.Delivery) {
-	d := o.d
-	conc := max(1, o.cfg.Concurrency)
-	now := d.clock.Now()
-	var buf []pending
+// lease, or the dispatcher drains; then it hands the queue back. first are
+// the claim's deliveries, sent the claim's send time.
+func (o *owner) run(calls context.Context, first []store.Delivery, sent time.Time) {
+	o.calls = calls
+	o.conc = max(1, o.cfg.Concurrency)
+	o.results = make(chan callResult)
+	o.holds = make(chan holdDone)
 	for _, dl := range first {
-		buf = append(buf, pending{dl: dl, deliveredAt: now})
+		o.buf = append(o.buf, pending{dl: dl, deliveredAt: sent})
 	}
-	results := make(chan callResult)
-	holds := make(chan holdDone)
-	inflight := 0
-	stopping, released, aborted := false, false, false
-	var holdUntil time.Time // release with this hold
-	var rateWait *time.Timer
-	var rateC <-chan time.Time
-
-	// reloadIfNew reloads the queue's configuration when a script reports a
-	// newer version of it.
-	reloadIfNew := func(n *store.Next) {
-		if n.Version != "" && n.Version != o.ver && !o.lost.Load() {
-			o.reload(calls, n.Version)
-			conc = max(1, o.cfg.Concurrency)
-		}
-	}
-	// apply takes what a script answered; extended says whether that
-	// script extended the lease.
-	apply := func(n *store.Next, at time.Time, extended bool) {
-		if n.Status != store.NextStale && extended {
-			o.extended(at)
-		}
-		switch n.Status {
-		case store.NextStale:
-			d.m.StaleWrites.Inc()
-			o.lose()
-			stopping = true
-		case store.NextEntries:
-			for _, dl := range n.Deliveries {
-				buf = append(buf, pending{dl: dl, deliveredAt: at})
-			}
-		case store.NextReleased:
-			released = true
-		case store.NextRateWait:
-			if rateWait == nil {
-				rateWait = time.NewTimer(max(0, n.Until.Sub(d.clock.Now())))
-				rateC = rateWait.C
-			}
-		}
-		reloadIfNew(n)
-	}
-	want := func() int {
-		if stopping || d.draining.Load() {
-			return 0
-		}
-		return max(0, conc-inflight-len(buf))
-	}
-
-	// onResult records a finished call and takes what comes next.
-	onResult := func(r callResult) {
-		inflight--
-		if r.res.Kind == deliver.ErrCancelled {
-			aborted, stopping = true, true // shutdown aborted the call: leave it pending
-			return
-		}
-		if d.starved.Load() && d.clock.Now().Sub(o.claimedAt) > d.cfg.YieldAfter {
-			stopping = true // other queues wait for a slot: hand this one back
-		}
-		dec := decide(&o.cfg, &r.p.dl, &r.res, r.start, d.clock.Now(), o.rnd)
-		d.m.Calls.WithLabelValues(dec.outcome).Inc()
-		d.m.CallDuration.Observe(r.res.Latency.Seconds())
-		o.logCall(r, dec)
-		c := dec.completion
-		c.HistoryLen = d.cfg.History
-		c.Retention = max(c.Retention, 0)
-		c.Want = want()
-		c.Extend = d.clock.Now().Sub(o.lastExtend()) >= d.cfg.LeaseTTL/3
-		at := d.clock.Now()
-		n, err := o.complete(calls, &c)
-		if err != nil {
-			if c.Outcome == store.OutcomeHold && c.Due.After(holdUntil) {
-				holdUntil = c.Due
-			}
-			stopping = true
-			return
-		}
-		if dec.final != "" && n.Status != store.NextStale {
-			d.m.Finished.WithLabelValues(string(dec.final)).Inc()
-		}
-		if n.Status == store.NextHeld {
-			if c.Extend {
-				o.extended(at)
-			}
-			inflight++ // the held entry keeps its slot
-			o.hold(calls, r.p, c.Due, holds)
-			return
-		}
-		apply(n, at, c.Extend)
-	}
-
 	for {
-		if d.draining.Load() {
-			stopping = true
+		if o.env.draining() {
+			o.stopping = true
 		}
-		// Start what may start.
-		for !stopping && inflight < conc && len(buf) > 0 {
-			if !o.valid() && !o.renewNow(calls) {
-				stopping = true
+		o.startCalls()
+		if o.released {
+			break
+		}
+		if o.inflight == 0 {
+			if o.stopping || o.valid.Lost() {
 				break
 			}
-			p := buf[0]
-			buf = buf[1:]
-			if d.clock.Now().Sub(p.deliveredAt) > d.cfg.RecoveryGrace/2 {
-				// Delivered a while ago: claim it afresh so that a later owner
-				// counts this call's timeout from now.
-				at := d.clock.Now()
-				n, err := d.st.Reclaim(calls, o.lease, d.cfg.LeaseTTL, &p.dl)
-				if err != nil {
-					stopping = true
-					break
-				}
-				if n.Status != store.NextEntries {
-					apply(n, at, true)
-					continue
-				}
-				o.extended(at)
-				p = pending{dl: n.Deliveries[0], deliveredAt: at}
-			}
-			inflight++
-			if conc == 1 && inflight == 1 {
-				// A serial queue calls in this goroutine: no hand-off
-				// between goroutines on the hot path.
-				onResult(o.call(calls, p))
-				continue
-			}
-			go func() { results <- o.call(calls, p) }()
-		}
-		if released {
-			return
-		}
-		if inflight == 0 {
-			if stopping || o.lost.Load() {
-				break
-			}
-			if len(buf) == 0 && rateC == nil {
-				at := d.clock.Now()
-				n, err := d.st.Pull(calls, o.lease, d.cfg.LeaseTTL, conc)
-				if err != nil {
-					d.log.Warn("pull", "queue", o.lease.Queue, "err", err)
-					stopping = true
-					continue
-				}
-				apply(n, at, true)
-				if n.Status == store.NextIdle {
-					// entries are pending that this owner does not hold in hand
-					// (a lost reply delivered them); none was started, so hand
-					// the queue back cleanly and let the next claim redeliver them
-					stopping = true
-				}
+			if len(o.buf) == 0 && o.rateC == nil {
+				o.fetch()
 				continue
 			}
 		}
-		var drain <-chan struct{}
-		if !stopping {
-			drain = d.drainSignal()
-		}
-		select {
-		case r := <-results:
-			onResult(r)
-		case h := <-holds:
-			inflight--
-			if h.aborted || stopping {
-				if h.due.After(holdUntil) {
-					holdUntil = h.due
-				}
-				stopping = true
-				continue
-			}
-			at := d.clock.Now()
-			n, err := d.st.Reattempt(calls, o.lease, d.cfg.LeaseTTL, &h.p.dl)
-			if err != nil {
-				d.log.Warn("reattempt", "queue", o.lease.Queue, "err", err)
-				holdUntil, stopping = h.due, true
-				continue
-			}
-			switch n.Status {
-			case store.NextEntries:
-				o.extended(at)
-				buf = append([]pending{{dl: n.Deliveries[0], deliveredAt: at}}, buf...)
-			case store.NextRateWait:
-				// no token for the retry yet: keep holding the head until one comes
-				o.extended(at)
-				reloadIfNew(n)
-				inflight++
-				o.hold(calls, h.p, n.Until, holds)
-			default:
-				apply(n, at, true)
-			}
-		case <-rateC:
-			rateWait, rateC = nil, nil
-			at := d.clock.Now()
-			n, err := d.st.Pull(calls, o.lease, d.cfg.LeaseTTL, want())
-			if err != nil {
-				stopping = true
-				continue
-			}
-			apply(n, at, true)
-		case <-drain:
-			stopping = true
-		}
+		o.wait()
 	}
-	if rateWait != nil {
-		rateWait.Stop()
-	}
-	if o.lost.Load() {
-		return // a new owner recovers what we left pending
-	}
-	o.release(holdUntil, !aborted)
+	o.finish()
 }
 
-// call makes one call and returns its result.
-func (o *owner) call(ctx context.Context, p pending) callResult {
-	d := o.d
-	start := d.clock.Now()
-	if due := p.dl.DueTime(); !due.IsZero() {
-		d.m.QueueLag.Observe(max(0, start.Sub(due)).Seconds())
+// want is how many more entries the owner can take.
+func (o *owner) want() int {
+	if o.stopping || o.env.draining() {
+		return 0
 	}
-	d.m.InFlight.Inc()
-	defer d.m.InFlight.Dec()
+	return max(0, o.conc-o.inflight-len(o.buf))
+}
+
+// startCalls starts what may start: entries in order, while the
+// concurrency allows and the lease is certainly held.
+func (o *owner) startCalls() {
+	for !o.stopping && o.inflight < o.conc && len(o.buf) > 0 {
+		if !o.valid.Valid(o.now()) && !o.renewNow() {
+			o.stopping = true
+			return
+		}
+		p := o.buf[0]
+		o.buf = o.buf[1:]
+		if o.now().Sub(p.deliveredAt) > o.env.cfg.RecoveryGrace/2 {
+			// Delivered a while ago: claim it afresh, so that a later owner
+			// counts this call's deadline from now.
+			at := o.now()
+			n, err := o.w.Reclaim(o.calls, &p.dl)
+			if err != nil {
+				o.stopping = true
+				return
+			}
+			if n.Status != store.NextEntries {
+				o.apply(n, at, true)
+				continue
+			}
+			o.valid.Extended(at)
+			p = pending{dl: n.Deliveries[0], deliveredAt: at}
+		}
+		o.inflight++
+		if o.conc == 1 && o.inflight == 1 {
+			// A serial queue calls in this goroutine: no hand-off between
+			// goroutines on the hot path.
+			o.handleResult(o.call(p))
+			continue
+		}
+		go func() { o.results <- o.call(p) }()
+	}
+}
+
+// fetch asks for more entries when nothing is in flight or buffered.
+func (o *owner) fetch() {
+	at := o.now()
+	n, err := o.w.Pull(o.calls, o.conc)
+	if err != nil {
+		o.env.log.Warn("pull", "queue", o.queue(), "err", err)
+		o.stopping = true
+		return
+	}
+	o.apply(n, at, true)
+	if n.Status == store.NextIdle {
+		// Entries are pending that this owner does not hold in hand (a lost
+		// reply delivered them); none was started, so hand the queue back
+		// cleanly and let the next claim deliver them again.
+		o.stopping = true
+	}
+}
+
+// wait waits for the next thing to act on.
+func (o *owner) wait() {
+	var drain <-chan struct{}
+	if !o.stopping {
+		drain = o.env.drain
+	}
+	select {
+	case r := <-o.results:
+		o.handleResult(r)
+	case h := <-o.holds:
+		o.handleHold(h)
+	case <-o.rateC:
+		o.rateTick()
+	case <-o.wake:
+		o.pullMore()
+	case <-drain:
+		o.stopping = true
+	}
+}
+
+// pullMore takes work that arrived while calls run, when there is room for
+// it (a queue of concurrency > 1).
+func (o *owner) pullMore() {
+	want := o.want()
+	if want == 0 || o.rateC != nil || o.inflight == 0 {
+		return // a free owner pulls anyway; a rate wait pulls when it ends
+	}
+	at := o.now()
+	n, err := o.w.Pull(o.calls, want)
+	if err != nil {
+		o.env.log.Warn("pull", "queue", o.queue(), "err", err)
+		return
+	}
+	o.apply(n, at, true)
+}
+
+// apply takes what a script answered; extended says whether that script
+// extended the lease, at its send time at.
+func (o *owner) apply(n *store.Next, at time.Time, extended bool) {
+	if n.Status != store.NextStale && extended {
+		o.valid.Extended(at)
+	}
+	switch n.Status {
+	case store.NextStale:
+		o.env.m.StaleWrites.Inc()
+		o.lose()
+		o.stopping = true
+	case store.NextEntries:
+		for _, dl := range n.Deliveries {
+			o.buf = append(o.buf, pending{dl: dl, deliveredAt: at})
+		}
+	case store.NextReleased:
+		o.released = true
+	case store.NextRateWait:
+		o.rateWait(n.Until)
+	}
+	o.reloadIfNew(n.Version)
+}
+
+// rateWait waits for the rate limit's next token: holding the queue when
+// the wait is short and others do not need the slot, else handing the
+// queue back until then (clean: nothing of it is running), so the slot is
+// free meanwhile.
+func (o *owner) rateWait(until time.Time) {
+	if o.rateC != nil {
+		return
+	}
+	wait := until.Sub(o.now())
+	if o.inflight == 0 && len(o.buf) == 0 && (wait > o.env.cfg.RateYieldAfter || o.env.starved()) {
+		if until.After(o.holdUntil) {
+			o.holdUntil = until
+		}
+		o.stopping = true
+		return
+	}
+	o.rateTimer = time.NewTimer(max(0, wait))
+	o.rateC = o.rateTimer.C
+}
+
+// rateTick: the next token is there.
+func (o *owner) rateTick() {
+	o.rateTimer, o.rateC = nil, nil
+	at := o.now()
+	n, err := o.w.Pull(o.calls, o.want())
+	if err != nil {
+		o.stopping = true
+		return
+	}
+	o.apply(n, at, true)
+}
+
+// reloadIfNew reloads the queue's configuration when a script reports a
+// newer version of it.
+func (o *owner) reloadIfNew(ver string) {
+	if ver == "" || ver == o.ver || o.valid.Lost() {
+		return
+	}
+	qi, err := o.env.queue(o.calls, o.queue())
+	if err != nil {
+		o.env.log.Warn("reload queue config", "queue", o.queue(), "err", err)
+		return
+	}
+	o.cfg, o.ver = qi.Config, ver
+	o.conc = max(1, o.cfg.Concurrency)
+}
+
+// call makes one call and returns its result. Its timeout is the one
+// stamped in the task's state when it was handed out: a later owner
+// recovers the entry only past that deadline.
+func (o *owner) call(p pending) callResult {
+	start := o.now()
+	if due := p.dl.DueTime(); !due.IsZero() {
+		o.env.m.QueueLag.Observe(max(0, start.Sub(due)).Seconds())
+	}
+	o.env.m.InFlight.Inc()
+	defer o.env.m.InFlight.Dec()
 	var res deliver.Result
 	if p.dl.Err == nil {
-		res = d.client.Do(ctx, &deliver.Call{
+		timeout := p.dl.Timeout
+		if timeout <= 0 {
+			timeout = o.cfg.TaskTimeout(p.dl.Spec)
+		}
+		res = o.env.call(o.calls, &deliver.Call{
 			TaskID: p.dl.TaskID, Queue: p.dl.Queue, Attempt: p.dl.Attempt, Seq: p.dl.Seq,
-			Spec: p.dl.Spec, Timeout: o.cfg.TaskTimeout(p.dl.Spec),
+			Spec: p.dl.Spec, Timeout: timeout,
 		})
 	}
 	return callResult{p: p, res: res, start: start}
+}
+
+// handleResult records a finished call and takes what comes next.
+func (o *owner) handleResult(r callResult) {
+	o.inflight--
+	if r.res.Kind == deliver.ErrCancelled {
+		o.aborted, o.stopping = true, true // shutdown aborted the call: leave it pending
+		return
+	}
+	if o.env.starved() && o.now().Sub(o.claimedAt) > o.env.cfg.YieldAfter {
+		o.stopping = true // queues wait for a slot everywhere: hand this one back
+	}
+	dec := decide(&o.cfg, &r.p.dl, &r.res, r.start, o.now(), o.rnd)
+	o.env.m.Calls.WithLabelValues(dec.outcome).Inc()
+	o.env.m.CallDuration.Observe(r.res.Latency.Seconds())
+	o.logCall(r, dec)
+	c := dec.completion
+	c.HistoryLen = o.env.cfg.History
+	c.Retention = max(c.Retention, 0)
+	c.Want = o.want()
+	c.Extend = o.now().Sub(o.valid.LastExtended()) >= o.env.cfg.LeaseTTL/3
+	at := o.now()
+	n, err := o.complete(&c)
+	if err != nil {
+		if c.Outcome == store.OutcomeHold && c.Due.After(o.holdUntil) {
+			o.holdUntil = c.Due
+		}
+		o.stopping = true
+		return
+	}
+	if dec.final != "" && n.Status != store.NextStale {
+		o.env.m.Finished.WithLabelValues(string(dec.final)).Inc()
+	}
+	if n.Status == store.NextHeld {
+		if c.Extend {
+			o.valid.Extended(at)
+		}
+		o.inflight++ // the held entry keeps its slot
+		o.hold(r.p, c.Due)
+		return
+	}
+	o.apply(n, at, c.Extend)
+}
+
+// handleHold: a strict retry's backoff ended (or was cut short).
+func (o *owner) handleHold(h holdDone) {
+	o.inflight--
+	if h.aborted || o.stopping {
+		if h.due.After(o.holdUntil) {
+			o.holdUntil = h.due
+		}
+		o.stopping = true
+		return
+	}
+	at := o.now()
+	n, err := o.w.Reattempt(o.calls, &h.p.dl)
+	if err != nil {
+		o.env.log.Warn("reattempt", "queue", o.queue(), "err", err)
+		o.holdUntil, o.stopping = h.due, true
+		return
+	}
+	switch n.Status {
+	case store.NextEntries:
+		o.valid.Extended(at)
+		o.buf = append([]pending{{dl: n.Deliveries[0], deliveredAt: at}}, o.buf...)
+	case store.NextRateWait:
+		// no token for the retry yet: keep holding the head until one comes
+		o.valid.Extended(at)
+		o.reloadIfNew(n.Version)
+		o.inflight++
+		o.hold(h.p, n.Until)
+	default:
+		o.apply(n, at, true)
+	}
 }
 
 // complete records a call; when Redis does not answer it tries again (the
 // script is idempotent) while the lease is certainly valid, asking for no
 // new entries: any it delivered unseen were never started, so the release
 // that follows may be clean.
-func (o *owner) complete(ctx context.Context, c *store.Completion) (*store.Next, error) {
-	d := o.d
-	n, err := d.st.Complete(ctx, o.lease, d.cfg.LeaseTTL, c)
+func (o *owner) complete(c *store.Completion) (*store.Next, error) {
+	n, err := o.w.Complete(o.calls, c)
 	if err == nil {
 		return n, nil
 	}
-	d.log.Warn("record call", "queue", o.lease.Queue, "task_id", c.Delivery.TaskID, "err", err)
+	o.env.log.Warn("record call", "queue", o.queue(), "task_id", c.Delivery.TaskID, "err", err)
 	c.Want = 0
 	backoff := 50 * time.Millisecond
-	for o.valid() && ctx.Err() == nil {
-		if !sleep(ctx, backoff) {
+	for o.valid.Valid(o.now()) && o.calls.Err() == nil {
+		if !sleepCtx(o.calls, backoff) {
 			break
 		}
 		backoff = min(backoff*2, time.Second)
-		if _, err = d.st.Complete(ctx, o.lease, d.cfg.LeaseTTL, c); err == nil {
+		if _, err = o.w.Complete(o.calls, c); err == nil {
 			return nil, errRecorded
 		}
 	}
@@ -365,70 +469,74 @@ func (o *owner) complete(ctx context.Context, c *store.Completion) (*store.Next,
 var errRecorded = errors.New("recorded after a retry")
 
 // hold waits out a strict retry's backoff, then asks run to try again.
-func (o *owner) hold(ctx context.Context, p pending, due time.Time, out chan<- holdDone) {
-	wait := due.Sub(o.d.clock.Now())
-	if wait > o.holdLocally() || o.d.draining.Load() {
+func (o *owner) hold(p pending, due time.Time) {
+	wait := due.Sub(o.now())
+	out := o.holds
+	if wait > o.holdLocally() || o.env.draining() {
 		go func() { out <- holdDone{p: p, due: due, aborted: true} }()
 		return
 	}
+	drain, calls := o.env.drain, o.calls
 	go func() {
 		t := time.NewTimer(max(0, wait))
 		defer t.Stop()
 		select {
 		case <-t.C:
 			out <- holdDone{p: p, due: due}
-		case <-o.d.drainSignal():
+		case <-drain:
 			out <- holdDone{p: p, due: due, aborted: true}
-		case <-ctx.Done():
+		case <-calls.Done():
 			out <- holdDone{p: p, due: due, aborted: true}
 		}
 	}()
 }
 
 // renewNow extends the lease before a call when its validity ran out.
-func (o *owner) renewNow(ctx context.Context) bool {
-	sent := o.d.clock.Now()
-	ok, err := o.d.st.Renew(ctx, o.lease, o.d.cfg.LeaseTTL)
+func (o *owner) renewNow() bool {
+	sent := o.now()
+	ok, err := o.w.Renew(o.calls)
 	if err != nil || !ok {
 		if err == nil {
-			o.d.m.StaleWrites.Inc()
+			o.env.m.StaleWrites.Inc()
 		}
 		o.lose()
 		return false
 	}
-	o.extended(sent)
+	o.valid.Extended(sent)
 	return true
 }
 
-func (o *owner) reload(ctx context.Context, ver string) {
-	qi, err := o.d.st.GetQueue(ctx, o.lease.Queue)
-	if err != nil {
-		o.d.log.Warn("reload queue config", "queue", o.lease.Queue, "err", err)
+// finish hands the queue back, unless a script already did (nothing was
+// left) or the lease is lost (a new owner recovers what was left pending).
+func (o *owner) finish() {
+	if o.rateTimer != nil {
+		o.rateTimer.Stop()
+	}
+	if o.released || o.valid.Lost() {
 		return
 	}
-	o.cfg, o.ver = qi.Config, ver
+	o.release(o.holdUntil, !o.aborted)
 }
 
 // release hands the queue back, trying again while the lease lasts: a
-// release that never arrives makes the next owner wait for the task
-// timeout (the entries look abandoned), one that arrives lets it go on.
+// release that never arrives makes the next owner wait for the call
+// deadlines (the entries look abandoned), one that arrives lets it go on.
 func (o *owner) release(hold time.Time, clean bool) {
-	d := o.d
-	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.LeaseTTL)
+	ctx, cancel := context.WithTimeout(context.Background(), o.env.cfg.LeaseTTL)
 	defer cancel()
 	backoff := 50 * time.Millisecond
 	for {
-		ok, err := d.st.Release(ctx, o.lease, hold, clean)
+		ok, err := o.w.Release(ctx, hold, clean)
 		switch {
 		case err == nil && !ok:
-			d.m.StaleWrites.Inc()
+			o.env.m.StaleWrites.Inc()
 			o.lose()
 			return
 		case err == nil:
 			return
 		}
-		if !sleep(ctx, backoff) {
-			d.log.Warn("release queue", "queue", o.lease.Queue, "err", err)
+		if !sleepCtx(ctx, backoff) {
+			o.env.log.Warn("release queue", "queue", o.queue(), "err", err)
 			return
 		}
 		backoff = min(backoff*2, time.Second)
@@ -436,14 +544,14 @@ func (o *owner) release(hold time.Time, clean bool) {
 }
 
 func (o *owner) logCall(r callResult, dec decision) {
-	lv := o.d.log.Debug
+	lv := o.env.log.Debug
 	if dec.outcome != metrics.OutcomeSuccess {
-		lv = o.d.log.Info
-	} else if !o.d.log.Enabled(context.Background(), slog.LevelDebug) {
+		lv = o.env.log.Info
+	} else if !o.env.log.Enabled(context.Background(), slog.LevelDebug) {
 		return // the hot path builds no record nobody reads
 	}
 	args := []any{
-		"queue", o.lease.Queue, "task_id", r.p.dl.TaskID, "attempt", r.p.dl.Attempt, "seq", r.p.dl.Seq,
+		"queue", o.queue(), "task_id", r.p.dl.TaskID, "attempt", r.p.dl.Attempt, "seq", r.p.dl.Seq,
 		"status", r.res.Status, "latency_ms", r.res.Latency.Milliseconds(), "outcome", dec.outcome,
 		"next", string(dec.completion.Outcome),
 	}
@@ -451,15 +559,4 @@ func (o *owner) logCall(r callResult, dec decision) {
 		args = append(args, "err", r.res.Err.Error())
 	}
 	lv("call", args...)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -45,8 +45,9 @@ func NewBacklog(reg prometheus.Registerer, topN int) *Backlog {
 	return b
 }
 
-// Set replaces the snapshot.
-func (b *Backlog) Set(all []QueueCounts) {
+// Set replaces the snapshot: the counts of the queues that have tasks (the
+// others count zero) and the number of queues.
+func (b *Backlog) Set(all []QueueCounts, queues int) {
 	sorted := slices.Clone(all)
 	slices.SortFunc(sorted, func(x, y QueueCounts) int {
 		if c := cmp.Compare(y.backlog()+y.Dead, x.backlog()+x.Dead); c != 0 {
@@ -65,7 +66,7 @@ func (b *Backlog) Set(all []QueueCounts) {
 	}
 	rows = append(rows, other)
 	b.mu.Lock()
-	b.rows, b.total, b.set = rows, len(all), true
+	b.rows, b.total, b.set = rows, queues, true
 	b.mu.Unlock()
 }
 

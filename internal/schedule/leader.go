@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/htq/htq/internal/clock"
+	"github.com/htq/htq/internal/lease"
 )
 
 // Term is one period of leadership.
@@ -76,13 +77,12 @@ func (e *Elector) Run(ctx context.Context, lead func(*Term)) {
 }
 
 // serve holds one term: it extends the lock every TTL/3 and ends the term at
-// the first failure, or when the lock could have expired.
+// the first failure, or when the lock could have expired (lease.Validity:
+// the last extension's send time plus the TTL, less a tenth of it).
 func (e *Elector) serve(ctx context.Context, epoch int64, sent time.Time, lead func(*Term)) {
-	margin := e.ttl / 10
 	termCtx, end := context.WithCancel(ctx)
 	defer end()
-	var mu sync.Mutex
-	deadline := sent.Add(e.ttl - margin)
+	valid := lease.New(e.ttl, e.ttl/10, sent)
 	e.log.Info("became leader", "epoch", epoch)
 	e.onChange(true)
 	defer e.onChange(false)
@@ -91,34 +91,27 @@ func (e *Elector) serve(ctx context.Context, epoch int64, sent time.Time, lead f
 	wg.Go(func() {
 		defer end()
 		for {
-			mu.Lock()
-			until := deadline.Sub(e.clock.Now())
-			mu.Unlock()
-			next := min(e.ttl/3, until)
+			next := min(e.ttl/3, valid.Until().Sub(e.clock.Now()))
 			if next <= 0 || !e.wait(termCtx, next) {
 				if next <= 0 {
 					e.log.Warn("leader lock may have expired: stepping down", "epoch", epoch)
 				}
 				return
 			}
-			mu.Lock()
-			if !e.clock.Now().Before(deadline) {
-				mu.Unlock()
+			if !valid.Valid(e.clock.Now()) {
 				e.log.Warn("leader lock may have expired: stepping down", "epoch", epoch)
 				return
 			}
-			mu.Unlock()
 			at := e.clock.Now()
 			ok, err := e.mutex.ExtendContext(termCtx)
 			if err != nil || !ok {
 				if termCtx.Err() == nil {
 					e.log.Warn("leader lock extension failed: stepping down", "epoch", epoch, "err", err)
 				}
+				valid.Lose()
 				return
 			}
-			mu.Lock()
-			deadline = at.Add(e.ttl - margin)
-			mu.Unlock()
+			valid.Extended(at)
 		}
 	})
 	lead(&Term{Epoch: epoch, ctx: termCtx})

@@ -16,11 +16,27 @@ import (
 // Config tunes a scheduler.
 type Config struct {
 	LockTTL         time.Duration
-	PollInterval    time.Duration // how often the timer index is re-read in full
+	PollInterval    time.Duration // most time between two looks at the timer due index (the safety net)
 	PromoteBatch    int           // tasks moved per script call
-	JanitorInterval time.Duration
+	JanitorInterval time.Duration // time between the janitor's full passes over the partitions
 	BacklogInterval time.Duration // how often the leader refreshes the backlog metrics
+	// RepairBatch is how many queues the janitor's repair sweep checks
+	// every JanitorTick (0: DefaultRepairBatch).
+	RepairBatch int
+	// JanitorTick is how often the janitor trims due dead letters and takes
+	// a step of its repair sweep (0: DefaultJanitorTick).
+	JanitorTick time.Duration
 }
+
+// Defaults of the settings without a configuration key.
+const (
+	DefaultRepairBatch = 10
+	DefaultJanitorTick = 10 * time.Second
+	// deadTrimQueues bounds the queues one dead-letter trim looks at.
+	deadTrimQueues = 100
+	// repairParts bounds the partitions one repair step scans.
+	repairParts = 16
+)
 
 // Scheduler campaigns for leadership and, while leader, promotes due tasks
 // and runs the janitor.
@@ -37,6 +53,12 @@ type Scheduler struct {
 
 // New returns a scheduler. backlog, when set, is exported while leading.
 func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metrics.Scheduler, backlog *metrics.Backlog) *Scheduler {
+	if cfg.RepairBatch <= 0 {
+		cfg.RepairBatch = DefaultRepairBatch
+	}
+	if cfg.JanitorTick <= 0 {
+		cfg.JanitorTick = min(DefaultJanitorTick, cfg.JanitorInterval)
+	}
 	return &Scheduler{cfg: cfg, st: st, clock: clk, log: log, m: m, backlog: backlog}
 }
 
@@ -60,26 +82,23 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	})
 	// Hints flow for the scheduler's whole life, from before its first
 	// campaign, so a leader never misses one sent as its term begins.
-	hints := make(chan hint, 1024)
-	subscribed := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { s.subscribe(ctx, hints, subscribed) })
-	select {
-	case <-subscribed:
-	case <-ctx.Done():
-	case <-time.After(5 * time.Second): // Redis is down: campaign anyway, the poll covers
+	hints := s.st.SubscribeSchedule(ctx, 1024)
+	defer hints.Close()
+	waitCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if err := hints.Wait(waitCtx); err != nil && ctx.Err() == nil { // Redis is down: campaign anyway, the poll covers
+		s.log.Warn("subscribe to schedule hints", "err", err)
 	}
+	cancel()
 	s.running.Store(true)
 	defer s.running.Store(false)
 	s.log.Info("scheduler started", "lock_ttl", s.cfg.LockTTL)
 	el.Run(ctx, func(t *Term) { s.lead(t, hints) })
-	wg.Wait()
 	s.log.Info("scheduler stopped")
 	return nil
 }
 
 // lead does the leader's work for one term.
-func (s *Scheduler) lead(t *Term, hints <-chan hint) {
+func (s *Scheduler) lead(t *Term, hints *store.ScheduleHints) {
 	ctx := t.Context()
 	var wg sync.WaitGroup
 	wg.Go(func() { s.janitor(ctx) })
@@ -91,17 +110,22 @@ func (s *Scheduler) lead(t *Term, hints <-chan hint) {
 }
 
 // exportBacklog refreshes the backlog metrics while the term lasts, and
-// clears them when it ends: only the leader exports them.
+// clears them when it ends: only the leader exports them. It reads only the
+// queues that have work or dead letters (store.ActiveCounts).
 func (s *Scheduler) exportBacklog(ctx context.Context) {
 	defer s.backlog.Clear()
 	for {
-		counts, err := s.st.AllCounts(ctx)
+		counts, err := s.st.ActiveCounts(ctx)
+		var total int64
+		if err == nil {
+			total, err = s.st.QueueCount(ctx)
+		}
 		if err == nil {
 			rows := make([]metrics.QueueCounts, 0, len(counts))
 			for q, c := range counts {
 				rows = append(rows, metrics.QueueCounts{Queue: q, Queued: c.Queued, Active: c.Active, Scheduled: c.Scheduled, Dead: c.Dead})
 			}
-			s.backlog.Set(rows)
+			s.backlog.Set(rows, int(total))
 		} else if ctx.Err() == nil {
 			s.log.Warn("refresh backlog metrics", "err", err)
 		}
@@ -111,138 +135,197 @@ func (s *Scheduler) exportBacklog(ctx context.Context) {
 	}
 }
 
-type hint struct {
-	partition int
-	due       time.Time
-}
+// dueLimit bounds the due partitions one look at the timer due index reads.
+const dueLimit = 256
 
-// subscribe feeds schedule hints to out; it closes subscribed once Redis
-// has confirmed the subscription. go-redis resubscribes after a reconnect.
-func (s *Scheduler) subscribe(ctx context.Context, out chan<- hint, subscribed chan<- struct{}) {
-	sub := s.st.SubscribeSchedule(ctx)
-	defer sub.Close()
-	if _, err := sub.Receive(ctx); err != nil && ctx.Err() == nil {
-		s.log.Warn("subscribe to schedule hints", "err", err)
-	}
-	close(subscribed)
-	ch := sub.Channel()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case msg, ok := <-ch:
-			if !ok {
-				return
-			}
-			if p, due, ok := store.ParseScheduleHint(msg.Payload); ok {
-				select {
-				case out <- hint{p, due}:
-				default: // the periodic refresh covers it
-				}
-			}
-		}
-	}
-}
-
-// promoteLoop sleeps until the earliest due time it knows, promotes what is
-// due, and re-reads the timer index every poll interval.
-func (s *Scheduler) promoteLoop(ctx context.Context, hints <-chan hint) {
-	var next [task.Partitions]time.Time
-	var refreshed time.Time
+// promoteLoop looks at the timer due index when its earliest entry comes
+// due (or a hint says an earlier one arrived, or PollInterval passed), and
+// promotes what is due in rounds: one batch per due partition per round, so
+// that a large backlog in one partition does not delay timed tasks
+// everywhere else.
+func (s *Scheduler) promoteLoop(ctx context.Context, hints *store.ScheduleHints) {
+	wake := time.Time{}
 	for ctx.Err() == nil {
-		now := s.clock.Now()
-		if now.Sub(refreshed) >= s.cfg.PollInterval {
-			nd, err := s.st.NextDues(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					s.log.Warn("read timer index", "err", err)
-				}
-				sleep(ctx, min(s.cfg.PollInterval, 100*time.Millisecond))
-				continue
-			}
-			next, refreshed = nd, now
-		}
-		for p := range next {
-			if next[p].IsZero() || next[p].After(now) {
-				continue
-			}
-			next[p] = s.promotePartition(ctx, p)
-		}
-		wake := refreshed.Add(s.cfg.PollInterval)
-		for _, t := range next {
-			if !t.IsZero() && t.Before(wake) {
-				wake = t
-			}
-		}
 		timer := time.NewTimer(max(0, wake.Sub(s.clock.Now())))
 		select {
 		case <-ctx.Done():
 		case <-timer.C:
-		case h := <-hints:
-			if next[h.partition].IsZero() || h.due.Before(next[h.partition]) {
-				next[h.partition] = h.due
+		case h := <-hints.C():
+			if h.Due.Before(wake) {
+				wake = h.Due
 			}
+			timer.Stop()
+			continue
 		}
 		timer.Stop()
+		if ctx.Err() != nil {
+			return
+		}
+		wake = s.promoteDue(ctx)
 	}
 }
 
-// promotePartition moves a partition's due tasks in batches and returns its
-// next due time (zero: none; an error leaves it due, to try again soon).
-func (s *Scheduler) promotePartition(ctx context.Context, p int) time.Time {
-	for ctx.Err() == nil {
-		r, err := s.st.Promote(ctx, p, s.cfg.PromoteBatch)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("promote", "partition", p, "err", err)
-			}
-			return s.clock.Now().Add(100 * time.Millisecond)
+// promoteDue promotes every due partition's due tasks and returns when to
+// look next.
+func (s *Scheduler) promoteDue(ctx context.Context) time.Time {
+	due, later, err := s.st.Due(ctx, store.DueTimers, dueLimit, 1)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("read timer due index", "err", err)
 		}
-		now := s.clock.Now()
-		s.m.Promoted.Add(float64(r.Moved))
-		for _, due := range r.Dues {
-			s.m.PromotionLag.Observe(max(0, now.Sub(due)).Seconds())
-		}
-		if r.Moved < s.cfg.PromoteBatch || !r.NextDue.Before(now) {
-			return r.NextDue
-		}
+		return s.clock.Now().Add(min(s.cfg.PollInterval, 100*time.Millisecond))
 	}
-	return time.Time{}
-}
-
-// janitor finishes deleting removed queues and puts back lost index entries.
-func (s *Scheduler) janitor(ctx context.Context) {
-	for sleep(ctx, s.cfg.JanitorInterval) {
-		fixed := 0
-		for p := range task.Partitions {
-			tokens, err := s.st.TrashTokens(ctx, p)
-			if err != nil {
-				break
-			}
-			for _, tok := range tokens {
-				for {
-					n, err := s.st.DrainTrash(ctx, p, tok)
-					if err != nil || n == 0 {
-						break
+	retry := false
+	for len(due) > 0 && ctx.Err() == nil {
+		var again []store.DueEntry
+		for _, e := range due {
+			more, err := s.promoteBatch(ctx, e.Partition)
+			switch {
+			case err != nil:
+				retry = true
+			case more:
+				again = append(again, e)
+			default:
+				if err := s.st.Settle(ctx, store.DueTimers, e.Partition, e.At); err != nil {
+					if ctx.Err() == nil {
+						s.log.Warn("settle timer due entry", "partition", e.Partition, "err", err)
 					}
+					retry = true
 				}
 			}
 		}
-		names, err := s.st.QueueNames(ctx)
-		if err != nil {
-			continue
+		due = again
+	}
+	next := s.clock.Now().Add(s.cfg.PollInterval)
+	if len(later) > 0 && later[0].Time().Before(next) {
+		next = later[0].Time()
+	}
+	if soon := s.clock.Now().Add(100 * time.Millisecond); retry && soon.Before(next) {
+		next = soon
+	}
+	if len(due) == dueLimit {
+		next = s.clock.Now()
+	}
+	return next
+}
+
+// promoteBatch moves one batch of a partition's due tasks; more says a
+// full batch moved and more may be due.
+func (s *Scheduler) promoteBatch(ctx context.Context, p int) (more bool, err error) {
+	r, err := s.st.Promote(ctx, p, s.cfg.PromoteBatch)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("promote", "partition", p, "err", err)
 		}
-		for i := 0; i < len(names) && ctx.Err() == nil; i += 500 {
-			n, err := s.st.Repair(ctx, names[i:min(i+500, len(names))])
+		return false, err
+	}
+	now := s.clock.Now()
+	s.m.Promoted.Add(float64(r.Moved))
+	for _, due := range r.Dues {
+		s.m.PromotionLag.Observe(max(0, now.Sub(due)).Seconds())
+	}
+	return r.Moved >= s.cfg.PromoteBatch && !r.NextDue.IsZero() && !r.NextDue.After(now), nil
+}
+
+// janitor keeps Redis tidy while the term lasts. Every JanitorTick it trims
+// the dead letters past retention (the partitions the dead-letter due index
+// says are due) and checks RepairBatch more queues of its slow repair sweep;
+// every JanitorInterval it makes its full pass over the partitions (due
+// indexes reconciled, deleted queues drained, old sequences pruned). Its cost
+// is proportional to what is due plus a fixed trickle, not to the number of
+// queues.
+func (s *Scheduler) janitor(ctx context.Context) {
+	if err := s.st.EnsureNames(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("janitor: build the queue names index", "err", err)
+	}
+	var sweep struct {
+		p      int
+		cursor uint64
+	}
+	var seqCursors [task.Partitions]string
+	lastPass := s.clock.Now()
+	for sleep(ctx, s.cfg.JanitorTick) {
+		s.trimDead(ctx)
+		// One step of the repair sweep: RepairBatch queues, over as many
+		// partitions as that takes (at most repairParts, for the empty ones).
+		checked := 0
+		for range repairParts {
+			r, err := s.st.RepairStep(ctx, sweep.p, sweep.cursor, s.cfg.RepairBatch-checked)
 			if err != nil {
-				s.log.Warn("janitor repair", "err", err)
+				if ctx.Err() == nil {
+					s.log.Warn("janitor repair", "err", err)
+				}
 				break
 			}
-			fixed += n
+			if sweep.cursor = r.Next; sweep.cursor == 0 {
+				sweep.p = (sweep.p + 1) % task.Partitions
+			}
+			if r.Fixed > 0 || r.Consumers > 0 {
+				s.m.JanitorFixes.Add(float64(r.Fixed))
+				s.log.Warn("janitor repaired queues", "index_entries", r.Fixed, "idle_consumers_removed", r.Consumers)
+			}
+			if checked += r.Checked; checked >= s.cfg.RepairBatch {
+				break
+			}
 		}
-		if fixed > 0 {
-			s.m.JanitorFixes.Add(float64(fixed))
-			s.log.Warn("janitor repaired index entries", "fixed", fixed)
+		if s.clock.Now().Sub(lastPass) < s.cfg.JanitorInterval {
+			continue
+		}
+		lastPass = s.clock.Now()
+		for p := 0; p < task.Partitions && ctx.Err() == nil; p++ {
+			cur := seqCursors[p]
+			if cur == "" {
+				cur = "0"
+			}
+			trash, next, err := s.st.JanitorPass(ctx, p, cur)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn("janitor pass", "partition", p, "err", err)
+				}
+				break
+			}
+			seqCursors[p] = next
+			if trash > 0 {
+				s.drainTrash(ctx, p)
+			}
+		}
+	}
+}
+
+// trimDead trims the dead letters of the partitions that are due.
+func (s *Scheduler) trimDead(ctx context.Context) {
+	due, _, err := s.st.Due(ctx, store.DueDead, dueLimit, 0)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("read dead-letter due index", "err", err)
+		}
+		return
+	}
+	for _, e := range due {
+		if _, err := s.st.TrimDead(ctx, e.Partition, deadTrimQueues); err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("trim dead letters", "partition", e.Partition, "err", err)
+			}
+			return
+		}
+		if err := s.st.Settle(ctx, store.DueDead, e.Partition, e.At); err != nil {
+			return
+		}
+	}
+}
+
+// drainTrash finishes deleting the removed queues of a partition.
+func (s *Scheduler) drainTrash(ctx context.Context, p int) {
+	tokens, err := s.st.TrashTokens(ctx, p)
+	if err != nil {
+		return
+	}
+	for _, tok := range tokens {
+		for {
+			n, err := s.st.DrainTrash(ctx, p, tok)
+			if err != nil || n == 0 {
+				break
+			}
 		}
 	}
 }

@@ -40,7 +40,7 @@ func BenchmarkCompleteAndReadNext(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	c, err := st.Claim(ctx, "q", "bench~1", time.Minute, 0, 1)
+	c, err := st.Claim(ctx, "q", "bench~1", store.ClaimOptions{TTL: time.Minute, Grace: 0, Want: 1})
 	if err != nil || c.Status != store.ClaimOK {
 		b.Fatal(c, err)
 	}
@@ -48,7 +48,7 @@ func BenchmarkCompleteAndReadNext(b *testing.B) {
 	rdb.ConfigResetStat(ctx)
 	b.ResetTimer()
 	for range b.N {
-		next, err := st.Complete(ctx, c.Lease, time.Minute, &store.Completion{
+		next, err := c.Owned.Complete(ctx, &store.Completion{
 			Delivery: &d, Outcome: store.OutcomeSucceeded, Retention: time.Hour, Want: 1, HistoryLen: 10,
 			Attempt: &store.AttemptRecord{At: 1, Attempt: 1, Status: 200, LatencyMs: 1, Body: "ok", Seq: d.Seq},
 		})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -15,11 +16,13 @@ import (
 )
 
 // Lease names the owner of a queue: the dispatcher's consumer name and the
-// fencing epoch it got when it claimed the queue.
+// fencing token "<consumer>:<epoch>" it got when it claimed the queue. The
+// token is unique across dispatcher runs and epoch-counter rewinds, since
+// the consumer name is unique to one run.
 type Lease struct {
 	Queue    string
 	Consumer string
-	Epoch    string
+	Token    string
 }
 
 // Delivery is one stream entry handed to a dispatcher to call.
@@ -28,11 +31,12 @@ type Delivery struct {
 	TaskID  string
 	Queue   string
 	Spec    *task.Spec
-	Seq     int64     // per-queue, grows with every delivery: the fencing token sent to targets
-	Attempt int       // 1 for the first call (of this variable round)
-	K       int64     // variable tasks: calls since added or reset
-	Since   time.Time // when it became due again (variable rounds, retries); zero: see DueTime
-	Err     error     // the stored spec could not be decoded
+	Seq     int64         // X-HTQ-Sequence: rises with every delivery of the queue's name (see docs/api.md)
+	Attempt int           // 1 for the first call (of this variable round)
+	K       int64         // variable tasks: calls since added or reset
+	Since   time.Time     // when it became due again (variable rounds, retries); zero: see DueTime
+	Timeout time.Duration // the call's timeout, as stamped in the task's state when it was handed out
+	Err     error         // the stored spec could not be decoded
 }
 
 // ClaimStatus is the outcome of a claim.
@@ -48,62 +52,108 @@ const (
 	ClaimEmpty  ClaimStatus = "empty"
 )
 
+// ClaimOptions tune a claim.
+type ClaimOptions struct {
+	TTL   time.Duration // the lease
+	Grace time.Duration // added to a dead owner's call deadline before its entry is recovered
+	Want  int           // entries to deliver (0: the queue's concurrency)
+	// WakeChannel is the owner's channel for "work arrived while your calls
+	// run" (Keys.OwnerChannel); empty: never told.
+	WakeChannel string
+}
+
 // Claim is the result of trying to take a queue.
 type Claim struct {
 	Status     ClaimStatus
-	Lease      Lease
+	Owned      *Owned // ClaimOK: the queue, held
 	Config     task.QueueConfig
 	Version    string
 	Deliveries []Delivery
 	Until      time.Time // ClaimWait: when to try again
 }
 
-// Claim tries to take ownership of a queue for consumer and deliver up to
-// want entries.
-func (s *Store) Claim(ctx context.Context, queue, consumer string, leaseTTL, grace time.Duration, want int) (*Claim, error) {
+// Owned is a queue a dispatcher holds: its lease with the fencing token,
+// the lease's TTL and the queue's keys. Every write of the owner goes
+// through it, so a token can never travel with another queue's keys or
+// another TTL.
+type Owned struct {
+	st    *Store
+	k     QueueKeys
+	lease Lease
+	ttl   time.Duration
+	wake  string
+}
+
+// Lease returns the lease the queue is held by.
+func (o *Owned) Lease() Lease { return o.lease }
+
+// Queue returns the queue's name.
+func (o *Owned) Queue() string { return o.lease.Queue }
+
+// TTL returns the lease's time to live.
+func (o *Owned) TTL() time.Duration { return o.ttl }
+
+// Claim tries to take ownership of a queue for consumer and deliver its
+// first entries.
+func (s *Store) Claim(ctx context.Context, queue, consumer string, opt ClaimOptions) (*Claim, error) {
 	k := s.keys.Queue(queue)
-	v, err := s.run(ctx, "claim", []string{k.Meta, k.Stream, k.Lease, k.Ready, k.Epoch},
-		k.Tag, queue, consumer, s.nowMs(), leaseTTL.Milliseconds(), grace.Milliseconds(), want)
+	v, err := s.run(ctx, s.sc.claim, k.Partition, []string{k.Meta, k.Stream, k.Lease, k.Ready, k.Epoch},
+		k.Tag, queue, consumer, s.nowMs(), opt.TTL.Milliseconds(), opt.Grace.Milliseconds(), opt.Want, opt.WakeChannel)
 	if err != nil {
 		return nil, fmt.Errorf("claim %s: %w", queue, err)
 	}
-	r, err := replyList(v)
-	if err != nil || len(r) == 0 {
-		return nil, fmt.Errorf("claim %s: unexpected reply %v", queue, v)
-	}
-	c := &Claim{Status: ClaimStatus(str(r[0]))}
+	rd := newReader("claim", v)
+	c := &Claim{Status: ClaimStatus(rd.str())}
 	switch c.Status {
 	case ClaimWait:
-		c.Until = clock.FromMillis(i64(r[1]))
+		c.Until = clock.FromMillis(rd.int())
+	case ClaimOwned:
+		rd.int()
 	case ClaimOK:
-		if len(r) < 4 {
-			return nil, fmt.Errorf("claim %s: short reply", queue)
+		token := rd.str()
+		cfg := rd.str()
+		c.Version = rd.str()
+		if rd.err == nil {
+			if !strings.HasPrefix(token, consumer+":") {
+				return nil, fmt.Errorf("claim %s: %w: token %q is not %s's", queue, ErrBadReply, token, consumer)
+			}
+			if err := json.Unmarshal([]byte(cfg), &c.Config); err != nil {
+				return nil, fmt.Errorf("claim %s: decode config: %w", queue, err)
+			}
 		}
-		c.Lease = Lease{Queue: queue, Consumer: consumer, Epoch: str(r[1])}
-		if err := json.Unmarshal([]byte(str(r[2])), &c.Config); err != nil {
-			return nil, fmt.Errorf("claim %s: decode config: %w", queue, err)
+		c.Deliveries = readDeliveries(rd, queue)
+		c.Owned = &Owned{st: s, k: k, lease: Lease{Queue: queue, Consumer: consumer, Token: token}, ttl: opt.TTL, wake: opt.WakeChannel}
+	case ClaimGone, ClaimPaused, ClaimEmpty:
+	default:
+		if rd.err == nil {
+			return nil, fmt.Errorf("claim %s: %w: status %q", queue, ErrBadReply, c.Status)
 		}
-		c.Version = str(r[3])
-		c.Deliveries = decodeDeliveries(queue, r[4:])
+	}
+	if rd.err != nil {
+		return nil, fmt.Errorf("claim %s: %w", queue, rd.err)
 	}
 	return c, nil
 }
 
 // deliveryFields is the number of reply elements per delivery:
-// eid, tid, spec, seq, attempt, k, since.
-const deliveryFields = 7
+// eid, tid, spec, seq, attempt, k, since, timeout.
+const deliveryFields = 8
 
-func decodeDeliveries(queue string, r []any) []Delivery {
-	out := make([]Delivery, 0, len(r)/deliveryFields)
-	for i := 0; i+deliveryFields-1 < len(r); i += deliveryFields {
-		d := Delivery{
-			EntryID: str(r[i]), TaskID: str(r[i+1]), Queue: queue,
-			Seq: i64(r[i+3]), Attempt: int(i64(r[i+4])), K: i64(r[i+5]),
-		}
-		if since := i64(r[i+6]); since > 0 {
+func readDeliveries(rd *reader, queue string) []Delivery {
+	if rd.left()%deliveryFields != 0 {
+		rd.err = fmt.Errorf("%w: %s: %d elements left for deliveries of %d", ErrBadReply, rd.what, rd.left(), deliveryFields)
+		return nil
+	}
+	out := make([]Delivery, 0, rd.left()/deliveryFields)
+	for rd.left() > 0 {
+		d := Delivery{EntryID: rd.str(), TaskID: rd.str(), Queue: queue}
+		spec := rd.str()
+		d.Seq, d.Attempt, d.K = rd.int(), int(rd.int()), rd.int()
+		if since := rd.int(); since > 0 {
 			d.Since = clock.FromMillis(since)
 		}
-		_, d.Spec, d.Err = task.Decode(str(r[i+2]))
+		d.Timeout = time.Duration(rd.int()) * time.Millisecond
+		_, d.Spec, d.Err = task.Decode(spec)
 		out = append(out, d)
 	}
 	return out
@@ -163,7 +213,7 @@ const (
 	NextCanceled NextStatus = "cancelled"
 )
 
-// Next is the result of Complete and Reattempt.
+// Next is the result of Complete, Pull, Reattempt and Reclaim.
 type Next struct {
 	Status     NextStatus
 	Version    string
@@ -173,8 +223,8 @@ type Next struct {
 
 // Complete records a finished call and delivers the next entries, in one
 // round trip.
-func (s *Store) Complete(ctx context.Context, l Lease, leaseTTL time.Duration, c *Completion) (*Next, error) {
-	k := s.keys.Queue(l.Queue)
+func (o *Owned) Complete(ctx context.Context, c *Completion) (*Next, error) {
+	s, k, l := o.st, o.k, o.lease
 	var when int64
 	switch c.Outcome {
 	case OutcomeSucceeded, OutcomeDead, OutcomeCancelled:
@@ -197,11 +247,11 @@ func (s *Store) Complete(ctx context.Context, l Lease, leaseTTL time.Duration, c
 		}
 		rec, status, errText = string(b), strconv.Itoa(c.Attempt.Status), c.Attempt.Error
 	}
-	v, err := s.runGrouped(ctx, "complete",
+	v, err := s.runGrouped(ctx, s.sc.complete, k.Partition,
 		[]string{k.Meta, k.Stream, k.Lease, k.Ready, k.Delayed, k.Timers, k.Dead},
-		k.Tag, l.Queue, l.Consumer, l.Epoch, s.nowMs(), leaseTTL.Milliseconds(),
+		k.Tag, l.Queue, l.Consumer, l.Token, s.nowMs(), o.ttl.Milliseconds(),
 		c.Delivery.EntryID, c.Delivery.TaskID, string(c.Outcome), when, kArg, rec, c.HistoryLen, c.Want,
-		s.keys.ScheduleChannel(), k.Partition, status, errText, boolArg(c.Extend))
+		s.keys.ScheduleChannel(), k.Partition, status, errText, boolArg(c.Extend), o.wake)
 	if err != nil {
 		return nil, fmt.Errorf("complete %s: %w", l.Queue, err)
 	}
@@ -209,21 +259,25 @@ func (s *Store) Complete(ctx context.Context, l Lease, leaseTTL time.Duration, c
 }
 
 func parseNext(queue string, v any) (*Next, error) {
-	r, err := replyList(v)
-	if err != nil || len(r) == 0 {
-		return nil, fmt.Errorf("%s: unexpected reply %v", queue, v)
-	}
-	n := &Next{Status: NextStatus(str(r[0]))}
-	if len(r) > 1 {
-		n.Version = str(r[1])
-	}
+	rd := newReader("next", v)
+	n := &Next{Status: NextStatus(rd.str())}
 	switch n.Status {
+	case NextStale, NextGone, NextCanceled, NextPaused:
 	case NextEntries:
-		n.Deliveries = decodeDeliveries(queue, r[2:])
+		n.Version = rd.str()
+		n.Deliveries = readDeliveries(rd, queue)
 	case NextRateWait:
-		if len(r) > 2 {
-			n.Until = clock.FromMillis(i64(r[2]))
+		n.Version = rd.str()
+		n.Until = clock.FromMillis(rd.int())
+	case NextHeld, NextIdle, NextReleased:
+		n.Version = rd.str()
+	default:
+		if rd.err == nil {
+			return nil, fmt.Errorf("%s: %w: status %q", queue, ErrBadReply, n.Status)
 		}
+	}
+	if rd.err != nil {
+		return nil, fmt.Errorf("%s: %w", queue, rd.err)
 	}
 	return n, nil
 }
@@ -231,68 +285,115 @@ func parseNext(queue string, v any) (*Next, error) {
 // Reattempt starts the next attempt of an entry a strict queue held. The
 // attempt is a new call: under a rate limit it waits for a token
 // (NextRateWait).
-func (s *Store) Reattempt(ctx context.Context, l Lease, leaseTTL time.Duration, d *Delivery) (*Next, error) {
-	return s.reattempt(ctx, l, leaseTTL, d, true)
+func (o *Owned) Reattempt(ctx context.Context, d *Delivery) (*Next, error) {
+	return o.reattempt(ctx, d, true)
 }
 
 // Reclaim claims afresh an entry delivered to the owner a while ago and not
 // called yet, so that a later owner counts its call's timeout from now. Its
 // rate token was spent when it was delivered.
-func (s *Store) Reclaim(ctx context.Context, l Lease, leaseTTL time.Duration, d *Delivery) (*Next, error) {
-	return s.reattempt(ctx, l, leaseTTL, d, false)
+func (o *Owned) Reclaim(ctx context.Context, d *Delivery) (*Next, error) {
+	return o.reattempt(ctx, d, false)
 }
 
-func (s *Store) reattempt(ctx context.Context, l Lease, leaseTTL time.Duration, d *Delivery, newCall bool) (*Next, error) {
-	k := s.keys.Queue(l.Queue)
-	v, err := s.run(ctx, "reattempt", []string{k.Meta, k.Stream, k.Lease, k.Ready},
-		k.Tag, l.Queue, l.Consumer, l.Epoch, s.nowMs(), leaseTTL.Milliseconds(), d.EntryID, d.TaskID, boolArg(newCall))
+func (o *Owned) reattempt(ctx context.Context, d *Delivery, newCall bool) (*Next, error) {
+	s, k, l := o.st, o.k, o.lease
+	v, err := s.run(ctx, s.sc.reattempt, k.Partition, []string{k.Meta, k.Stream, k.Lease, k.Ready},
+		k.Tag, l.Queue, l.Consumer, l.Token, s.nowMs(), o.ttl.Milliseconds(), d.EntryID, d.TaskID, boolArg(newCall))
 	if err != nil {
 		return nil, fmt.Errorf("reattempt %s: %w", l.Queue, err)
 	}
 	return parseNext(l.Queue, v)
 }
 
-// Renew extends a lease. It reports false when the lease was lost.
-func (s *Store) Renew(ctx context.Context, l Lease, leaseTTL time.Duration) (bool, error) {
-	k := s.keys.Queue(l.Queue)
-	v, err := s.run(ctx, "renew", []string{k.Meta, k.Lease, k.Ready},
-		l.Queue, l.Consumer, l.Epoch, s.nowMs(), leaseTTL.Milliseconds())
+// Renew extends the lease. It reports false when the lease was lost.
+func (o *Owned) Renew(ctx context.Context) (bool, error) {
+	s, k, l := o.st, o.k, o.lease
+	v, err := s.run(ctx, s.sc.renew, k.Partition, []string{k.Meta, k.Lease, k.Ready},
+		l.Queue, l.Token, s.nowMs(), o.ttl.Milliseconds())
 	if err != nil {
 		return false, fmt.Errorf("renew %s: %w", l.Queue, err)
 	}
-	return i64(v) == 1, nil
+	n, err := asInt(v)
+	if err != nil {
+		return false, fmt.Errorf("renew %s: %w", l.Queue, err)
+	}
+	return n == 1, nil
+}
+
+// RenewResult is the outcome of one lease of a RenewAll.
+type RenewResult struct {
+	Held bool  // the lease was extended
+	Err  error // Redis did not answer for it: unknown
+}
+
+// RenewAll extends many leases in one pipeline (one round trip per Redis
+// node rather than one per queue).
+func (s *Store) RenewAll(ctx context.Context, owned []*Owned) []RenewResult {
+	out := make([]RenewResult, len(owned))
+	if len(owned) == 0 {
+		return out
+	}
+	now := s.nowMs()
+	p := s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(owned))
+	for i, o := range owned {
+		k, l := o.k, o.lease
+		cmds[i] = s.sc.renew.EvalSha(ctx, p, []string{k.Meta, k.Lease, k.Ready}, l.Queue, l.Token, now, o.ttl.Milliseconds())
+	}
+	_, _ = p.Exec(ctx)
+	for i, c := range cmds {
+		v, err := c.Result()
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			held, rerr := owned[i].Renew(ctx) // loads the script again
+			out[i] = RenewResult{Held: held, Err: rerr}
+			continue
+		}
+		body, err := s.reply(s.sc.renew, owned[i].k.Partition, v, err)
+		if err == nil {
+			var n int64
+			if n, err = asInt(body); err == nil {
+				out[i].Held = n == 1
+			}
+		}
+		if err != nil {
+			out[i].Err = fmt.Errorf("renew %s: %w", owned[i].lease.Queue, err)
+		}
+	}
+	return out
 }
 
 // Pull delivers more entries to the owner when it has no call to complete.
-func (s *Store) Pull(ctx context.Context, l Lease, leaseTTL time.Duration, want int) (*Next, error) {
-	k := s.keys.Queue(l.Queue)
-	v, err := s.run(ctx, "pull", []string{k.Meta, k.Stream, k.Lease, k.Ready},
-		k.Tag, l.Queue, l.Consumer, l.Epoch, s.nowMs(), leaseTTL.Milliseconds(), want)
+func (o *Owned) Pull(ctx context.Context, want int) (*Next, error) {
+	s, k, l := o.st, o.k, o.lease
+	v, err := s.run(ctx, s.sc.pull, k.Partition, []string{k.Meta, k.Stream, k.Lease, k.Ready},
+		k.Tag, l.Queue, l.Consumer, l.Token, s.nowMs(), o.ttl.Milliseconds(), want, o.wake)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", l.Queue, err)
 	}
 	return parseNext(l.Queue, v)
 }
 
-// Release hands a queue back. clean says that none of the caller's calls
+// Release hands the queue back. clean says that none of the caller's calls
 // for it can still be running (so the next owner need not wait for them);
-// hold, when set, keeps anyone from claiming it before then.
-func (s *Store) Release(ctx context.Context, l Lease, hold time.Time, clean bool) (bool, error) {
-	k := s.keys.Queue(l.Queue)
+// hold, when set, keeps anyone from claiming it before then. It reports
+// false when the lease had already been lost.
+func (o *Owned) Release(ctx context.Context, hold time.Time, clean bool) (bool, error) {
+	s, k, l := o.st, o.k, o.lease
 	var holdMs int64
-	cleanArg := 0
-	if clean {
-		cleanArg = 1
-	}
 	if !hold.IsZero() {
-		holdMs = clock.Millis(hold)
+		holdMs = clock.Millis(clock.CeilMillis(hold))
 	}
-	v, err := s.run(ctx, "release", []string{k.Meta, k.Stream, k.Lease, k.Ready},
-		l.Queue, l.Consumer, l.Epoch, s.nowMs(), holdMs, s.keys.DispatchChannel(), k.Partition, cleanArg)
+	v, err := s.run(ctx, s.sc.release, k.Partition, []string{k.Meta, k.Stream, k.Lease, k.Ready},
+		k.Tag, l.Queue, l.Consumer, l.Token, s.nowMs(), holdMs, boolArg(clean))
 	if err != nil {
 		return false, fmt.Errorf("release %s: %w", l.Queue, err)
 	}
-	return i64(v) == 1, nil
+	n, err := asInt(v)
+	if err != nil {
+		return false, fmt.Errorf("release %s: %w", l.Queue, err)
+	}
+	return n == 1, nil
 }
 
 // ReadyQueue is a queue that may be claimed.
@@ -301,44 +402,21 @@ type ReadyQueue struct {
 	Since time.Time // when it became claimable: older first is fair
 }
 
-// ReadyQueues returns, oldest first, up to perPartition queues per partition
-// that may be claimed now.
-func (s *Store) ReadyQueues(ctx context.Context, perPartition int) ([]ReadyQueue, error) {
-	now := strconv.FormatInt(s.nowMs(), 10)
-	p := s.rdb.Pipeline()
-	cmds := make([]*redis.ZSliceCmd, task.Partitions)
-	for i := range cmds {
-		cmds[i] = p.ZRangeByScoreWithScores(ctx, s.keys.Ready(i), &redis.ZRangeBy{
-			Min: "-inf", Max: now, Count: int64(perPartition),
-		})
+// ReadyIn returns, oldest first, up to limit queues of partition p that may
+// be claimed now.
+func (s *Store) ReadyIn(ctx context.Context, p, limit int) ([]ReadyQueue, error) {
+	zs, err := s.rdb.ZRangeByScoreWithScores(ctx, s.keys.Ready(p), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(s.nowMs(), 10), Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read ready index of partition %d: %w", p, err)
 	}
-	if _, err := p.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("read ready index: %w", err)
-	}
-	var out []ReadyQueue
-	for _, c := range cmds {
-		for _, z := range c.Val() {
-			name, _ := z.Member.(string)
-			out = append(out, ReadyQueue{Queue: name, Since: clock.FromMillis(int64(math.Round(z.Score)))})
-		}
+	out := make([]ReadyQueue, 0, len(zs))
+	for _, z := range zs {
+		name, _ := z.Member.(string)
+		out = append(out, ReadyQueue{Queue: name, Since: clock.FromMillis(int64(math.Round(z.Score)))})
 	}
 	return out, nil
-}
-
-// SubscribeDispatch subscribes to the hints that an idle queue got work. Each
-// message payload is "<partition>:<queue>"; see HintQueue.
-func (s *Store) SubscribeDispatch(ctx context.Context) *redis.PubSub {
-	return s.rdb.Subscribe(ctx, s.keys.DispatchChannel())
-}
-
-// HintQueue returns the queue named in a dispatch hint.
-func HintQueue(payload string) (string, bool) {
-	for i := 0; i < len(payload); i++ {
-		if payload[i] == ':' {
-			return payload[i+1:], true
-		}
-	}
-	return "", false
 }
 
 // DueTime is when the delivered task became due: its latest round or retry

@@ -11,10 +11,13 @@ import (
 // {pNNN}, so that each script touches one Redis Cluster slot.
 //
 //	<prefix>{pNNN}:queues      SET    queue names in the partition (registry)
-//	<prefix>{pNNN}:ready       ZSET   queue -> time it may next be claimed
+//	<prefix>{pNNN}:ready       ZSET   queue -> time it may next be claimed (every queue with stream work;
+//	                                  2^52 while paused)
 //	<prefix>{pNNN}:timers      ZSET   queue -> earliest due time of its delayed tasks
+//	<prefix>{pNNN}:deadq       ZSET   queue -> time its oldest dead letter passes retention
 //	<prefix>{pNNN}:seq         STRING task-id counter
 //	<prefix>{pNNN}:epoch       STRING lease epoch counter (fencing tokens)
+//	<prefix>{pNNN}:seqs        HASH   deleted queue name -> the X-HTQ-Sequence it reached
 //	<prefix>{pNNN}:trash       SET    deleted queues still being cleaned up
 //	<prefix>{pNNN}:m:<queue>   HASH   queue meta: config, epoch, sequence, pause, rate bucket
 //	<prefix>{pNNN}:s:<queue>   STREAM ready entries (field t = task id), group "htq"
@@ -24,13 +27,23 @@ import (
 //	<prefix>{pNNN}:t:<id>      STRING task spec ("<queue>\n<json>")
 //	<prefix>{pNNN}:u:<id>      HASH   task state, attempts, last result, history
 //	<prefix>{pNNN}:i:<sha1>    STRING idempotency key -> task id
-//	<prefix>hint:dispatch      channel "<partition>:<queue>" when an idle queue gets work
+//	<prefix>{pNNN}:hint        shard channel: "<queue>" when a queue got work nobody owns (SPUBLISH)
+//
+// and a few global keys, each a single key of its own (see global):
+//
+//	<prefix>due:ready          ZSET   partition -> a time at or before which its ready index needs a look
+//	<prefix>due:timers         ZSET   partition -> the same for its timer index (the scheduler's)
+//	<prefix>due:dead           ZSET   partition -> the same for its deadq index (the janitor's)
+//	<prefix>dispatchers        ZSET   consumer -> expiry of its last heartbeat (live dispatchers)
+//	<prefix>names              ZSET   every queue name, score 0 (lexicographic pages)
 //	<prefix>hint:schedule      channel "<partition>:<due ms>" when a partition's earliest due time moves earlier
+//	<prefix>hint:members       channel: a dispatcher joined or left
+//	<prefix>hint:c:<consumer>  channel "<queue>": work for a queue that consumer owns and has room in
 //	<prefix>leader             STRING scheduler leader lock (redsync)
 //	<prefix>leader:term        STRING leader term counter
 //
 // Queue names follow a fixed type marker, so no name can produce another
-// queue's key.
+// queue's key. fields.go lists the fields of the hashes.
 type Keys struct {
 	prefix string
 	tags   [task.Partitions]string // "<prefix>{pNNN}:"
@@ -69,6 +82,7 @@ func (k *Keys) Queue(queue string) QueueKeys {
 		Seq:       t + "seq",
 		Epoch:     t + "epoch",
 		Trash:     t + "trash",
+		DeadQ:     t + "deadq",
 	}
 }
 
@@ -90,17 +104,42 @@ func (k *Keys) Registry(p int) string { return k.tags[p] + "queues" }
 // Trash returns partition p's set of deleted queues awaiting cleanup.
 func (k *Keys) Trash(p int) string { return k.tags[p] + "trash" }
 
-// DispatchChannel is where idle queues that got work are announced.
-func (k *Keys) DispatchChannel() string { return k.prefix + "hint:dispatch" }
+// DeadQueues returns partition p's index of queues with dead letters.
+func (k *Keys) DeadQueues(p int) string { return k.tags[p] + "deadq" }
+
+// Seqs returns partition p's hash of the sequences deleted queues reached.
+func (k *Keys) Seqs(p int) string { return k.tags[p] + "seqs" }
+
+// HintChannel is the shard channel where partition p's queues that got work
+// nobody owns are announced.
+func (k *Keys) HintChannel(p int) string { return k.tags[p] + "hint" }
+
+// global names a key or channel that belongs to no partition.
+func (k *Keys) global(name string) string { return k.prefix + name }
+
+// DueIndex returns the global due index of one kind of partition index.
+func (k *Keys) DueIndex(kind DueKind) string { return k.global("due:" + kind.String()) }
+
+// Dispatchers is the registry of live dispatchers.
+func (k *Keys) Dispatchers() string { return k.global("dispatchers") }
+
+// Names is the sorted index of every queue name.
+func (k *Keys) Names() string { return k.global("names") }
 
 // ScheduleChannel is where earlier due times are announced.
-func (k *Keys) ScheduleChannel() string { return k.prefix + "hint:schedule" }
+func (k *Keys) ScheduleChannel() string { return k.global("hint:schedule") }
+
+// MembersChannel is where dispatchers announce that they joined or left.
+func (k *Keys) MembersChannel() string { return k.global("hint:members") }
+
+// OwnerChannel is where work for the queues consumer owns is announced.
+func (k *Keys) OwnerChannel(consumer string) string { return k.global("hint:c:" + consumer) }
 
 // LeaderLock is the scheduler's leader lock.
-func (k *Keys) LeaderLock() string { return k.prefix + "leader" }
+func (k *Keys) LeaderLock() string { return k.global("leader") }
 
 // LeaderTerm counts leader terms.
-func (k *Keys) LeaderTerm() string { return k.prefix + "leader:term" }
+func (k *Keys) LeaderTerm() string { return k.global("leader:term") }
 
 // QueueKeys are the keys of one queue and of its partition's indexes.
 type QueueKeys struct {
@@ -117,4 +156,5 @@ type QueueKeys struct {
 	Seq       string
 	Epoch     string
 	Trash     string
+	DeadQ     string
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -101,45 +100,66 @@ func isBenign(err error) bool {
 	return errors.Is(err, redis.Nil) || redis.HasErrorPrefix(err, "NOGROUP")
 }
 
-// QueueNames returns every queue name, sorted.
-func (s *Store) QueueNames(ctx context.Context) ([]string, error) {
-	p := s.rdb.Pipeline()
-	cmds := make([]*redis.StringSliceCmd, task.Partitions)
-	for i := range cmds {
-		cmds[i] = p.SMembers(ctx, s.keys.Registry(i))
+// ListQueues returns up to limit queues whose names sort after the cursor
+// (empty: from the start), and whether more follow. It reads the names
+// index one page at a time: the cost is the page's, not all queues'.
+func (s *Store) ListQueues(ctx context.Context, after string, limit int) ([]*QueueInfo, bool, error) {
+	minLex := "-"
+	if after != "" {
+		minLex = "(" + after
 	}
-	if _, err := p.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("list queues: %w", err)
+	var out []*QueueInfo
+	for {
+		want := limit + 1 - len(out)
+		if limit <= 0 {
+			want = 1000
+		}
+		names, err := s.rdb.ZRangeByLex(ctx, s.keys.Names(), &redis.ZRangeBy{Min: minLex, Max: "+", Count: int64(want)}).Result()
+		if err != nil {
+			return nil, false, fmt.Errorf("list queues: %w", err)
+		}
+		infos, err := s.queueInfos(ctx, names)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(infos) < len(names) {
+			s.dropNames(ctx, names, infos) // deleted queues whose names stayed behind
+		}
+		out = append(out, infos...)
+		if len(names) < want {
+			return out, false, nil // the index is exhausted
+		}
+		if limit > 0 && len(out) > limit {
+			return out[:limit], true, nil
+		}
+		minLex = "(" + names[len(names)-1]
 	}
-	var names []string
-	for _, c := range cmds {
-		names = append(names, c.Val()...)
-	}
-	slices.Sort(names)
-	return names, nil
 }
 
-// ListQueues returns up to limit queues whose names sort after the cursor
-// (empty: from the start), and whether more follow.
-func (s *Store) ListQueues(ctx context.Context, after string, limit int) ([]*QueueInfo, bool, error) {
-	names, err := s.QueueNames(ctx)
+// dropNames removes from the names index the names that have no queue.
+func (s *Store) dropNames(ctx context.Context, names []string, found []*QueueInfo) {
+	have := make(map[string]bool, len(found))
+	for _, qi := range found {
+		have[qi.Name] = true
+	}
+	var gone []any
+	for _, n := range names {
+		if !have[n] {
+			gone = append(gone, n)
+		}
+	}
+	if len(gone) > 0 {
+		_ = s.rdb.ZRem(ctx, s.keys.Names(), gone...).Err() // best effort: it is tried again on the next list
+	}
+}
+
+// QueueCount returns the number of queues.
+func (s *Store) QueueCount(ctx context.Context) (int64, error) {
+	n, err := s.rdb.ZCard(ctx, s.keys.Names()).Result()
 	if err != nil {
-		return nil, false, err
+		return 0, fmt.Errorf("count queues: %w", err)
 	}
-	start, _ := slices.BinarySearch(names, after)
-	if start < len(names) && names[start] == after {
-		start++
-	}
-	if after == "" {
-		start = 0
-	}
-	names = names[start:]
-	more := false
-	if limit > 0 && len(names) > limit {
-		names, more = names[:limit], true
-	}
-	infos, err := s.queueInfos(ctx, names)
-	return infos, more, err
+	return n, nil
 }
 
 func (s *Store) queueInfos(ctx context.Context, names []string) ([]*QueueInfo, error) {
@@ -185,16 +205,20 @@ func (s *Store) CountUnfinished(ctx context.Context, name string) (int64, error)
 // that fails or the caller gives up, by the scheduler's janitor).
 func (s *Store) DeleteQueue(ctx context.Context, name string) error {
 	k := s.keys.Queue(name)
-	v, err := s.run(ctx, "queue_delete",
+	v, err := s.run(ctx, s.sc.queueDelete, k.Partition,
 		[]string{k.Meta, k.Stream, k.Delayed, k.Dead, k.Lease, k.Ready, k.Timers, k.Registry, k.Trash, k.Epoch},
 		k.Tag, name)
 	if err != nil {
 		return err
 	}
-	token := str(v)
+	token, err := asString(v)
+	if err != nil {
+		return fmt.Errorf("delete queue %q: %w", name, err)
+	}
 	if token == "0" {
 		return fmt.Errorf("%w: %q", task.ErrQueueNotFound, name)
 	}
+	_ = s.rdb.ZRem(ctx, s.keys.Names(), name).Err() // best effort: a list drops a name left behind
 	// The queue is gone. Deleting its tasks now is best effort: whatever is
 	// left (the caller gave up, Redis failed) the scheduler's janitor finishes.
 	for {
@@ -211,11 +235,15 @@ const trashBatch = 500
 // DrainTrash deletes a batch of a deleted queue's tasks and returns how many
 // it deleted (0: finished).
 func (s *Store) DrainTrash(ctx context.Context, partition int, token string) (int64, error) {
-	v, err := s.run(ctx, "trash_drain", []string{s.keys.Trash(partition)}, s.keys.Part(partition), token, trashBatch)
+	v, err := s.run(ctx, s.sc.trashDrain, partition, []string{s.keys.Trash(partition)}, s.keys.Part(partition), token, trashBatch)
 	if err != nil {
 		return 0, err
 	}
-	return i64(v), nil
+	n, err := asInt(v)
+	if err != nil {
+		return 0, fmt.Errorf("drain trash: %w", err)
+	}
+	return n, nil
 }
 
 // SetPaused pauses or resumes a queue.
@@ -225,12 +253,14 @@ func (s *Store) SetPaused(ctx context.Context, name string, paused bool) error {
 	if paused {
 		flag = "1"
 	}
-	v, err := s.run(ctx, "pause", []string{k.Meta, k.Stream, k.Lease, k.Ready},
-		name, s.nowMs(), flag, s.keys.DispatchChannel(), k.Partition)
+	v, err := s.run(ctx, s.sc.pause, k.Partition, []string{k.Meta, k.Stream, k.Lease, k.Ready},
+		k.Tag, name, s.nowMs(), flag)
 	if err != nil {
 		return err
 	}
-	if i64(v) == 0 {
+	if n, err := asInt(v); err != nil {
+		return fmt.Errorf("pause %q: %w", name, err)
+	} else if n == 0 {
 		return fmt.Errorf("%w: %q", task.ErrQueueNotFound, name)
 	}
 	return nil
@@ -242,11 +272,14 @@ func (s *Store) Purge(ctx context.Context, name string) (int64, error) {
 	k := s.keys.Queue(name)
 	var total int64
 	for {
-		v, err := s.run(ctx, "purge", []string{k.Meta, k.Stream, k.Delayed, k.Timers, k.Ready, k.Lease}, k.Tag, name, trashBatch)
+		v, err := s.run(ctx, s.sc.purge, k.Partition, []string{k.Meta, k.Stream, k.Delayed, k.Timers, k.Ready, k.Lease}, k.Tag, name, trashBatch)
 		if err != nil {
 			return total, fmt.Errorf("purge %q: %w", name, err)
 		}
-		n := i64(v)
+		n, err := asInt(v)
+		if err != nil {
+			return total, fmt.Errorf("purge %q: %w", name, err)
+		}
 		if n < 0 {
 			return 0, fmt.Errorf("%w: %q", task.ErrQueueNotFound, name)
 		}
@@ -257,11 +290,36 @@ func (s *Store) Purge(ctx context.Context, name string) (int64, error) {
 	}
 }
 
-// AllCounts returns every queue's task counts (for the backlog metrics).
-func (s *Store) AllCounts(ctx context.Context) (map[string]Counts, error) {
-	names, err := s.QueueNames(ctx)
-	if err != nil {
-		return nil, err
+// ActiveCounts returns the task counts of every queue that has work or dead
+// letters (every other queue counts zero everywhere): the members of the
+// ready, timer and dead-letter indexes of the partitions the due indexes
+// list. Its cost is proportional to those queues, not to all queues.
+func (s *Store) ActiveCounts(ctx context.Context) (map[string]Counts, error) {
+	queues := make(map[string]bool)
+	for kind := range DueKind(dueKinds) {
+		parts, err := s.AllDue(ctx, kind)
+		if err != nil {
+			return nil, err
+		}
+		p := s.rdb.Pipeline()
+		cmds := make([]*redis.StringSliceCmd, len(parts))
+		for i, e := range parts {
+			cmds[i] = p.ZRange(ctx, s.keys.partIndex(kind, e.Partition), 0, -1)
+		}
+		if len(parts) > 0 {
+			if _, err := p.Exec(ctx); err != nil {
+				return nil, fmt.Errorf("count queues: %w", err)
+			}
+		}
+		for _, c := range cmds {
+			for _, q := range c.Val() {
+				queues[q] = true
+			}
+		}
+	}
+	names := make([]string, 0, len(queues))
+	for q := range queues {
+		names = append(names, q)
 	}
 	out := make(map[string]Counts, len(names))
 	const chunk = 1000

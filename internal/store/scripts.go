@@ -12,20 +12,38 @@ import (
 //go:embed lua/*.lua
 var luaFiles embed.FS
 
-// scriptNames lists every script; each lives in lua/<name>.lua.
-var scriptNames = []string{
-	"enqueue", "claim", "complete", "reattempt", "renew", "release",
-	"promote", "queue_put", "queue_delete", "trash_drain", "pause",
-	"repair", "cancel", "pull", "purge", "retry",
+// script is one Lua script: the shared prelude (lua/common.lua) followed by
+// lua/<name>.lua, under a "#!lua" shebang: Redis 7 then refuses to run a
+// writing script when it is out of memory rather than failing half-way, and
+// rejects cross-slot key access, which keeps every script valid on Redis
+// Cluster.
+type script struct {
+	name string
+	*redis.Script
 }
 
-// scripts holds the loaded scripts. Each is the shared prelude
-// (lua/common.lua) followed by the script itself, under a "#!lua" shebang:
-// Redis 7 then refuses to run a writing script when it is out of memory
-// rather than failing half-way, and rejects cross-slot key access, which
-// keeps every script valid on Redis Cluster.
+// scripts holds every script, one named field each, so that a misspelt
+// script is a compile error, not a panic at run time.
 type scripts struct {
-	byName map[string]*redis.Script
+	enqueue, claim, complete, reattempt, renew, release, pull *script
+	promote, queuePut, queueDelete, trashDrain, pause, purge  *script
+	repair, cancel, retry, janitor, deadTrim, dueSettle       *script
+}
+
+// all lists the scripts with the file each is read from.
+func (s *scripts) all() []**script {
+	return []**script{
+		&s.enqueue, &s.claim, &s.complete, &s.reattempt, &s.renew, &s.release, &s.pull,
+		&s.promote, &s.queuePut, &s.queueDelete, &s.trashDrain, &s.pause, &s.purge,
+		&s.repair, &s.cancel, &s.retry, &s.janitor, &s.deadTrim, &s.dueSettle,
+	}
+}
+
+// scriptFiles names the file of each field of scripts, in the order of all.
+var scriptFiles = []string{
+	"enqueue", "claim", "complete", "reattempt", "renew", "release", "pull",
+	"promote", "queue_put", "queue_delete", "trash_drain", "pause", "purge",
+	"repair", "cancel", "retry", "janitor", "dead_trim", "due_settle",
 }
 
 func loadScripts() (*scripts, error) {
@@ -33,8 +51,12 @@ func loadScripts() (*scripts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read common.lua: %w", err)
 	}
-	s := &scripts{byName: make(map[string]*redis.Script, len(scriptNames))}
-	for _, name := range scriptNames {
+	s := new(scripts)
+	fields := s.all()
+	if len(fields) != len(scriptFiles) {
+		return nil, fmt.Errorf("store: %d script fields for %d files", len(fields), len(scriptFiles))
+	}
+	for i, name := range scriptFiles {
 		body, err := luaFiles.ReadFile("lua/" + name + ".lua")
 		if err != nil {
 			return nil, fmt.Errorf("read %s.lua: %w", name, err)
@@ -46,17 +68,9 @@ func loadScripts() (*scripts, error) {
 		src.WriteString(name)
 		src.WriteString(".lua =====\n")
 		src.Write(body)
-		s.byName[name] = redis.NewScript(src.String())
+		*fields[i] = &script{name: name, Script: redis.NewScript(src.String())}
 	}
 	return s, nil
-}
-
-func (s *scripts) get(name string) *redis.Script {
-	sc, ok := s.byName[name]
-	if !ok {
-		panic("store: unknown script " + name)
-	}
-	return sc
 }
 
 // load sends every script to Redis (SCRIPT LOAD; on a cluster, to every
@@ -64,9 +78,9 @@ func (s *scripts) get(name string) *redis.Script {
 // again transparently after a Redis restart: go-redis falls back to EVAL on
 // NOSCRIPT.
 func (s *scripts) load(ctx context.Context, c redis.Scripter) error {
-	for _, name := range scriptNames {
-		if err := s.byName[name].Load(ctx, c).Err(); err != nil {
-			return fmt.Errorf("load script %s: %w", name, err)
+	for _, sc := range s.all() {
+		if err := (*sc).Load(ctx, c).Err(); err != nil {
+			return fmt.Errorf("load script %s: %w", (*sc).name, err)
 		}
 	}
 	return nil

@@ -26,15 +26,18 @@ type Store struct {
 	clock  clock.Clock
 	loaded atomic.Bool
 	group  *batcher // the hot scripts, sent together when called together
+	due    *dueMarker
 }
 
-// New returns a store over a Redis client. Call Init before use.
+// New returns a store over a Redis client. Call Init before use, Close
+// after.
 func New(rdb redis.UniversalClient, keyPrefix string, clk clock.Clock) (*Store, error) {
 	sc, err := loadScripts()
 	if err != nil {
 		return nil, err
 	}
-	st := &Store{rdb: rdb, keys: NewKeys(keyPrefix), sc: sc, clock: clk}
+	keys := NewKeys(keyPrefix)
+	st := &Store{rdb: rdb, keys: keys, sc: sc, clock: clk, due: newDueMarker(rdb, keys)}
 	st.group = &batcher{rdb: rdb, onErr: st.Init}
 	return st, nil
 }
@@ -67,27 +70,47 @@ func (s *Store) Client() redis.UniversalClient { return s.rdb }
 // Keys returns the key builder.
 func (s *Store) Keys() *Keys { return s.keys }
 
-// Close closes the Redis client.
-func (s *Store) Close() error { return s.rdb.Close() }
+// Close applies the due-index marks still pending (for up to two seconds)
+// and closes the Redis client.
+func (s *Store) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s.due.close(ctx)
+	return s.rdb.Close()
+}
+
+// FlushDue waits until the due-index marks of every script run so far are
+// applied (tests, and a graceful shutdown, use it).
+func (s *Store) FlushDue(ctx context.Context) error { return s.due.flush(ctx) }
 
 func (s *Store) nowMs() int64 { return clock.Millis(s.clock.Now()) }
 
-func (s *Store) run(ctx context.Context, name string, keys []string, args ...any) (any, error) {
-	v, err := s.sc.get(name).Run(ctx, s.rdb, keys, args...).Result()
-	if err != nil {
-		return nil, fmt.Errorf("script %s: %w", name, err)
-	}
-	return v, nil
+// run runs a script of partition part (-1: a script that marks nothing) and
+// returns the body of its reply, after recording its marks.
+func (s *Store) run(ctx context.Context, sc *script, part int, keys []string, args ...any) (any, error) {
+	v, err := sc.Run(ctx, s.rdb, keys, args...).Result()
+	return s.reply(sc, part, v, err)
 }
 
 // runGrouped runs a hot script (enqueue, complete) through the batcher, so
 // concurrent calls share a pipeline.
-func (s *Store) runGrouped(ctx context.Context, name string, keys []string, args ...any) (any, error) {
-	v, err := s.group.run(ctx, s.sc.get(name), keys, args)
+func (s *Store) runGrouped(ctx context.Context, sc *script, part int, keys []string, args ...any) (any, error) {
+	v, err := s.group.run(ctx, sc.Script, keys, args)
+	return s.reply(sc, part, v, err)
+}
+
+func (s *Store) reply(sc *script, part int, v any, err error) (any, error) {
 	if err != nil {
-		return nil, fmt.Errorf("script %s: %w", name, err)
+		return nil, fmt.Errorf("script %s: %w", sc.name, err)
 	}
-	return v, nil
+	mk, body, err := unwrap(v)
+	if err != nil {
+		return nil, fmt.Errorf("script %s: %w", sc.name, err)
+	}
+	if part >= 0 {
+		s.due.add(part, mk)
+	}
+	return body, nil
 }
 
 func partHex(p int) string { return fmt.Sprintf("%02x", p) }
@@ -108,6 +131,7 @@ func metaFields(cfg *task.QueueConfig) ([]any, error) {
 		"rate", strconv.FormatFloat(cfg.Rate, 'f', -1, 64),
 		"burst", cfg.EffectiveBurst(),
 		"ret", cfg.Retention.Std().Milliseconds(),
+		"dret", cfg.DeadRetention.Std().Milliseconds(),
 	}, nil
 }
 
@@ -128,13 +152,15 @@ func (s *Store) PutQueue(ctx context.Context, name string, cfg *task.QueueConfig
 	if err != nil {
 		return false, err
 	}
-	args := append([]any{name, s.nowMs(), string(mode), s.keys.DispatchChannel(), k.Partition}, fields...)
-	v, err := s.run(ctx, "queue_put", []string{k.Meta, k.Stream, k.Registry, k.Ready, k.Lease}, args...)
+	args := append([]any{k.Tag, name, s.nowMs(), string(mode)}, fields...)
+	v, err := s.run(ctx, s.sc.queuePut, k.Partition, []string{k.Meta, k.Stream, k.Registry}, args...)
 	if err != nil {
 		return false, err
 	}
-	switch str(v) {
+	res, _ := v.(string)
+	switch res {
 	case "created":
+		s.addName(ctx, name)
 		return true, nil
 	case "updated":
 		return false, nil
@@ -186,7 +212,7 @@ func (s *Store) Enqueue(ctx context.Context, queue string, tasks []NewTask, o En
 		window = 1
 	}
 	args = append(args, k.Tag, queue, now, partHex(k.Partition),
-		s.keys.DispatchChannel(), s.keys.ScheduleChannel(), window)
+		k.Partition, s.keys.ScheduleChannel(), window)
 	if o.CreateQueue != nil {
 		fields, err := metaFields(o.CreateQueue)
 		if err != nil {
@@ -211,30 +237,41 @@ func (s *Store) Enqueue(ctx context.Context, queue string, tasks []NewTask, o En
 		}
 		args = append(args, due, string(b), t.IdempotencyKey)
 	}
-	v, err := s.runGrouped(ctx, "enqueue",
+	v, err := s.runGrouped(ctx, s.sc.enqueue, k.Partition,
 		[]string{k.Meta, k.Stream, k.Delayed, k.Timers, k.Ready, k.Registry, k.Seq, k.Lease}, args...)
 	if err != nil {
 		return nil, err
 	}
-	r, err := replyList(v)
-	if err != nil || len(r) == 0 {
-		return nil, fmt.Errorf("enqueue: unexpected reply %v", v)
-	}
-	switch str(r[0]) {
+	rd := newReader("enqueue", v)
+	switch st := rd.str(); st {
 	case "noqueue":
 		return nil, fmt.Errorf("%w: %q", task.ErrQueueNotFound, queue)
 	case "full":
-		return nil, &task.QueueFullError{Queue: queue, Backlog: i64(r[1]), Max: i64(r[2]), Adding: int(i64(r[3]))}
+		qf := &task.QueueFullError{Queue: queue, Backlog: rd.int(), Max: rd.int(), Adding: int(rd.int())}
+		if rd.err != nil {
+			return nil, rd.err
+		}
+		return nil, qf
 	case "ok":
 	default:
-		return nil, fmt.Errorf("enqueue: unexpected reply %v", v)
+		if rd.err != nil {
+			return nil, rd.err
+		}
+		return nil, badReply("enqueue status", st)
 	}
-	if len(r) != 2+2*len(tasks) {
-		return nil, fmt.Errorf("enqueue: %d ids for %d tasks", (len(r)-2)/2, len(tasks))
+	out := &EnqueueResult{Kind: task.Kind(rd.str()), Tasks: make([]Enqueued, len(tasks))}
+	created := rd.int() == 1
+	if rd.err == nil && rd.left() != 2*len(tasks) {
+		return nil, fmt.Errorf("%w: enqueue: %d values for %d tasks", ErrBadReply, rd.left(), len(tasks))
 	}
-	out := &EnqueueResult{Kind: task.Kind(str(r[1])), Tasks: make([]Enqueued, len(tasks))}
 	for i := range tasks {
-		out.Tasks[i] = Enqueued{ID: str(r[2+2*i]), Existed: i64(r[3+2*i]) == 1, Scheduled: scheduled[i]}
+		out.Tasks[i] = Enqueued{ID: rd.str(), Existed: rd.int() == 1, Scheduled: scheduled[i]}
+	}
+	if rd.err != nil {
+		return nil, rd.err
+	}
+	if created {
+		s.addName(ctx, queue)
 	}
 	return out, nil
 }

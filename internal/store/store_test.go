@@ -26,9 +26,19 @@ type env struct {
 	clk *clock.Fake
 }
 
+// now moves the fake clock to the real time, for tests that also depend on
+// Redis's own clock (lease expiry, a stream entry's idle time).
+func (e *env) now() { e.clk.Set(time.Now()) }
+
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	t.Parallel()
+	return openEnv(t)
+}
+
+// openEnv is newEnv for a test that needs more than one server.
+func openEnv(t *testing.T) *env {
+	t.Helper()
 	srv := redistest.Start(t)
 	rdb := srv.Client(t)
 	clk := clock.NewFake(time.Now())
@@ -74,16 +84,35 @@ func (e *env) enqueue(q string, due time.Time, urls ...string) []string {
 
 func (e *env) claim(q, consumer string, want int) *store.Claim {
 	e.t.Helper()
-	c, err := e.s.Claim(e.ctx, q, consumer, 10*time.Second, 0, want)
+	c, err := e.s.Claim(e.ctx, q, consumer, store.ClaimOptions{TTL: 10 * time.Second, Grace: 0, Want: want})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return c
 }
 
-func (e *env) complete(l store.Lease, d *store.Delivery, o store.Outcome, want int) *store.Next {
+// settleAll settles every entry of every due index, as pollers do.
+func (e *env) settleAll() {
 	e.t.Helper()
-	n, err := e.s.Complete(e.ctx, l, 10*time.Second, &store.Completion{
+	if err := e.s.FlushDue(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, kind := range []store.DueKind{store.DueReady, store.DueTimers, store.DueDead} {
+		all, err := e.s.AllDue(e.ctx, kind)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, d := range all {
+			if err := e.s.Settle(e.ctx, kind, d.Partition, d.At); err != nil {
+				e.t.Fatal(err)
+			}
+		}
+	}
+}
+
+func (e *env) complete(ow *store.Owned, d *store.Delivery, o store.Outcome, want int) *store.Next {
+	e.t.Helper()
+	n, err := ow.Complete(e.ctx, &store.Completion{
 		Delivery: d, Outcome: o, Retention: time.Hour, Due: e.clk.Now(), Want: want, HistoryLen: 3,
 		Attempt: &store.AttemptRecord{At: 1, Attempt: d.Attempt, Status: 200},
 	})
@@ -122,9 +151,10 @@ func TestEnqueueClaimCompleteInOrder(t *testing.T) {
 	if c.Status != store.ClaimOK || len(c.Deliveries) != 1 || c.Deliveries[0].Spec.URL != "http://x/1" {
 		t.Fatalf("claim = %+v", c)
 	}
-	if d := c.Deliveries[0]; d.Attempt != 1 || d.Seq != 1 || d.TaskID != ids[0] {
-		t.Fatalf("delivery = %+v", d)
+	if d := c.Deliveries[0]; d.Attempt != 1 || d.Seq < e.clk.Now().UnixMilli()*1000 || d.TaskID != ids[0] {
+		t.Fatalf("delivery = %+v (the sequence starts at the clock's ms × 1000)", d)
 	}
+	first := c.Deliveries[0].Seq
 	if other := e.claim("q", "B", 1); other.Status != store.ClaimOwned {
 		t.Fatalf("second claim = %v, want owned", other.Status)
 	}
@@ -137,7 +167,7 @@ func TestEnqueueClaimCompleteInOrder(t *testing.T) {
 	d := c.Deliveries[0]
 	for {
 		got = append(got, d.Spec.URL)
-		n := e.complete(c.Lease, &d, store.OutcomeSucceeded, 1)
+		n := e.complete(c.Owned, &d, store.OutcomeSucceeded, 1)
 		if n.Status == store.NextReleased {
 			break
 		}
@@ -149,8 +179,8 @@ func TestEnqueueClaimCompleteInOrder(t *testing.T) {
 	if strings.Join(got, " ") != "http://x/1 http://x/2 http://x/3" {
 		t.Fatalf("order = %v", got)
 	}
-	if d.Seq != 3 {
-		t.Fatalf("last sequence = %d, want 3", d.Seq)
+	if d.Seq != first+2 {
+		t.Fatalf("last sequence = %d, want %d", d.Seq, first+2)
 	}
 	ti, _ = e.s.GetTask(e.ctx, ids[2])
 	if ti.State != task.StateSucceeded || len(ti.History) != 1 || ti.History[0].Status != 200 {
@@ -174,32 +204,39 @@ func TestEnqueueClaimCompleteInOrder(t *testing.T) {
 func TestEnqueueHintsOnlyIdleQueues(t *testing.T) {
 	e := newEnv(t)
 	e.queue("q", nil)
-	sub := e.s.SubscribeDispatch(e.ctx)
+	sub := e.s.SubscribeHints(e.ctx, "A", 16)
 	defer sub.Close()
-	if _, err := sub.Receive(e.ctx); err != nil { // subscription confirmation
+	if err := sub.Wait(e.ctx); err != nil {
 		t.Fatal(err)
 	}
+	if err := sub.SetPartitions(e.ctx, []int{task.Partition("q")}); err != nil {
+		t.Fatal(err)
+	}
+	<-sub.Resync() // the shard channel is subscribed
 	e.enqueue("q", time.Time{}, "http://x/1")
-	msg, err := sub.ReceiveMessage(e.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if q, ok := store.HintQueue(msg.Payload); !ok || q != "q" {
-		t.Fatalf("hint %q", msg.Payload)
+	if h := <-sub.C(); h.Kind != store.HintQueue || h.Queue != "q" {
+		t.Fatalf("hint %+v", h)
 	}
 	c := e.claim("q", "A", 1)
 	e.enqueue("q", time.Time{}, "http://x/2") // owned: the owner reads it, no hint
-	n := e.complete(c.Lease, &c.Deliveries[0], store.OutcomeSucceeded, 1)
+	n := e.complete(c.Owned, &c.Deliveries[0], store.OutcomeSucceeded, 1)
 	if n.Status != store.NextEntries {
 		t.Fatalf("complete = %v", n.Status)
 	}
-	e.complete(c.Lease, &n.Deliveries[0], store.OutcomeSucceeded, 1)
+	e.complete(c.Owned, &n.Deliveries[0], store.OutcomeSucceeded, 1)
 	e.enqueue("q", time.Time{}, "http://x/3")
-	ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
-	defer cancel()
-	msg, err = sub.ReceiveMessage(ctx)
-	if err != nil || msg.Payload != fmt.Sprintf("%d:q", task.Partition("q")) {
-		t.Fatalf("second hint = %v, %v (an owned queue must not be hinted)", msg, err)
+	select {
+	case h := <-sub.C():
+		if h.Kind != store.HintQueue || h.Queue != "q" {
+			t.Fatalf("second hint = %+v", h)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no hint for the idle queue")
+	}
+	select {
+	case h := <-sub.C():
+		t.Fatalf("a third hint %+v: an owned queue must not be hinted", h)
+	default:
 	}
 }
 
@@ -213,9 +250,9 @@ func TestEnqueueUnknownQueueAndAutoCreate(t *testing.T) {
 	if _, err := e.s.Enqueue(e.ctx, "auto", []store.NewTask{{Spec: &task.Spec{URL: "http://x"}}}, store.EnqueueOptions{CreateQueue: &cfg}); err != nil {
 		t.Fatal(err)
 	}
-	names, err := e.s.QueueNames(e.ctx)
-	if err != nil || strings.Join(names, ",") != "auto" {
-		t.Fatalf("names = %v, %v", names, err)
+	qs, more, err := e.s.ListQueues(e.ctx, "", 10)
+	if err != nil || more || len(qs) != 1 || qs[0].Name != "auto" {
+		t.Fatalf("queues = %v, %v, %v", qs, more, err)
 	}
 	qi, err := e.s.GetQueue(e.ctx, "auto")
 	if err != nil || qi.Counts.Queued != 1 || qi.Config.Type != task.KindRealtime {
@@ -259,9 +296,12 @@ func TestTimedTasksPromoteInDueThenEnqueueOrder(t *testing.T) {
 		t.Fatalf("count with future tasks = %d, want 4", n)
 	}
 	p := task.Partition("q")
-	dues, err := e.s.NextDues(e.ctx)
-	if err != nil || !dues[p].Equal(now.Add(30*time.Second).Truncate(time.Millisecond)) {
-		t.Fatalf("next due = %v, %v", dues[p], err)
+	if err := e.s.FlushDue(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, later, err := e.s.Due(e.ctx, store.DueTimers, 10, 10)
+	if err != nil || len(later) != 1 || later[0].Partition != p || !later[0].Time().Equal(now.Add(30*time.Second).Truncate(time.Millisecond)) {
+		t.Fatalf("due timers = %+v, %v", later, err)
 	}
 	r, err := e.s.Promote(e.ctx, p, 100)
 	if err != nil || r.Moved != 0 {
@@ -374,25 +414,25 @@ func TestStaleOwnerWritesNothing(t *testing.T) {
 	e.enqueue("q", time.Time{}, "http://x/1", "http://x/2")
 	c := e.claim("q", "A", 1)
 	// A's lease is lost and B takes over after A cleanly released: A's completion must be refused.
-	if ok, err := e.s.Release(e.ctx, c.Lease, time.Time{}, true); !ok || err != nil {
+	if ok, err := c.Owned.Release(e.ctx, time.Time{}, true); !ok || err != nil {
 		t.Fatalf("release = %v, %v", ok, err)
 	}
 	cb := e.claim("q", "B", 1)
 	if cb.Status != store.ClaimOK || cb.Deliveries[0].Spec.URL != "http://x/1" || cb.Deliveries[0].Attempt != 2 {
 		t.Fatalf("takeover = %+v", cb)
 	}
-	n, err := e.s.Complete(e.ctx, c.Lease, time.Second, &store.Completion{Delivery: &c.Deliveries[0], Outcome: store.OutcomeSucceeded, Retention: time.Hour, Want: 1})
+	n, err := c.Owned.Complete(e.ctx, &store.Completion{Delivery: &c.Deliveries[0], Outcome: store.OutcomeSucceeded, Retention: time.Hour, Want: 1})
 	if err != nil || n.Status != store.NextStale {
 		t.Fatalf("stale complete = %+v, %v", n, err)
 	}
-	if ok, _ := e.s.Renew(e.ctx, c.Lease, time.Second); ok {
+	if ok, _ := c.Owned.Renew(e.ctx); ok {
 		t.Fatal("stale renew succeeded")
 	}
 	ti, _ := e.s.GetTask(e.ctx, c.Deliveries[0].TaskID)
 	if ti.State != task.StateActive {
 		t.Fatalf("a stale write changed the task: %+v", ti)
 	}
-	if cb.Lease.Epoch == c.Lease.Epoch {
+	if cb.Owned.Lease().Token == c.Owned.Lease().Token {
 		t.Fatal("takeover kept the epoch")
 	}
 }
@@ -402,7 +442,7 @@ func TestDeadOwnerRecoveredAfterTimeoutAndGrace(t *testing.T) {
 	e.queue("q", func(c *task.QueueConfig) { c.Timeout = task.Duration(300 * time.Millisecond) })
 	e.enqueue("q", time.Time{}, "http://x/1", "http://x/2")
 	start := time.Now() // before the delivery: Redis counts idle time from it
-	c, err := e.s.Claim(e.ctx, "q", "A", 100*time.Millisecond, 200*time.Millisecond, 1)
+	c, err := e.s.Claim(e.ctx, "q", "A", store.ClaimOptions{TTL: 100 * time.Millisecond, Grace: 200 * time.Millisecond, Want: 1})
 	if err != nil || c.Status != store.ClaimOK {
 		t.Fatalf("claim = %+v, %v", c, err)
 	}
@@ -410,7 +450,8 @@ func TestDeadOwnerRecoveredAfterTimeoutAndGrace(t *testing.T) {
 	// for timeout (300ms) + grace (200ms).
 	var cb *store.Claim
 	for {
-		cb, err = e.s.Claim(e.ctx, "q", "B", time.Second, 200*time.Millisecond, 1)
+		e.now()
+		cb, err = e.s.Claim(e.ctx, "q", "B", store.ClaimOptions{TTL: time.Second, Grace: 200 * time.Millisecond, Want: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -429,7 +470,7 @@ func TestDeadOwnerRecoveredAfterTimeoutAndGrace(t *testing.T) {
 		t.Fatalf("recovered after %v, before timeout+grace (500ms)", waited)
 	}
 	d := cb.Deliveries[0]
-	if d.Spec.URL != "http://x/1" || d.Attempt != 2 || d.Seq != 2 {
+	if d.Spec.URL != "http://x/1" || d.Attempt != 2 || d.Seq <= c.Deliveries[0].Seq {
 		t.Fatalf("recovered delivery = %+v", d)
 	}
 	// the dead consumer is gone from the group
@@ -447,12 +488,13 @@ func TestPerTaskTimeoutGovernsRecovery(t *testing.T) {
 	if _, err := e.s.Enqueue(e.ctx, "q", []store.NewTask{{Spec: &task.Spec{URL: "http://x/1", TimeoutMs: 60_000}}}, store.EnqueueOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := e.s.Claim(e.ctx, "q", "A", 50*time.Millisecond, 0, 1); c.Status != store.ClaimOK {
+	if c, _ := e.s.Claim(e.ctx, "q", "A", store.ClaimOptions{TTL: 50 * time.Millisecond, Grace: 0, Want: 1}); c.Status != store.ClaimOK {
 		t.Fatal(c.Status)
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
-		c, err := e.s.Claim(e.ctx, "q", "B", time.Second, 0, 1)
+		e.now()
+		c, err := e.s.Claim(e.ctx, "q", "B", store.ClaimOptions{TTL: time.Second, Grace: 0, Want: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -474,17 +516,17 @@ func TestVariableAgainAndHoldReattempt(t *testing.T) {
 	c := e.claim("v", "A", 1)
 	d := c.Deliveries[0]
 	// again now: back to the tail of the stream, behind "other"
-	n, err := e.s.Complete(e.ctx, c.Lease, time.Second, &store.Completion{Delivery: &d, Outcome: store.OutcomeAgain, Due: e.clk.Now(), K: 1, SetK: true, Want: 1})
+	n, err := c.Owned.Complete(e.ctx, &store.Completion{Delivery: &d, Outcome: store.OutcomeAgain, Due: e.clk.Now(), K: 1, SetK: true, Want: 1})
 	if err != nil || n.Status != store.NextEntries || n.Deliveries[0].Spec.URL != "http://x/other" {
 		t.Fatalf("again now = %+v, %v", n, err)
 	}
-	n = e.complete(c.Lease, &n.Deliveries[0], store.OutcomeSucceeded, 1)
+	n = e.complete(c.Owned, &n.Deliveries[0], store.OutcomeSucceeded, 1)
 	if n.Status != store.NextEntries || n.Deliveries[0].TaskID != ids[0] || n.Deliveries[0].K != 1 || n.Deliveries[0].Attempt != 1 {
 		t.Fatalf("variable task again = %+v", n.Deliveries)
 	}
 	// again later: delayed
 	d = n.Deliveries[0]
-	n, err = e.s.Complete(e.ctx, c.Lease, time.Second, &store.Completion{Delivery: &d, Outcome: store.OutcomeAgain, Due: e.clk.Now().Add(2 * time.Second), K: 2, SetK: true, Want: 1})
+	n, err = c.Owned.Complete(e.ctx, &store.Completion{Delivery: &d, Outcome: store.OutcomeAgain, Due: e.clk.Now().Add(2 * time.Second), K: 2, SetK: true, Want: 1})
 	if err != nil || n.Status != store.NextReleased {
 		t.Fatalf("again later = %+v, %v", n, err)
 	}
@@ -499,7 +541,7 @@ func TestVariableAgainAndHoldReattempt(t *testing.T) {
 	c = e.claim("v", "A", 1)
 	d = c.Deliveries[0]
 	// a strict retry holds the head; reattempt redelivers the same entry
-	n, err = e.s.Complete(e.ctx, c.Lease, time.Second, &store.Completion{Delivery: &d, Outcome: store.OutcomeHold, Due: e.clk.Now().Add(time.Second), Want: 1})
+	n, err = c.Owned.Complete(e.ctx, &store.Completion{Delivery: &d, Outcome: store.OutcomeHold, Due: e.clk.Now().Add(time.Second), Want: 1})
 	if err != nil || n.Status != store.NextHeld {
 		t.Fatalf("hold = %+v, %v", n, err)
 	}
@@ -507,7 +549,7 @@ func TestVariableAgainAndHoldReattempt(t *testing.T) {
 	if ti.State != task.StateRetrying {
 		t.Fatalf("held task state = %s", ti.State)
 	}
-	n, err = e.s.Reattempt(e.ctx, c.Lease, time.Second, &d)
+	n, err = c.Owned.Reattempt(e.ctx, &d)
 	if err != nil || n.Status != store.NextEntries || n.Deliveries[0].EntryID != d.EntryID || n.Deliveries[0].Attempt != 2 {
 		t.Fatalf("reattempt = %+v, %v", n, err)
 	}
@@ -531,7 +573,7 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("cancel running = %v, %v", r, err)
 	}
 	// the running task's failure does not retry: it ends cancelled
-	n, err := e.s.Complete(e.ctx, c.Lease, time.Second, &store.Completion{Delivery: &c.Deliveries[0], Outcome: store.OutcomeHold, Due: e.clk.Now(), Want: 1})
+	n, err := c.Owned.Complete(e.ctx, &store.Completion{Delivery: &c.Deliveries[0], Outcome: store.OutcomeHold, Due: e.clk.Now(), Want: 1})
 	if err != nil || n.Status != store.NextEntries || n.Deliveries[0].Spec.URL != "http://x/3" {
 		t.Fatalf("after cancel = %+v, %v (the cancelled queued task must be skipped)", n, err)
 	}
@@ -556,7 +598,7 @@ func TestDeadLetters(t *testing.T) {
 	e.queue("q", nil)
 	ids := e.enqueue("q", time.Time{}, "http://x/1")
 	c := e.claim("q", "A", 1)
-	n := e.complete(c.Lease, &c.Deliveries[0], store.OutcomeDead, 1)
+	n := e.complete(c.Owned, &c.Deliveries[0], store.OutcomeDead, 1)
 	if n.Status != store.NextReleased {
 		t.Fatalf("complete = %v", n.Status)
 	}
@@ -597,15 +639,18 @@ func TestDeleteQueueRemovesEverythingAndFencesOwner(t *testing.T) {
 	if err := e.s.DeleteQueue(e.ctx, "q"); !errors.Is(err, task.ErrQueueNotFound) {
 		t.Fatalf("delete twice: %v", err)
 	}
-	if n, err := e.s.Complete(e.ctx, c.Lease, time.Second, &store.Completion{Delivery: &c.Deliveries[0], Outcome: store.OutcomeSucceeded, Retention: time.Hour, Want: 1}); err != nil || n.Status != store.NextStale {
+	if n, err := c.Owned.Complete(e.ctx, &store.Completion{Delivery: &c.Deliveries[0], Outcome: store.OutcomeSucceeded, Retention: time.Hour, Want: 1}); err != nil || n.Status != store.NextStale {
 		t.Fatalf("owner of a deleted queue: %+v, %v", n, err)
 	}
+	// the due indexes still name the partition until a poller looks at it
+	e.settleAll()
 	keys, err := e.rdb.Keys(e.ctx, "*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range keys {
-		if !strings.HasSuffix(k, ":seq") && !strings.HasSuffix(k, ":epoch") {
+		// the task-id and epoch counters, and the sequence the name reached
+		if !strings.HasSuffix(k, ":seq") && !strings.HasSuffix(k, ":epoch") && !strings.HasSuffix(k, ":seqs") {
 			t.Fatalf("key %q survived the delete (of %d keys)", k, len(keys))
 		}
 	}
@@ -613,6 +658,9 @@ func TestDeleteQueueRemovesEverythingAndFencesOwner(t *testing.T) {
 	e.queue("q", nil)
 	if n, _ := e.s.CountUnfinished(e.ctx, "q"); n != 0 {
 		t.Fatalf("recreated queue has %d tasks", n)
+	}
+	if n := e.rdb.Exists(e.ctx, e.s.Keys().Seqs(task.Partition("q"))).Val(); n != 0 {
+		t.Fatal("the kept sequence outlived the re-creation")
 	}
 }
 
@@ -637,7 +685,7 @@ func TestPauseResume(t *testing.T) {
 	if err := e.s.SetPaused(e.ctx, "q", true); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.complete(c.Lease, &c.Deliveries[0], store.OutcomeSucceeded, 1); n.Status != store.NextReleased {
+	if n := e.complete(c.Owned, &c.Deliveries[0], store.OutcomeSucceeded, 1); n.Status != store.NextReleased {
 		t.Fatalf("complete while paused = %v", n.Status)
 	}
 	if qi, _ := e.s.GetQueue(e.ctx, "q"); qi.Counts.Queued != 1 || !qi.Paused {
@@ -656,12 +704,12 @@ func TestRateLimitAcrossOwners(t *testing.T) {
 	if len(c.Deliveries) != 2 {
 		t.Fatalf("burst of 2 delivered %d", len(c.Deliveries))
 	}
-	n := e.complete(c.Lease, &c.Deliveries[0], store.OutcomeSucceeded, 1)
+	n := e.complete(c.Owned, &c.Deliveries[0], store.OutcomeSucceeded, 1)
 	if n.Status != store.NextRateWait || n.Until.Sub(e.clk.Now().Truncate(time.Millisecond)) != time.Second {
 		t.Fatalf("complete = %+v, want a 1s rate wait", n)
 	}
-	e.complete(c.Lease, &c.Deliveries[1], store.OutcomeSucceeded, 0)
-	if _, err := e.s.Release(e.ctx, c.Lease, time.Time{}, true); err != nil {
+	e.complete(c.Owned, &c.Deliveries[1], store.OutcomeSucceeded, 0)
+	if _, err := c.Owned.Release(e.ctx, time.Time{}, true); err != nil {
 		t.Fatal(err)
 	}
 	// a new owner gets no fresh burst
@@ -682,15 +730,20 @@ func TestRepairRestoresIndexes(t *testing.T) {
 	k := e.s.Keys().Queue("q")
 	e.rdb.ZRem(e.ctx, k.Ready, "q")
 	e.rdb.ZRem(e.ctx, k.Timers, "q")
-	if n, err := e.s.Repair(e.ctx, []string{"q"}); err != nil || n != 2 {
-		t.Fatalf("repair = %d, %v", n, err)
+	e.rdb.ZRem(e.ctx, e.s.Keys().Names(), "q")
+	p := task.Partition("q")
+	if r, err := e.s.RepairStep(e.ctx, p, 0, 100); err != nil || r.Fixed != 2 || r.Checked != 1 || r.Next != 0 {
+		t.Fatalf("repair = %+v, %v", r, err)
 	}
-	if n, _ := e.s.Repair(e.ctx, []string{"q"}); n != 0 {
-		t.Fatalf("second repair fixed %d", n)
+	if qs, _, _ := e.s.ListQueues(e.ctx, "", 10); len(qs) != 1 {
+		t.Fatalf("the sweep did not put the name back: %v", qs)
+	}
+	if r, _ := e.s.RepairStep(e.ctx, p, 0, 100); r.Fixed != 0 {
+		t.Fatalf("second repair fixed %d", r.Fixed)
 	}
 	// after a script cache flush (as after a Redis restart) repair reloads
 	e.rdb.ScriptFlush(e.ctx)
-	if _, err := e.s.Repair(e.ctx, []string{"q"}); err != nil {
+	if _, err := e.s.RepairStep(e.ctx, p, 0, 100); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -730,7 +783,7 @@ func TestCompleteIsIdempotent(t *testing.T) {
 	comp := &store.Completion{Delivery: &c.Deliveries[0], Outcome: store.OutcomeAgain, Due: e.clk.Now(), K: 1, SetK: true, Want: 0,
 		Attempt: &store.AttemptRecord{Status: 200}, HistoryLen: 5}
 	for range 2 { // the caller lost the first reply and sends it again
-		if _, err := e.s.Complete(e.ctx, c.Lease, time.Second, comp); err != nil {
+		if _, err := c.Owned.Complete(e.ctx, comp); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -747,7 +800,7 @@ func TestUncleanReleaseWaitsForRecovery(t *testing.T) {
 	e.queue("q", func(c *task.QueueConfig) { c.Timeout = task.Duration(time.Minute) })
 	e.enqueue("q", time.Time{}, "http://x/1")
 	c := e.claim("q", "A", 1)
-	if ok, err := e.s.Release(e.ctx, c.Lease, time.Time{}, false); !ok || err != nil {
+	if ok, err := c.Owned.Release(e.ctx, time.Time{}, false); !ok || err != nil {
 		t.Fatalf("release = %v, %v", ok, err)
 	}
 	if cb := e.claim("q", "B", 1); cb.Status != store.ClaimWait {
@@ -763,12 +816,12 @@ func TestPullAfterRateWait(t *testing.T) {
 	if len(c.Deliveries) != 1 {
 		t.Fatalf("delivered %d", len(c.Deliveries))
 	}
-	n := e.complete(c.Lease, &c.Deliveries[0], store.OutcomeSucceeded, 1)
+	n := e.complete(c.Owned, &c.Deliveries[0], store.OutcomeSucceeded, 1)
 	if n.Status != store.NextRateWait {
 		t.Fatalf("complete = %v", n.Status)
 	}
 	e.clk.Advance(time.Second)
-	n, err := e.s.Pull(e.ctx, c.Lease, time.Second, 1)
+	n, err := c.Owned.Pull(e.ctx, 1)
 	if err != nil || n.Status != store.NextEntries || n.Deliveries[0].Spec.URL != "http://x/2" {
 		t.Fatalf("pull = %+v, %v", n, err)
 	}
@@ -800,7 +853,7 @@ func TestPurgeKeepsRunningAndDead(t *testing.T) {
 			t.Fatalf("purged task %s still readable: %v", id, err)
 		}
 	}
-	if n := e.complete(c.Lease, &c.Deliveries[0], store.OutcomeSucceeded, 1); n.Status != store.NextReleased {
+	if n := e.complete(c.Owned, &c.Deliveries[0], store.OutcomeSucceeded, 1); n.Status != store.NextReleased {
 		t.Fatalf("the running call's completion = %v", n.Status)
 	}
 	if _, err := e.s.Purge(e.ctx, "missing"); !errors.Is(err, task.ErrQueueNotFound) {
@@ -813,7 +866,7 @@ func TestRetryDeadAndCancelled(t *testing.T) {
 	e.queue("q", nil)
 	ids := e.enqueue("q", time.Time{}, "http://x/1", "http://x/2")
 	c := e.claim("q", "A", 1)
-	e.complete(c.Lease, &c.Deliveries[0], store.OutcomeDead, 0)
+	e.complete(c.Owned, &c.Deliveries[0], store.OutcomeDead, 0)
 	if _, err := e.s.CancelTask(e.ctx, ids[1], time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -865,7 +918,7 @@ func TestClaimAgainAfterALostReplyGetsTheEntriesBack(t *testing.T) {
 	e.enqueue("q", time.Time{}, "http://x/1", "http://x/2")
 	first := e.claim("q", "A~1", 1) // its reply is "lost": the caller never saw it
 	again := e.claim("q", "A~1", 1)
-	if again.Status != store.ClaimOK || again.Lease.Epoch != first.Lease.Epoch || len(again.Deliveries) != 1 ||
+	if again.Status != store.ClaimOK || again.Owned.Lease().Token != first.Owned.Lease().Token || len(again.Deliveries) != 1 ||
 		again.Deliveries[0].TaskID != first.Deliveries[0].TaskID {
 		t.Fatalf("repeated claim = %+v, want the same lease and entry back", again)
 	}
@@ -873,7 +926,7 @@ func TestClaimAgainAfterALostReplyGetsTheEntriesBack(t *testing.T) {
 	if other := e.claim("q", "B~1", 1); other.Status != store.ClaimOwned {
 		t.Fatalf("another consumer's claim = %v", other.Status)
 	}
-	if n := e.complete(again.Lease, &again.Deliveries[0], store.OutcomeSucceeded, 1); n.Status != store.NextEntries || n.Deliveries[0].Spec.URL != "http://x/2" {
+	if n := e.complete(again.Owned, &again.Deliveries[0], store.OutcomeSucceeded, 1); n.Status != store.NextEntries || n.Deliveries[0].Spec.URL != "http://x/2" {
 		t.Fatalf("complete after the recovered claim = %+v", n)
 	}
 }
@@ -917,26 +970,26 @@ func TestRateLimitedRetryWaitsForAToken(t *testing.T) {
 	e.enqueue("q", time.Time{}, "http://x/1", "http://x/2")
 	c := e.claim("q", "A", 1)
 	d := c.Deliveries[0]
-	n, err := e.s.Complete(e.ctx, c.Lease, 10*time.Second, &store.Completion{Delivery: &d, Outcome: store.OutcomeHold, Due: e.clk.Now(), Want: 1})
+	n, err := c.Owned.Complete(e.ctx, &store.Completion{Delivery: &d, Outcome: store.OutcomeHold, Due: e.clk.Now(), Want: 1})
 	if err != nil || n.Status != store.NextHeld {
 		t.Fatalf("hold = %+v, %v", n, err)
 	}
 	// the retry is a new call: the one token went to the first attempt
-	n, err = e.s.Reattempt(e.ctx, c.Lease, 10*time.Second, &d)
+	n, err = c.Owned.Reattempt(e.ctx, &d)
 	if err != nil || n.Status != store.NextRateWait || n.Until.Sub(e.clk.Now().Truncate(time.Millisecond)) != time.Second {
 		t.Fatalf("reattempt without a token = %+v, %v; want a 1s rate wait", n, err)
 	}
 	// renewing the claim of a delivered entry is not a call: no token needed
-	if n, err = e.s.Reclaim(e.ctx, c.Lease, 10*time.Second, &d); err != nil || n.Status != store.NextEntries {
+	if n, err = c.Owned.Reclaim(e.ctx, &d); err != nil || n.Status != store.NextEntries {
 		t.Fatalf("reclaim = %+v, %v", n, err)
 	}
 	e.clk.Advance(time.Second)
-	n, err = e.s.Reattempt(e.ctx, c.Lease, 10*time.Second, &d)
+	n, err = c.Owned.Reattempt(e.ctx, &d)
 	if err != nil || n.Status != store.NextEntries || n.Deliveries[0].EntryID != d.EntryID {
 		t.Fatalf("reattempt with a token = %+v, %v", n, err)
 	}
 	// and it spent that token
-	if n, _ = e.s.Reattempt(e.ctx, c.Lease, 10*time.Second, &d); n.Status != store.NextRateWait {
+	if n, _ = c.Owned.Reattempt(e.ctx, &d); n.Status != store.NextRateWait {
 		t.Fatalf("second reattempt in the same second = %v, want a rate wait", n.Status)
 	}
 }
@@ -951,13 +1004,13 @@ func (e *env) rateLimitedDeadOwner() ([]string, *store.Claim) {
 		c.Timeout = task.Duration(50 * time.Millisecond)
 	})
 	ids := e.enqueue("q", time.Time{}, "http://x/1", "http://x/2", "http://x/3", "http://x/4")
-	if a, err := e.s.Claim(e.ctx, "q", "A", 100*time.Millisecond, 0, 3); err != nil || len(a.Deliveries) != 3 {
+	if a, err := e.s.Claim(e.ctx, "q", "A", store.ClaimOptions{TTL: 100 * time.Millisecond, Grace: 0, Want: 3}); err != nil || len(a.Deliveries) != 3 {
 		e.t.Fatalf("claim A = %+v, %v", a, err)
 	}
 	e.clk.Advance(time.Second)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		b, err := e.s.Claim(e.ctx, "q", "B", 10*time.Second, 0, 3)
+		b, err := e.s.Claim(e.ctx, "q", "B", store.ClaimOptions{TTL: 10 * time.Second, Grace: 0, Want: 3})
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -980,12 +1033,12 @@ func TestRecoveryUnderRateLimitKeepsOrderAndRate(t *testing.T) {
 	if got := urls(b.Deliveries); len(got) != 1 || got[0] != "http://x/1" || b.Deliveries[0].Attempt != 2 {
 		t.Fatalf("recovered with one token = %v (%+v)", got, b.Deliveries)
 	}
-	n := e.complete(b.Lease, &b.Deliveries[0], store.OutcomeSucceeded, 3)
+	n := e.complete(b.Owned, &b.Deliveries[0], store.OutcomeSucceeded, 3)
 	if n.Status != store.NextRateWait {
 		t.Fatalf("complete without tokens = %v, want a rate wait", n.Status)
 	}
 	e.clk.Advance(2 * time.Second)
-	n, err = e.s.Pull(e.ctx, b.Lease, 10*time.Second, 3)
+	n, err = b.Owned.Pull(e.ctx, 3)
 	if err != nil || n.Status != store.NextEntries {
 		t.Fatalf("pull = %+v, %v", n, err)
 	}
@@ -998,7 +1051,7 @@ func TestRecoveryUnderRateLimitKeepsOrderAndRate(t *testing.T) {
 		}
 	}
 	e.clk.Advance(time.Second)
-	n = e.complete(b.Lease, &n.Deliveries[0], store.OutcomeSucceeded, 2)
+	n = e.complete(b.Owned, &n.Deliveries[0], store.OutcomeSucceeded, 2)
 	if got := urls(n.Deliveries); n.Status != store.NextEntries || strings.Join(got, " ") != "http://x/4" {
 		t.Fatalf("after the recovered entries = %+v", n)
 	}
@@ -1023,12 +1076,12 @@ func TestRecoveredEntriesAsideSurviveARepeatedClaimAndCancel(t *testing.T) {
 	if r, err := e.s.CancelTask(e.ctx, ids[1], time.Hour); err != nil || r != store.Cancelling {
 		t.Fatalf("cancel of a task the dead owner had in flight = %v, %v", r, err)
 	}
-	n := e.complete(again.Lease, &again.Deliveries[0], store.OutcomeSucceeded, 3)
+	n := e.complete(again.Owned, &again.Deliveries[0], store.OutcomeSucceeded, 3)
 	if n.Status != store.NextRateWait {
 		t.Fatalf("complete without tokens = %v", n.Status)
 	}
 	e.clk.Advance(2 * time.Second)
-	n, err = e.s.Pull(e.ctx, again.Lease, 10*time.Second, 3)
+	n, err = again.Owned.Pull(e.ctx, 3)
 	if err != nil || n.Status != store.NextEntries {
 		t.Fatalf("pull = %+v, %v", n, err)
 	}

@@ -174,23 +174,29 @@ func (s *Store) CancelTask(ctx context.Context, id string, retention time.Durati
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", task.ErrTaskNotFound, err)
 	}
-	v, err := s.run(ctx, "cancel", []string{s.keys.Spec(part, id), s.keys.State(part, id)},
+	v, err := s.run(ctx, s.sc.cancel, part, []string{s.keys.Spec(part, id), s.keys.State(part, id)},
 		s.keys.Part(part), id, s.nowMs(), retention.Milliseconds())
 	if err != nil {
 		return "", err
 	}
-	r, err := replyList(v)
-	if err != nil || len(r) == 0 {
-		return "", fmt.Errorf("cancel: unexpected reply %v", v)
+	rd := newReader("cancel", v)
+	res := rd.str()
+	var st string
+	if res == "final" {
+		st = rd.str()
 	}
-	switch res := str(r[0]); res {
+	if rd.err != nil {
+		return "", rd.err
+	}
+	switch CancelResult(res) {
 	case "notfound":
 		return "", fmt.Errorf("%w: %s", task.ErrTaskNotFound, id)
 	case "final":
-		return "", fmt.Errorf("%w: %s is %s", task.ErrTaskFinished, id, str(r[1]))
-	default:
+		return "", fmt.Errorf("%w: %s is %s", task.ErrTaskFinished, id, st)
+	case Cancelled, Cancelling, Discarded:
 		return CancelResult(res), nil
 	}
+	return "", badReply("cancel status", res)
 }
 
 // ListTasks lists a queue's tasks in one state, up to limit, after a
@@ -293,23 +299,29 @@ func (s *Store) RetryTask(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", task.ErrTaskNotFound, err)
 	}
-	v, err := s.run(ctx, "retry", []string{s.keys.Spec(part, id), s.keys.State(part, id)},
-		s.keys.Part(part), id, s.nowMs(), s.keys.DispatchChannel(), part)
+	v, err := s.run(ctx, s.sc.retry, part, []string{s.keys.Spec(part, id), s.keys.State(part, id)},
+		s.keys.Part(part), id, s.nowMs())
 	if err != nil {
 		return err
 	}
-	r, err := replyList(v)
-	if err != nil || len(r) == 0 {
-		return fmt.Errorf("retry: unexpected reply %v", v)
+	rd := newReader("retry", v)
+	res := rd.str()
+	var st string
+	if res == "state" {
+		st = rd.str()
 	}
-	switch str(r[0]) {
+	if rd.err != nil {
+		return rd.err
+	}
+	switch res {
 	case "ok":
 		return nil
 	case "notfound":
 		return fmt.Errorf("%w: %s", task.ErrTaskNotFound, id)
 	case "noqueue":
 		return fmt.Errorf("%w: the queue of task %s was deleted", task.ErrQueueNotFound, id)
-	default:
-		return fmt.Errorf("%w: %s is %s", task.ErrTaskNotDead, id, str(r[1]))
+	case "state":
+		return fmt.Errorf("%w: %s is %s", task.ErrTaskNotDead, id, st)
 	}
+	return badReply("retry status", res)
 }

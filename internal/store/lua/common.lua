@@ -1,6 +1,14 @@
 -- common.lua: helpers prepended to every script when it is loaded. Nothing
 -- here runs on its own. Key names are built the way keys.go builds them:
--- pp is a partition's prefix "<prefix>{pNNN}:".
+-- pp is a partition's prefix "<prefix>{pNNN}:"; fields.go lists every hash
+-- field these scripts read or write.
+--
+-- Every script answers {ready mark, timer mark, dead mark, body}: a mark is
+-- the earliest time (ms) the script added to, or moved earlier in, the
+-- partition's ready, timer or dead-letter index (0: none). The caller lowers
+-- the partition's entry in the matching global due index to it (keys.go:
+-- DueIndex), which is how pollers find the partitions that need a look
+-- without reading all of them.
 --
 -- Times and durations that are only written, not computed with, are passed
 -- as the caller's strings (nowS, keepS): Lua turns a number argument of
@@ -8,17 +16,47 @@
 -- the command itself.
 
 local GROUP = 'htq'
+-- The ready-index score of a paused queue that has work: never claimable,
+-- but still listed (backlog metrics read the ready index).
+local PARKED = 4503599627370496 -- 2^52
+local marks = {0, 0, 0}
+
+local function mark(i, t)
+  t = tonumber(t)
+  if t and (marks[i] == 0 or t < marks[i]) then marks[i] = t end
+end
+local function mark_ready(t) mark(1, t) end
+local function mark_timer(t) mark(2, t) end
+local function mark_dead(t) mark(3, t) end
+
+-- reply wraps a script's answer with its marks.
+local function reply(body) return {marks[1], marks[2], marks[3], body} end
 
 local function spec_key(pp, id) return pp .. 't:' .. id end
 local function state_key(pp, id) return pp .. 'u:' .. id end
+local function hint_channel(pp) return pp .. 'hint' end
 
--- fenced reports whether owner ("<consumer>:<epoch>") still holds the lease.
--- A lease that expired while nobody claimed the queue (the meta epoch is
--- still ours) is taken back, so a slow but sole owner is not thrown out.
-local function fenced(meta, lease, owner, epoch, ttl)
+-- spec_timeout returns the task's own timeout (ms) from its stored spec, or
+-- nil. The spec is "<queue>\n<json>"; inside the JSON every string is
+-- escaped, so an unescaped '"o":' can only be the top-level key.
+local function spec_timeout(spec)
+  local nl = string.find(spec, '\n', 1, true) or 0
+  local o = tonumber(string.match(spec, '[{,]"o":(%d+)', nl + 1))
+  if o and o > 0 then return o end
+  return nil
+end
+
+-- fenced reports whether owner (the fencing token "<consumer>:<epoch>")
+-- still holds the lease. A lease that expired while nobody claimed the queue
+-- (the meta still names us as its owner) is taken back, so a slow but sole
+-- owner is not thrown out. The token holds the consumer name, unique to one
+-- dispatcher run, so a rewound epoch counter (a failover, an AOF loss) can
+-- never make two owners' tokens equal; a release removes the meta's token,
+-- so nothing sent after it can bring the lease back.
+local function fenced(meta, lease, owner, ttl)
   local v = redis.call('GET', lease)
   if v == owner then return true end
-  if v == false and redis.call('HGET', meta, 'epoch') == epoch then
+  if v == false and redis.call('HGET', meta, 'tok') == owner then
     redis.call('SET', lease, owner, 'PX', ttl)
     return true
   end
@@ -41,7 +79,7 @@ end
 
 -- finish ends a task in state st; its spec and state expire after keepS ms
 -- (0 deletes them at once). extra holds more field/value pairs to set;
--- stale says whether rt or cx may be set (they are removed then).
+-- stale says whether rt, cx or dl may be set (they are removed then).
 local function finish(pp, id, st, nowS, keepS, extra, stale)
   local skey, tkey = state_key(pp, id), spec_key(pp, id)
   if (tonumber(keepS) or 0) <= 0 then
@@ -49,7 +87,7 @@ local function finish(pp, id, st, nowS, keepS, extra, stale)
     return
   end
   redis.call('HSET', skey, 'st', st, 'ts', nowS, 'fin', nowS, unpack(extra or {}))
-  if stale ~= false then redis.call('HDEL', skey, 'rt', 'cx') end
+  if stale ~= false then redis.call('HDEL', skey, 'rt', 'cx', 'dl') end
   redis.call('PEXPIRE', skey, keepS)
   redis.call('PEXPIRE', tkey, keepS)
 end
@@ -61,8 +99,9 @@ local function schedule(delayed, timers, q, id, due, hintch, part)
   redis.call('ZADD', delayed, due, id)
   local first = redis.call('ZRANGE', timers, 0, 0, 'WITHSCORES')
   redis.call('ZADD', timers, 'LT', due, q)
-  if hintch ~= '' and (#first == 0 or due < tonumber(first[2])) then
-    redis.call('PUBLISH', hintch, part .. ':' .. due)
+  if #first == 0 or due < tonumber(first[2]) then
+    mark_timer(due)
+    if hintch ~= '' then redis.call('PUBLISH', hintch, part .. ':' .. due) end
   end
 end
 
@@ -75,6 +114,14 @@ local function fix_timer(delayed, timers, q)
   else
     redis.call('ZADD', timers, first[2], q)
   end
+end
+
+-- make_ready puts a queue in its partition's ready index at time t (or
+-- moves it there) and tells the dispatchers when t is now.
+local function make_ready(pp, ready, q, t, now)
+  redis.call('ZADD', ready, t, q)
+  mark_ready(t)
+  if t <= now then redis.call('SPUBLISH', hint_channel(pp), q) end
 end
 
 -- tokens returns how many of want calls the queue's rate limit lets start
@@ -100,47 +147,75 @@ local function spend_tokens(meta, now, tok, used)
   redis.call('HSET', meta, 'tbt', tok - used, 'tbts', now)
 end
 
--- deliver hands one stream entry to the caller: it bumps the queue's
--- sequence and the task's attempt count and marks the task active. A task
--- that was cancelled, or whose spec is gone, is acknowledged and skipped; so
--- is one cancelled while it was active (a dead owner's call, recovered now),
--- which is finished as cancelled: it is not called again.
--- On success it appends eid, tid, spec, seq, attempt, k, since to out,
--- where since is when the task became due again (0: use its spec's times).
-local function deliver(pp, meta, stream, eid, tid, nowS, out)
+-- delivery_ctx gathers what delivering entries of one queue needs: the
+-- queue's current timeout (tmo, ms) and the last sequence number handed out
+-- (seq), both read from the meta by the caller.
+local function delivery_ctx(pp, meta, stream, consumer, now, nowS, tmo, seq)
+  return {pp = pp, meta = meta, stream = stream, consumer = consumer, now = now, nowS = nowS,
+    tmo = tonumber(tmo) or 30000, seq = tonumber(seq) or 0}
+end
+
+-- next_seq returns the queue's next sequence number, as text: above the
+-- last one and never below now * 1000, so that it keeps rising across a
+-- queue's deletion and re-creation and across a failover that lost the last
+-- writes (see docs/api.md, "What a target may assume").
+local function next_seq(c)
+  local seq = c.seq + 1
+  local floor = c.now * 1000
+  if seq < floor then seq = floor end
+  c.seq = seq
+  local s = string.format('%.0f', seq)
+  redis.call('HSET', c.meta, 'seq', s)
+  return s
+end
+
+-- deliver hands one stream entry to the caller: it gives it the queue's
+-- next sequence number, bumps the task's attempt count, marks the task
+-- active and stamps in its state the deadline of the call it is handed out
+-- for ('dl': now + the timeout in force, which the caller must use), so that
+-- a later owner waits for that call even if the queue's timeout is lowered
+-- meanwhile. A task that was cancelled, or whose spec is gone, is
+-- acknowledged and skipped; so is one cancelled while it was active (a dead
+-- owner's call, recovered now), which is finished as cancelled: it is not
+-- called again.
+-- On success it appends eid, tid, spec, seq, attempt, k, since, timeout to
+-- out, where since is when the task became due again (0: use its spec's
+-- times).
+local function deliver(c, eid, tid, out)
+  local pp = c.pp
   local spec = redis.call('GET', spec_key(pp, tid))
   local skey = state_key(pp, tid)
   local st = redis.call('HMGET', skey, 'st', 'k', 'ts', 'rt', 'cx', 'keep')
   if spec == false or st[1] == 'cancelled' or st[5] == '1' then
-    redis.call('XACK', stream, GROUP, eid)
-    redis.call('XDEL', stream, eid)
+    redis.call('XACK', c.stream, GROUP, eid)
+    redis.call('XDEL', c.stream, eid)
     if spec and st[5] == '1' and st[1] ~= 'cancelled' then
-      finish(pp, tid, 'cancelled', nowS, st[6] or '0')
+      finish(pp, tid, 'cancelled', c.nowS, st[6] or '0')
     elseif spec then
       redis.call('HDEL', skey, 'ce')
     end
     return false
   end
-  local seq = redis.call('HINCRBY', meta, 'seq', 1)
+  local seq = next_seq(c)
   local a = redis.call('HINCRBY', skey, 'a', 1)
-  redis.call('HSET', skey, 'st', 'active', 'ts', nowS)
+  local tmo = spec_timeout(spec) or c.tmo
+  redis.call('HSET', skey, 'st', 'active', 'ts', c.nowS, 'dl', c.now + tmo)
   local since = 0
   if st[1] == 'queued' then since = st[3] elseif st[1] == 'retrying' then since = st[4] end
   local n = #out
-  out[n + 1], out[n + 2], out[n + 3] = eid, tid, spec
-  out[n + 4], out[n + 5], out[n + 6] = seq, a, st[2] or '0'
-  out[n + 7] = since or 0
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = eid, tid, spec, seq
+  out[n + 5], out[n + 6], out[n + 7], out[n + 8] = a, st[2] or '0', since or 0, tmo
   return true
 end
 
 -- read_new delivers up to want entries that no consumer has read yet.
-local function read_new(pp, meta, stream, consumer, want, nowS, out)
+local function read_new(c, want, out)
   local got = 0
   while got < want do
-    local r = redis.call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', want - got, 'STREAMS', stream, '>')
+    local r = redis.call('XREADGROUP', 'GROUP', GROUP, c.consumer, 'COUNT', want - got, 'STREAMS', c.stream, '>')
     if not r or #r[1][2] == 0 then break end
     for _, e in ipairs(r[1][2]) do
-      if deliver(pp, meta, stream, e[1], e[2][2], nowS, out) then got = got + 1 end
+      if deliver(c, e[1], e[2][2], out) then got = got + 1 end
     end
   end
   return got
@@ -149,22 +224,22 @@ end
 -- redeliver delivers up to want of the entries a claim took over from a
 -- previous owner (ids, space-separated, in order) and keeps the rest aside,
 -- in order, in the meta's 'recov' until there are rate tokens for them.
-local function redeliver(pp, meta, stream, consumer, ids, want, nowS, out)
+local function redeliver(c, ids, want, out)
   local got, rest = 0, {}
   for id in string.gmatch(ids, '%S+') do
     if got >= want then
       rest[#rest + 1] = id
     else
-      local c = redis.call('XCLAIM', stream, GROUP, consumer, 0, id)
-      if #c > 0 and type(c[1]) == 'table' and deliver(pp, meta, stream, id, c[1][2][2], nowS, out) then
+      local r = redis.call('XCLAIM', c.stream, GROUP, c.consumer, 0, id)
+      if #r > 0 and type(r[1]) == 'table' and deliver(c, id, r[1][2][2], out) then
         got = got + 1
       end
     end
   end
   if #rest > 0 then
-    redis.call('HSET', meta, 'recov', table.concat(rest, ' '))
+    redis.call('HSET', c.meta, 'recov', table.concat(rest, ' '))
   else
-    redis.call('HDEL', meta, 'recov')
+    redis.call('HDEL', c.meta, 'recov')
   end
   return got
 end
@@ -174,48 +249,109 @@ local function pending_count(stream)
   return redis.call('XPENDING', stream, GROUP)[1]
 end
 
--- release_if_idle drops the lease when the owner has no entry left in hand,
--- and puts the queue back in the ready index if unread work remains.
-local function release_if_idle(meta, stream, lease, ready, q, now)
-  local pend = pending_count(stream)
-  if pend > 0 then return false end
+-- drop_lease ends an ownership: the lease and the meta's token go (so no
+-- late write of the owner can bring the lease back), and so does the
+-- owner's consumer in the stream's group when it holds no entry (a consumer
+-- is unique to one dispatcher run: left behind, they would pile up).
+local function drop_lease(meta, stream, lease, consumer, pend)
   redis.call('DEL', lease)
-  if redis.call('XLEN', stream) > 0 and redis.call('HGET', meta, 'paused') ~= '1' then
-    redis.call('ZADD', ready, now, q)
-  else
+  redis.call('HDEL', meta, 'tok', 'want')
+  if pend == 0 then redis.call('XGROUP', 'DELCONSUMER', stream, GROUP, consumer) end
+end
+
+-- release_if_idle drops the lease when the owner has no entry left in hand,
+-- and puts the queue back in the ready index (announced) if unread work
+-- remains.
+local function release_if_idle(c, lease, ready, q, paused)
+  if pending_count(c.stream) > 0 then return false end
+  drop_lease(c.meta, c.stream, lease, c.consumer, 0)
+  if redis.call('XLEN', c.stream) == 0 then
     redis.call('ZREM', ready, q)
+  elseif paused == '1' then
+    redis.call('ZADD', ready, PARKED, q)
+  else
+    make_ready(c.pp, ready, q, c.now, c.now)
   end
   return true
 end
 
--- announce puts an idle queue that got work in the ready index and tells the
--- dispatchers, unless it is owned or paused.
-local function announce(meta, lease, ready, q, now, hintch, part)
-  if redis.call('EXISTS', lease) == 1 or redis.call('HGET', meta, 'paused') == '1' then return end
-  if redis.call('ZADD', ready, 'NX', now, q) == 1 and hintch ~= '' then
-    redis.call('PUBLISH', hintch, part .. ':' .. q)
+-- announce puts a queue that got work in the ready index and tells the
+-- dispatchers, unless it is owned or paused. An owner that said it has room
+-- for more while its calls run (meta 'want': its wake-up channel) is told
+-- instead, once.
+local function announce(pp, meta, lease, ready, q, now)
+  local m = redis.call('HMGET', meta, 'paused', 'want')
+  if redis.call('EXISTS', lease) == 1 then
+    if m[2] then
+      redis.call('HDEL', meta, 'want')
+      redis.call('PUBLISH', m[2], q)
+    end
+    return
+  end
+  if m[1] == '1' then
+    redis.call('ZADD', ready, 'NX', PARKED, q)
+    return
+  end
+  if redis.call('ZADD', ready, 'NX', now, q) == 1 then
+    mark_ready(now)
+    redis.call('SPUBLISH', hint_channel(pp), q)
+  end
+end
+
+-- want_more records in the meta whether the owner has room for more work
+-- while its calls run (room), as its wake-up channel wantch, so that the
+-- next enqueue tells it; cur is the meta's current 'want'.
+local function want_more(meta, cur, wantch, room)
+  if room and wantch ~= '' then
+    if cur ~= wantch then redis.call('HSET', meta, 'want', wantch) end
+  elseif cur then
+    redis.call('HDEL', meta, 'want')
   end
 end
 
 -- more delivers up to want further entries to the owner, or says why not:
 -- {'next', ver, ...entries}, {'ratewait', ver, until}, {'released', ver}
 -- (nothing left: the lease was dropped) or {'idle', ver} (calls in flight).
-local function more(pp, meta, stream, lease, ready, q, consumer, now, want, nowS)
-  local m = redis.call('HMGET', meta, 'ver', 'paused', 'rate', 'burst', 'tbt', 'tbts', 'recov')
+-- wantch, when not empty, is the owner's wake-up channel: on 'idle' it is
+-- written to the meta, so that the next enqueue tells the owner.
+local function more(pp, meta, stream, lease, ready, q, consumer, now, want, nowS, wantch)
+  local m = redis.call('HMGET', meta, 'ver', 'paused', 'rate', 'burst', 'tbt', 'tbts', 'recov', 'tmo', 'seq', 'want')
   local ver = m[1] or '0'
+  local c = delivery_ctx(pp, meta, stream, consumer, now, nowS, m[8], m[9])
   local out = {'next', ver}
   if want > 0 and m[2] ~= '1' then
     local room, untilms, tok = tokens(meta, now, want, {m[3], m[4], m[5], m[6]})
     if room > 0 then
       local got = 0
-      if m[7] then got = redeliver(pp, meta, stream, consumer, m[7], room, nowS, out) end
-      if got < room then got = got + read_new(pp, meta, stream, consumer, room - got, nowS, out) end
+      if m[7] then got = redeliver(c, m[7], room, out) end
+      if got < room then got = got + read_new(c, room - got, out) end
       spend_tokens(meta, now, tok, got)
-      if got > 0 then return out end
+      if got > 0 then
+        want_more(meta, m[10], wantch, got < want)
+        return out
+      end
     elseif m[7] or redis.call('XLEN', stream) > pending_count(stream) then
       return {'ratewait', ver, untilms}
     end
   end
-  if release_if_idle(meta, stream, lease, ready, q, now) then return {'released', ver} end
+  if release_if_idle(c, lease, ready, q, m[2]) then return {'released', ver} end
+  want_more(meta, m[10], wantch, want > 0 and m[2] ~= '1')
   return {'idle', ver}
+end
+
+-- create_queue writes what every new queue has: its name and creation time,
+-- its stream and consumer group, its place in the partition's registry, and
+-- the sequence its name reached before, if a queue of that name was deleted
+-- (so X-HTQ-Sequence keeps rising across a delete and re-create).
+local function create_queue(pp, meta, stream, registry, q, nowS)
+  redis.call('HSET', meta, 'name', q, 'created', nowS)
+  local seqs = pp .. 'seqs'
+  local s = redis.call('HGET', seqs, q)
+  if s then
+    redis.call('HSET', meta, 'seq', s)
+    redis.call('HDEL', seqs, q)
+  end
+  redis.call('DEL', stream)
+  redis.call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM')
+  redis.call('SADD', registry, q)
 end

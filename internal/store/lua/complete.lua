@@ -5,7 +5,7 @@
 --
 -- KEYS[1] meta  KEYS[2] stream  KEYS[3] lease  KEYS[4] ready
 -- KEYS[5] delayed  KEYS[6] timers  KEYS[7] dead
--- ARGV[1] partition prefix  ARGV[2] queue  ARGV[3] consumer  ARGV[4] epoch
+-- ARGV[1] partition prefix  ARGV[2] queue  ARGV[3] consumer  ARGV[4] fencing token
 -- ARGV[5] now (ms)  ARGV[6] lease ttl (ms)  ARGV[7] entry id  ARGV[8] task id
 -- ARGV[9] outcome:
 --   succeeded  the task is done; ARGV[10] = retention (ms)
@@ -19,24 +19,25 @@
 -- ARGV[15] schedule hint channel  ARGV[16] partition number
 -- ARGV[17] last status code  ARGV[18] last error
 -- ARGV[19] '1' to extend the lease (the caller does it every third of it)
+-- ARGV[20] the owner's wake-up channel ('' none): see more() in common.lua
 -- A task whose cancellation was requested while it ran is not called again:
 -- again, retry and hold become cancelled.
 -- Returns {'stale'} when the caller no longer owns the queue (nothing was
 -- written), else {status, cfg version, ...} with status
---   'next'      followed by eid, tid, spec, seq, attempt, k, since for each delivered entry
+--   'next'      followed by eid, tid, spec, seq, attempt, k, since, timeout for each delivered entry
 --   'held'      the entry stays pending (outcome hold)
 --   'idle'      nothing to deliver, other calls still in flight
 --   'released'  nothing left: the lease was dropped
 --   'ratewait'  followed by the time the rate limit lets the next call start
 local meta, stream, lease, ready, delayed, timers, dead =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local pp, q, consumer, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local pp, q, consumer, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, ttl, eid, tid = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8]
 local outcome, when, k = ARGV[9], tonumber(ARGV[10]), ARGV[11]
 local nowS, whenS = ARGV[5], ARGV[10]
 local want = tonumber(ARGV[14])
 
-if not fenced(meta, lease, consumer .. ':' .. epoch, epoch, ttl) then return {'stale'} end
+if not fenced(meta, lease, token, ttl) then return reply({'stale'}) end
 if ARGV[19] == '1' then
   redis.call('PEXPIRE', lease, ttl)
   redis.call('ZADD', ready, 'XX', now + ttl, q)
@@ -61,14 +62,14 @@ if outcome == 'hold' then
   -- A repeated call (the caller lost the first reply) finds nothing to do
   -- differently: the entry stays pending either way.
   redis.call('HSET', skey, 'st', 'retrying', 'rt', whenS, 'ts', nowS, unpack(fields))
-  return {'held', redis.call('HGET', meta, 'ver') or '0'}
+  return reply({'held', redis.call('HGET', meta, 'ver') or '0'})
 end
 
 -- Acknowledge first: a repeated call (the caller lost the first reply)
 -- finds the entry no longer pending, records nothing twice and only
 -- delivers what is next.
 if redis.call('XACK', stream, GROUP, eid) == 0 then
-  return more(pp, meta, stream, lease, ready, q, consumer, now, want, nowS)
+  return reply(more(pp, meta, stream, lease, ready, q, consumer, now, want, nowS, ARGV[20]))
 end
 redis.call('XDEL', stream, eid)
 if outcome == 'succeeded' or outcome == 'cancelled' or outcome == 'dead' then
@@ -76,6 +77,9 @@ if outcome == 'succeeded' or outcome == 'cancelled' or outcome == 'dead' then
   if outcome == 'dead' and when > 0 then
     redis.call('ZADD', dead, now, tid)
     redis.call('ZREMRANGEBYSCORE', dead, '-inf', now - when)
+    -- the janitor trims the dead letters once they pass their retention
+    redis.call('ZADD', pp .. 'deadq', 'LT', now + when, q)
+    mark_dead(now + when)
   end
 else
   local n = #fields
@@ -94,4 +98,4 @@ else
     redis.call('HSET', skey, 'st', st, 'rt', whenS, 'ts', nowS, unpack(fields))
   end
 end
-return more(pp, meta, stream, lease, ready, q, consumer, now, want, nowS)
+return reply(more(pp, meta, stream, lease, ready, q, consumer, now, want, nowS, ARGV[20]))

@@ -6,34 +6,34 @@
 -- KEYS[5] ready     KEYS[6] registry  KEYS[7] task-id counter  KEYS[8] lease
 -- ARGV[1] partition prefix  ARGV[2] queue  ARGV[3] now (ms)
 -- ARGV[4] partition number as two hex digits (task-id prefix)
--- ARGV[5] dispatch hint channel  ARGV[6] schedule hint channel
+-- ARGV[5] partition number  ARGV[6] schedule hint channel
 -- ARGV[7] idempotency window (ms)
 -- ARGV[8] number of meta field/value pairs that create a missing queue (0: the queue must exist)
 -- ARGV[9..] those pairs, then the task count n, then per task:
 --   due (ms, 0 = now), spec JSON (without the queue line), idempotency key ('' = none)
--- Returns {'ok', queue type, id1, existed1, id2, existed2, ...}, where existed
--- is 1 when an idempotency key returned an earlier task, or {'noqueue'}, or
+-- Returns {'ok', queue type, created, id1, existed1, id2, existed2, ...},
+-- where created is 1 when this call created the queue and existed is 1 when
+-- an idempotency key returned an earlier task, or {'noqueue'}, or
 -- {'full', backlog, max_backlog, tasks that would have been added}.
 local meta, stream, delayed, timers, ready, registry, counter, lease =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local pp, q, now, parthex = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local dhint, shint, idemttl = ARGV[5], ARGV[6], tonumber(ARGV[7])
+local part, shint, idemttl = ARGV[5], ARGV[6], tonumber(ARGV[7])
 local ncreate = tonumber(ARGV[8])
 local base = 9 + 2 * ncreate
 local n = tonumber(ARGV[base])
-local part = tonumber(parthex, 16)
 
 local m = redis.call('HMGET', meta, 'created', 'maxbl', 'type')
-local created = m[1]
+local created, isnew = m[1], 0
 if not created then
-  if ncreate == 0 then return {'noqueue'} end
+  if ncreate == 0 then return reply({'noqueue'}) end
   for i = 9, base - 1, 2 do redis.call('HSET', meta, ARGV[i], ARGV[i + 1]) end
-  created = tostring(now)
-  redis.call('HSET', meta, 'name', q, 'created', created, 'ver', 1)
-  redis.call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM')
-  redis.call('SADD', registry, q)
+  created = ARGV[3]
+  create_queue(pp, meta, stream, registry, q, created)
+  redis.call('HSET', meta, 'ver', 1)
   m[2] = redis.call('HGET', meta, 'maxbl')
   m[3] = redis.call('HGET', meta, 'type')
+  isnew = 1
 end
 
 -- Resolve idempotency keys first, so that a repeat does not count against the
@@ -55,10 +55,10 @@ end
 local maxbl = tonumber(m[2]) or 0
 if maxbl > 0 then
   local backlog = redis.call('XLEN', stream) + redis.call('ZCARD', delayed)
-  if backlog + fresh > maxbl then return {'full', backlog, maxbl, fresh} end
+  if backlog + fresh > maxbl then return reply({'full', backlog, maxbl, fresh}) end
 end
 
-local out = {'ok', m[3] or 'realtime'}
+local out = {'ok', m[3] or 'realtime', isnew}
 local seen = {}
 local now_added, first_due = false, nil
 for i = 1, n do
@@ -93,8 +93,9 @@ if first_due then
   local first = redis.call('ZRANGE', timers, 0, 0, 'WITHSCORES')
   redis.call('ZADD', timers, 'LT', first_due, q)
   if #first == 0 or first_due < tonumber(first[2]) then
+    mark_timer(first_due)
     redis.call('PUBLISH', shint, part .. ':' .. first_due)
   end
 end
-if now_added then announce(meta, lease, ready, q, now, dhint, part) end
-return out
+if now_added then announce(pp, meta, lease, ready, q, now) end
+return reply(out)

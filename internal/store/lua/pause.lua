@@ -1,24 +1,27 @@
 -- pause.lua: pause or resume a queue. A paused queue starts no new call;
--- calls in flight finish, then its owner lets it go.
+-- calls in flight finish, then its owner lets it go. A paused queue with
+-- work stays in the ready index, parked (never claimable), so that it is
+-- still counted.
 -- KEYS[1] meta  KEYS[2] stream  KEYS[3] lease  KEYS[4] ready
--- ARGV[1] queue  ARGV[2] now (ms)  ARGV[3] '1' to pause, '0' to resume
--- ARGV[4] dispatch hint channel  ARGV[5] partition number
+-- ARGV[1] partition prefix  ARGV[2] queue  ARGV[3] now (ms)  ARGV[4] '1' to pause, '0' to resume
 -- Returns 0 when there is no such queue, else 1.
 local meta, stream, lease, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local q, now = ARGV[1], tonumber(ARGV[2])
-if redis.call('EXISTS', meta) == 0 then return 0 end
-if ARGV[3] == '1' then
+local pp, q, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if redis.call('EXISTS', meta) == 0 then return reply(0) end
+if ARGV[4] == '1' then
   redis.call('HSET', meta, 'paused', '1')
-  if redis.call('EXISTS', lease) == 0 then redis.call('ZREM', ready, q) end
-  return 1
+  if redis.call('EXISTS', lease) == 0 and redis.call('ZSCORE', ready, q) then
+    redis.call('ZADD', ready, PARKED, q)
+  end
+  return reply(1)
 end
 redis.call('HDEL', meta, 'paused')
-if redis.call('EXISTS', lease) == 0 and redis.call('XLEN', stream) > 0 then
-  local hold = tonumber(redis.call('HGET', meta, 'hold')) or 0
-  if hold > now then
-    redis.call('ZADD', ready, hold, q)
-  elseif redis.call('ZADD', ready, now, q) == 1 and ARGV[4] ~= '' then
-    redis.call('PUBLISH', ARGV[4], ARGV[5] .. ':' .. q)
+if redis.call('EXISTS', lease) == 0 then
+  if redis.call('XLEN', stream) > 0 then
+    local hold = tonumber(redis.call('HGET', meta, 'hold')) or 0
+    make_ready(pp, ready, q, math.max(hold, now), now)
+  else
+    redis.call('ZREM', ready, q)
   end
 end
-return 1
+return reply(1)

@@ -4,7 +4,6 @@
 --
 -- KEYS[1] timers  KEYS[2] ready
 -- ARGV[1] partition prefix  ARGV[2] now (ms)  ARGV[3] most tasks to move
--- ARGV[4] dispatch hint channel  ARGV[5] partition number
 -- Returns {moved, next due (ms, -1 when nothing is delayed), due1, due2, ...}
 -- with the due time of every task moved (for the promotion-lag histogram).
 local timers, ready = KEYS[1], KEYS[2]
@@ -32,11 +31,11 @@ for _, q in ipairs(queues) do
   fix_timer(delayed, timers, q)
   if here > 0 then
     moved = moved + here
-    announce(meta, pp .. 'l:' .. q, ready, q, now, ARGV[4], ARGV[5])
+    announce(pp, meta, pp .. 'l:' .. q, ready, q, now)
   end
   if moved >= limit then break end
 end
 out[1] = moved
 local first = redis.call('ZRANGE', timers, 0, 0, 'WITHSCORES')
 if #first > 0 then out[2] = first[2] end
-return out
+return reply(out)

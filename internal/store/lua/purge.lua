@@ -7,7 +7,7 @@
 -- when there is no such queue.
 local meta, stream, delayed, timers, ready, lease = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local pp, q, batch = ARGV[1], ARGV[2], tonumber(ARGV[3])
-if redis.call('EXISTS', meta) == 0 then return -1 end
+if redis.call('EXISTS', meta) == 0 then return reply(-1) end
 local done = 0
 local start = '-'
 for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
@@ -33,4 +33,4 @@ end
 if redis.call('EXISTS', lease) == 0 and redis.call('XLEN', stream) == 0 then
   redis.call('ZREM', ready, q)
 end
-return done
+return reply(done)

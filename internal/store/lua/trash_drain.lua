@@ -27,4 +27,4 @@ if done == 0 then
   redis.call('DEL', s, tp .. 'z', tp .. 'x', tp .. 'm')
   redis.call('SREM', KEYS[1], token)
 end
-return done
+return reply(done)

@@ -1,0 +1,8 @@
+package dispatch
+
+// QueueWriter is what an owner writes through (for tests that wrap it).
+type QueueWriter = queueWriter
+
+// WrapWriters makes d's owners write through wrap(their writer); call it
+// before Run.
+func WrapWriters(d *Dispatcher, wrap func(QueueWriter) QueueWriter) { d.wrap = wrap }

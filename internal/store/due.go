@@ -1,0 +1,296 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/htq/htq/internal/clock"
+	"github.com/htq/htq/internal/task"
+)
+
+// DueKind names a kind of per-partition index that a global due index sums
+// up. A due index holds, per partition, a time at or before which that
+// partition's index may hold an entry that needs acting on; a poller reads
+// the due index (one command, whatever the number of partitions and queues)
+// instead of every partition's index.
+//
+// The invariant, for every partition p: due[p] <= the earliest score in p's
+// index, whenever that index is not empty. Two rules keep it:
+//
+//   - Whoever adds an entry to a partition's index, or moves one earlier,
+//     lowers due[p] to it (every script reports such moves as marks, and the
+//     store applies them with ZADD LT, asynchronously: see dueMarker).
+//     Entries only moved later (a lease renewed) need nothing.
+//   - A poller that finds due[p] passed raises it to the earliest entry it
+//     then reads, or removes it when the index is empty, but only if due[p]
+//     is still what it saw (compare and set, lua/due_settle.lua), and then
+//     reads the index again and lowers due[p] if an earlier entry arrived
+//     in between. An entry written before that second read is seen by it;
+//     one written after it is marked after the compare and set.
+//
+// A mark can be lost (a process dies between a script and its mark); the
+// scheduler leader's janitor lowers every due entry to its partition's
+// earliest on a slow full pass (Store.JanitorPass), and the announcement
+// that goes with most marks (a hint) makes the loss harmless meanwhile.
+type DueKind int
+
+// Due index kinds.
+const (
+	DueReady  DueKind = iota // the ready index: queues to claim (read by dispatchers)
+	DueTimers                // the timer index: delayed tasks to promote (read by the scheduler leader)
+	DueDead                  // the deadq index: dead letters to trim (read by the janitor)
+	dueKinds  = 3
+)
+
+func (k DueKind) String() string {
+	switch k {
+	case DueReady:
+		return "ready"
+	case DueTimers:
+		return "timers"
+	case DueDead:
+		return "dead"
+	}
+	return "kind" + strconv.Itoa(int(k))
+}
+
+// partIndex is the partition index that kind sums up.
+func (k *Keys) partIndex(kind DueKind, p int) string {
+	switch kind {
+	case DueTimers:
+		return k.Timers(p)
+	case DueDead:
+		return k.DeadQueues(p)
+	default:
+		return k.Ready(p)
+	}
+}
+
+// DueEntry is one partition's entry in a due index.
+type DueEntry struct {
+	Partition int
+	At        int64 // ms since the epoch
+}
+
+// Time returns the entry's time.
+func (e DueEntry) Time() time.Time { return clock.FromMillis(e.At) }
+
+// Due reads a due index: up to limit partitions due at or before now, and
+// the first peek partitions due after now (so a poller knows when to look
+// next).
+func (s *Store) Due(ctx context.Context, kind DueKind, limit, peek int) (due, later []DueEntry, err error) {
+	now := strconv.FormatInt(s.nowMs(), 10)
+	key := s.keys.DueIndex(kind)
+	p := s.rdb.Pipeline()
+	dc := p.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{Min: "-inf", Max: now, Count: int64(limit)})
+	var lc *redis.ZSliceCmd
+	if peek > 0 {
+		lc = p.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{Min: "(" + now, Max: "+inf", Count: int64(peek)})
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		return nil, nil, fmt.Errorf("read %s due index: %w", kind, err)
+	}
+	if due, err = dueEntries(dc.Val()); err != nil {
+		return nil, nil, err
+	}
+	if lc != nil {
+		if later, err = dueEntries(lc.Val()); err != nil {
+			return nil, nil, err
+		}
+	}
+	return due, later, nil
+}
+
+// AllDue returns every entry of a due index (the partitions whose index is
+// not empty, as far as the index knows).
+func (s *Store) AllDue(ctx context.Context, kind DueKind) ([]DueEntry, error) {
+	zs, err := s.rdb.ZRangeWithScores(ctx, s.keys.DueIndex(kind), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read %s due index: %w", kind, err)
+	}
+	return dueEntries(zs)
+}
+
+func dueEntries(zs []redis.Z) ([]DueEntry, error) {
+	out := make([]DueEntry, 0, len(zs))
+	for _, z := range zs {
+		name, _ := z.Member.(string)
+		p, err := strconv.Atoi(name)
+		if err != nil || p < 0 || p >= task.Partitions {
+			return nil, badReply("due index member", z.Member)
+		}
+		out = append(out, DueEntry{Partition: p, At: int64(math.Round(z.Score))})
+	}
+	return out, nil
+}
+
+// partMin reads the earliest score of a partition's index.
+func (s *Store) partMin(ctx context.Context, kind DueKind, p int) (int64, bool, error) {
+	zs, err := s.rdb.ZRangeWithScores(ctx, s.keys.partIndex(kind, p), 0, 0).Result()
+	if err != nil {
+		return 0, false, fmt.Errorf("read %s index of partition %d: %w", kind, p, err)
+	}
+	if len(zs) == 0 {
+		return 0, false, nil
+	}
+	return int64(math.Round(zs[0].Score)), true, nil
+}
+
+// Settle moves a partition's due entry, which its poller found passed at
+// seen, to the earliest entry of the partition's index, or removes it when
+// that index is empty; see DueKind for why this never loses an entry.
+func (s *Store) Settle(ctx context.Context, kind DueKind, p int, seen int64) error {
+	first, ok, err := s.partMin(ctx, kind, p)
+	if err != nil {
+		return err
+	}
+	if ok && first <= seen {
+		return nil // still due: leave it
+	}
+	newScore := ""
+	if ok {
+		newScore = strconv.FormatInt(first, 10)
+	}
+	if _, err := s.run(ctx, s.sc.dueSettle, -1, []string{s.keys.DueIndex(kind)}, p, seen, newScore); err != nil {
+		return fmt.Errorf("settle %s due entry of partition %d: %w", kind, p, err)
+	}
+	again, ok2, err := s.partMin(ctx, kind, p)
+	if err != nil {
+		return err
+	}
+	if ok2 && (!ok || again < first) {
+		if err := s.rdb.ZAddLT(ctx, s.keys.DueIndex(kind), redis.Z{Score: float64(again), Member: p}).Err(); err != nil {
+			return fmt.Errorf("lower %s due entry of partition %d: %w", kind, p, err)
+		}
+	}
+	return nil
+}
+
+// dueMarker applies scripts' marks to the due indexes. Marks are applied
+// asynchronously, coalesced per (kind, partition) to the earliest, in one
+// pipeline per round, so that they cost the caller no round trip: the hint
+// that goes with a ready mark is what makes pick-up fast, the mark only
+// keeps the queue from being forgotten if that hint is lost. A round that
+// fails is tried again with a backoff while the marks wait (at most one per
+// kind and partition).
+type dueMarker struct {
+	rdb  redis.UniversalClient
+	keys *Keys
+
+	mu      sync.Mutex
+	pending map[dueKey]int64
+	running bool
+	closed  bool
+	idle    *sync.Cond // signalled when a round ends with nothing pending
+}
+
+type dueKey struct {
+	kind DueKind
+	p    int
+}
+
+func newDueMarker(rdb redis.UniversalClient, keys *Keys) *dueMarker {
+	m := &dueMarker{rdb: rdb, keys: keys, pending: make(map[dueKey]int64)}
+	m.idle = sync.NewCond(&m.mu)
+	return m
+}
+
+// add records a script's marks for partition p.
+func (m *dueMarker) add(p int, mk marks) {
+	if mk == (marks{}) {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	for kind, at := range mk {
+		if at <= 0 {
+			continue
+		}
+		k := dueKey{DueKind(kind), p}
+		if cur, ok := m.pending[k]; !ok || at < cur {
+			m.pending[k] = at
+		}
+	}
+	if !m.running {
+		m.running = true
+		go m.loop()
+	}
+}
+
+func (m *dueMarker) loop() {
+	backoff := 50 * time.Millisecond
+	for {
+		m.mu.Lock()
+		if len(m.pending) == 0 || m.closed {
+			m.running = false
+			m.idle.Broadcast()
+			m.mu.Unlock()
+			return
+		}
+		batch := m.pending
+		m.pending = make(map[dueKey]int64, len(batch))
+		m.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := m.apply(ctx, batch)
+		cancel()
+		if err == nil {
+			backoff = 50 * time.Millisecond
+			continue
+		}
+		m.mu.Lock()
+		for k, at := range batch {
+			if cur, ok := m.pending[k]; !ok || at < cur {
+				m.pending[k] = at
+			}
+		}
+		m.mu.Unlock()
+		time.Sleep(backoff) // the marks wait; nothing else is held
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (m *dueMarker) apply(ctx context.Context, batch map[dueKey]int64) error {
+	p := m.rdb.Pipeline()
+	for k, at := range batch {
+		p.ZAddLT(ctx, m.keys.DueIndex(k.kind), redis.Z{Score: float64(at), Member: k.p})
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		return fmt.Errorf("mark due partitions: %w", err)
+	}
+	return nil
+}
+
+// flush waits until every mark added so far is applied (or the marker is
+// closed, or ctx ends).
+func (m *dueMarker) flush(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		m.mu.Lock()
+		m.idle.Broadcast()
+		m.mu.Unlock()
+	})
+	defer stop()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for m.running && ctx.Err() == nil {
+		m.idle.Wait()
+	}
+	return ctx.Err()
+}
+
+// close stops applying marks once the round in progress ends.
+func (m *dueMarker) close(ctx context.Context) {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	_ = m.flush(ctx)
+}
