@@ -1,26 +1,88 @@
 // Package dispatch calls the tasks' URLs.
 //
-// A dispatcher owns queues one at a time through a lease with a fencing
-// epoch (lua/claim.lua): only the owner reads a queue's stream and
-// acknowledges its entries, so a queue's calls start in order and, with the
-// default concurrency of 1, one after the other. Queues run in parallel, up
-// to Config.MaxQueues per process.
+// # Owning a queue
 //
-// Finding work: enqueues of an idle queue publish a hint, which every
-// dispatcher receives and tries to act on at once (pick-up takes a few
-// milliseconds); a jittered poll of the partitions' ready indexes is the
-// safety net for lost hints, expired leases and ended backoffs.
+// A dispatcher owns queues one at a time through a lease whose value is a
+// fencing token "<consumer>:<epoch>" (lua/claim.lua). The consumer name is
+// the dispatcher's ID plus a nonce of this run, so a token is unique across
+// runs and across a rewound epoch counter (a failover, a lost AOF second):
+// two owners can never hold equal tokens. Every write of an owner runs in a
+// script that first checks the token (fenced in lua/common.lua): the lease
+// value must be the token, or, if the lease lapsed while nobody claimed the
+// queue, the meta's 'tok' must still be it. A release removes 'tok', so a
+// renewal or a repeated completion that lands after it finds nothing to take
+// back. Only the owner reads the queue's stream and acknowledges its
+// entries, so a queue's calls start in order and, with the default
+// concurrency of 1, one after the other.
 //
-// Owning: an owner goroutine calls its entries and records each result with
-// complete-and-read-next (one round trip per task). Every successful script
-// call extends the lease; a renewer extends the leases of owners whose calls
-// take long. The owner tracks how long its lease is certainly valid and starts
-// no call after that: a dispatcher cut off from Redis stops starting calls
-// before anyone can take its queues over. A new owner recovers entries left
-// pending by a dead owner only once their calls cannot still be running
-// (idle longer than the task's timeout plus the recovery grace).
+// The owner (owner.go) tracks how long its lease is certainly held
+// (lease.Validity: the send time of the last extension plus the TTL, less a
+// tenth): it starts no call after that, nor after it learnt the lease was
+// lost. Every successful script call extends the lease; the renewer extends,
+// in one pipeline, the leases of owners whose calls take long.
 //
-// Shutting down: stop claiming, let calls in flight finish within the
-// shutdown grace, abort the rest, and release every queue (cleanly when no
-// call was aborted, so the next owner need not wait).
+// # Recovering a dead owner's calls
+//
+// When an entry is handed out for a call, its deadline (now + the timeout in
+// force) is stamped into the task's state, and the owner calls with exactly
+// that timeout. An owner starts a delivered entry within RecoveryGrace/2 of
+// the send time of the script that delivered it (a claim's deliveries date
+// from the claim's send time, not from its reply), or claims it afresh,
+// which stamps a new deadline. So a call that started ends before its
+// stamped deadline plus RecoveryGrace/2. A new owner takes a dead owner's
+// pending entry only past the later of that stamp and the entry's last
+// delivery plus the queue's current timeout, plus RecoveryGrace: never while
+// the old call may still run, whatever happened to the queue's timeout in
+// between. A clean release (the owner knows none of its calls runs) lets the
+// next owner take the entries at once.
+//
+// # Finding work
+//
+// Every partition has an order of dispatchers: rendezvous hashing of the
+// partition over the live dispatchers (members.go; a heartbeat registry in
+// Redis, refreshed every third of the lease TTL and at once when one joins
+// or leaves). An enqueue that gives an unowned queue work puts it in its
+// partition's ready index and publishes a hint on the partition's shard
+// channel, which only the partition's first choice subscribes: one claim per
+// wake-up, whatever the number of dispatchers. A queue that got work while
+// owned needs no hint (its owner reads it next), except when its owner said
+// it has room while its calls run (concurrency > 1): then the owner is told
+// on its own channel.
+//
+// The safety net is the due index of the ready indexes (store.DueKind): a
+// look at it reads one key, whatever the number of queues or partitions. A
+// dispatcher acts on a due partition when it is the partition's first
+// choice, or when the entry has been due longer than the dispatchers before
+// it in the partition's order had to act (FallbackDelay each): so a dead or
+// full first choice is covered by the second, then the third. It looks when
+// the next entry it may act on comes due, when poked (hints may have been
+// lost: a resubscription, a full buffer; the membership changed; a slot
+// freed while work waited), and at least every PollMax. An owner's exit costs
+// no look unless work is waiting for a slot.
+//
+// # Sharing slots
+//
+// A dispatcher owns at most MaxQueues queues. Work that finds no free slot
+// stays in the ready index for the next dispatchers in its partition's
+// order. Only when it has waited past every dispatcher's turn and YieldAfter
+// (the cluster lacks room) is the dispatcher starved: its owners then hand
+// their queues back after YieldAfter of ownership, at their next result, so
+// queues take turns. An owner that must wait longer than RateYieldAfter for
+// a rate token, or is starved, with nothing in flight, hands its queue back
+// with a hold until the token comes, freeing its slot meanwhile.
+//
+// # Shutting down
+//
+// Leave the registry (the others take the partitions), stop claiming, let
+// calls in flight finish within the shutdown grace, abort the rest, and
+// release every queue (cleanly when no call was aborted, so the next owner
+// need not wait).
+//
+// # Clocks
+//
+// Lease expiry and a pending entry's idle time are measured by the Redis
+// server's clock; the deadline stamps, retry times and the owner's lease
+// validity by the dispatchers' clocks (time enters every script as an
+// argument). RELIABILITY.md says what a clock step or a failover to a
+// replica whose clock is ahead does.
 package dispatch

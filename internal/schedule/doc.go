@@ -4,18 +4,31 @@
 // Leadership is a term: a redsync lock (SET NX PX) taken with a new epoch
 // from a counter. The leader extends the lock every third of its TTL and
 // steps down on the first failed extension. It never acts after the lock
-// could have expired: the term's context is cancelled at the time the last
-// successful acquisition or extension was sent plus the TTL, less a drift
-// margin, whatever the network does.
+// could have expired: the term's context is cancelled when its
+// lease.Validity ends (the time the last successful acquisition or extension
+// was sent plus the TTL, less a tenth), whatever the network does.
 //
 // Promotion needs no fencing: promote.lua moves a task only if its ZREM
 // from the delayed set succeeds, in the same script as the XADD, so a second
 // scheduler that still thinks it leads does no harm. Leadership only keeps
 // the work from being done twice as often as needed.
 //
-// Timing: the leader keeps each partition's earliest due time, refreshed
-// from Redis every poll interval and lowered by hints that enqueues publish
-// when they add an earlier due time, and sleeps until the earliest of them.
-// Tasks due now never wait for it: the enqueue script appends them to their
-// stream directly.
+// Timing: the leader reads the due index of the timer indexes
+// (store.DueKind: one key names the partitions with delayed tasks and the
+// time each needs a look), sleeps until its earliest entry, a hint that an
+// earlier due time arrived, or the poll interval, and promotes what is due
+// in rounds, one batch per due partition per round, so that a large backlog
+// in one partition does not delay timed tasks everywhere else. After a
+// partition is done, its due entry is settled to the partition's next due
+// time. Tasks due now never wait for it: the enqueue script appends them to
+// their stream directly.
+//
+// Housekeeping costs what is due, not what is stored: the janitor trims the
+// dead letters the dead-letter due index says are past retention, repairs a
+// trickle of queues per tick (RepairBatch every JanitorTick: a slow sweep
+// that puts back index entries lost to a manual change or a bug and removes
+// idle stream consumers), and makes a full pass over the partitions every
+// JanitorInterval (due indexes lowered to each partition's indexes, deleted
+// queues drained, old kept sequences pruned). The backlog metrics read only
+// the queues that have work or dead letters.
 package schedule
