@@ -61,6 +61,36 @@ func TestWakeUpsCostNoScan(t *testing.T) {
 	}
 }
 
+// TestPickUpIsByHint: with the safety-net poll ten seconds apart, idle
+// queues' work is picked up at once, through hints, by one dispatcher alone
+// and by one of three.
+func TestPickUpIsByHint(t *testing.T) {
+	for _, n := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d dispatchers", n), func(t *testing.T) {
+			e := newEnv(t)
+			rc := newRecorder(t)
+			for i := range n {
+				e.dispatcher(fmt.Sprintf("d%d", i), func(c *dispatch.Config) { c.PollMax = 10 * time.Second })
+			}
+			waitFor(t, "the dispatchers to register", 5*time.Second, func() bool {
+				live, err := e.st.LiveDispatchers(t.Context())
+				return err == nil && len(live) == n
+			})
+			time.Sleep(300 * time.Millisecond) //nolint:forbidigo // their first poll found nothing; what follows comes by hint
+			for i := range 5 {
+				q := fmt.Sprintf("q%d", i)
+				e.queue(q, nil)
+				start := time.Now()
+				e.push(q, rc.url(q, 0))
+				waitFor(t, "the call of "+q, 5*time.Second, func() bool { return rc.count() == i+1 })
+				if took := time.Since(start); took > 2*time.Second {
+					t.Fatalf("%s picked up after %v: not by hint", q, took)
+				}
+			}
+		})
+	}
+}
+
 // TestAWakeUpGoesToOneDispatcher: the hint of a queue that got work reaches
 // the first choice of its partition only, so four dispatchers make about
 // one claim per wake-up, not four.

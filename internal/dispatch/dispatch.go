@@ -106,7 +106,9 @@ func New(cfg Config, st *store.Store, client *deliver.Client, clk clock.Clock, l
 		claiming: make(map[string]bool),
 		drainCh:  make(chan struct{}),
 	}
-	d.route.Store(newRouting(d.consumer, []string{d.consumer}))
+	// Until the first heartbeat says who else is there, this dispatcher acts
+	// on every partition (and subscribes none: the first heartbeat does).
+	d.route.Store(&routing{})
 	return d
 }
 

@@ -80,7 +80,7 @@ func (r *routing) delay(p int, fallback time.Duration) time.Duration {
 // everyone is how long any partition's work waits before every live
 // dispatcher may take it.
 func (r *routing) everyone(fallback time.Duration) time.Duration {
-	return time.Duration(len(r.live)-1) * fallback
+	return time.Duration(max(0, len(r.live)-1)) * fallback
 }
 
 // membership keeps this dispatcher in the registry of live dispatchers

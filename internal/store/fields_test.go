@@ -28,6 +28,13 @@ func callArgs(s string, i int) []string {
 	return splitArgs(s[i:])
 }
 
+// flushCall finds flush_meta(c, {pairs}); appendCall the pairs appended to
+// a delivery's meta fields (f[#f + 1], … = 'name', value, …).
+var (
+	flushCall  = regexp.MustCompile(`flush_meta\(\w+, \{([^}]*)\}\)`)
+	appendCall = regexp.MustCompile(`f\[#f \+ 1\][^=]*= ([^\n]*)`)
+)
+
 // hashOfKey says which hash a script's key expression names.
 func hashOfKey(file, key string) string {
 	key = strings.TrimSpace(key)
@@ -89,40 +96,60 @@ func TestFieldsTable(t *testing.T) {
 			t.Fatal(err)
 		}
 		file := strings.TrimPrefix(path, "lua/")
-		for i, line := range strings.Split(string(body), "\n") {
-			for _, loc := range hashCall.FindAllStringSubmatchIndex(line, -1) {
-				cmd := line[loc[2]:loc[3]]
-				all := callArgs(line, loc[1])
-				if len(all) == 0 {
+		text := string(body)
+		lineOf := func(off int) int { return strings.Count(text[:off], "\n") + 1 }
+		use := func(hash, name string, off int, what string) {
+			key := hash + "." + name
+			used[key] = true
+			if !known[key] {
+				t.Errorf("%s:%d: %s %s, which fields.go does not list", file, lineOf(off), what, key)
+			}
+		}
+		for _, loc := range hashCall.FindAllStringSubmatchIndex(text, -1) {
+			cmd := text[loc[2]:loc[3]]
+			all := callArgs(text, loc[1])
+			if len(all) == 0 {
+				continue
+			}
+			hash, args := hashOfKey(file, all[0]), all[1:]
+			if hash == "" {
+				t.Errorf("%s:%d: %s on a key this test does not know (%s): teach hashOfKey", file, lineOf(loc[0]), cmd, all[0])
+				continue
+			}
+			if hash == "seqs" {
+				continue
+			}
+			for j, a := range args {
+				if cmd == "HSET" && j%2 == 1 || cmd == "HINCRBY" && j > 0 {
+					continue // a value
+				}
+				lm := literal.FindStringSubmatch(a)
+				if lm == nil {
+					// a computed field list (unpack of a table this test reads
+					// below) or a field name passed by the caller
+					if !strings.HasPrefix(a, "unpack(") && !strings.HasPrefix(a, "ARGV[") {
+						t.Errorf("%s:%d: %s field %q is not a literal", file, lineOf(loc[0]), cmd, a)
+					}
 					continue
 				}
-				hash, args := hashOfKey(file, all[0]), all[1:]
-				if hash == "" {
-					t.Errorf("%s:%d: %s on a key this test does not know (%s): teach hashOfKey", file, i+1, cmd, all[0])
-					continue
+				use(hash, lm[1], loc[0], cmd)
+			}
+		}
+		// Meta fields gathered in a delivery's table and written by
+		// flush_meta: its extra pairs, and the pairs common.lua appends.
+		for _, loc := range flushCall.FindAllStringSubmatchIndex(text, -1) {
+			pairs := splitArgs(text[loc[2]:loc[3]])
+			for j := 0; j < len(pairs); j += 2 {
+				if lm := literal.FindStringSubmatch(pairs[j]); lm != nil {
+					use("meta", lm[1], loc[0], "flush_meta")
 				}
-				if hash == "seqs" {
-					continue
-				}
-				for j, a := range args {
-					if cmd == "HSET" && j%2 == 1 || cmd == "HINCRBY" && j > 0 {
-						continue // a value
-					}
-					lm := literal.FindStringSubmatch(a)
-					if lm == nil {
-						if cmd != "HSET" || !strings.HasPrefix(a, "unpack(") {
-							// a computed field name is a value passed by the caller
-							if !strings.HasPrefix(a, "ARGV[") && a != "'1'" {
-								t.Errorf("%s:%d: %s field %q is not a literal", file, i+1, cmd, a)
-							}
-						}
-						continue
-					}
-					name := hash + "." + lm[1]
-					used[name] = true
-					if !known[name] {
-						t.Errorf("%s:%d: %s writes or reads %s, which fields.go does not list", file, i+1, cmd, name)
-					}
+			}
+		}
+		for _, loc := range appendCall.FindAllStringSubmatchIndex(text, -1) {
+			vals := splitArgs(text[loc[2]:loc[3]])
+			for j := 0; j < len(vals); j += 2 {
+				if lm := literal.FindStringSubmatch(vals[j]); lm != nil {
+					use("meta", lm[1], loc[0], "a flush_meta pair")
 				}
 			}
 		}

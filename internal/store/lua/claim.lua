@@ -25,7 +25,8 @@ local meta, stream, lease, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local pp, q, consumer = ARGV[1], ARGV[2], ARGV[3]
 local now, ttl, grace, want = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 
-local m = redis.call('HMGET', meta, 'cfg', 'paused', 'hold', 'epoch', 'clean', 'cons', 'tmo', 'ver', 'conc', 'seq')
+local m = redis.call('HMGET', meta, 'cfg', 'paused', 'hold', 'epoch', 'clean', 'cons', 'tmo', 'ver', 'conc', 'seq',
+  'rate', 'burst', 'tbt', 'tbts', 'recov', 'want')
 if not m[1] then
   redis.call('ZREM', ready, q)
   return reply({'gone'})
@@ -51,10 +52,12 @@ if mine and string.sub(mine, 1, #consumer + 1) == consumer .. ':' then
       if type(e) == 'table' and deliver(c, e[1], e[2][2], out) then got = got + 1 end
     end
   end
+  flush_meta(c)
   if got == 0 and release_if_idle(c, lease, ready, q, m[2]) then return reply({'empty'}) end
   return reply(out)
 end
-local pttl = redis.call('PTTL', lease)
+local pttl = -2
+if mine then pttl = redis.call('PTTL', lease) end
 if pttl == -1 then
   -- a lease without expiry is never written by HTQ; give it one
   redis.call('PEXPIRE', lease, ttl)
@@ -111,7 +114,7 @@ if #pend == 0 and redis.call('XLEN', stream) == 0 then
   redis.call('ZREM', ready, q)
   return reply({'empty'})
 end
-local room, untilms, tok = tokens(meta, now, want)
+local room, untilms, tok = tokens(meta, now, want, {m[11], m[12], m[13], m[14]})
 if room == 0 then
   redis.call('ZADD', ready, untilms, q)
   mark_ready(untilms)
@@ -121,8 +124,11 @@ end
 local epoch = redis.call('INCR', KEYS[5])
 local token = consumer .. ':' .. epoch
 redis.call('SET', lease, token, 'PX', ttl)
-redis.call('HSET', meta, 'epoch', epoch, 'cons', consumer, 'tok', token)
-redis.call('HDEL', meta, 'clean', 'hold', 'recov', 'want')
+local stale = {}
+for i, f in pairs({[3] = 'hold', [5] = 'clean', [15] = 'recov', [16] = 'want'}) do
+  if m[i] then stale[#stale + 1] = f end
+end
+if #stale > 0 then redis.call('HDEL', meta, unpack(stale)) end
 redis.call('ZADD', ready, now + ttl, q)
 
 local out = {'ok', token, m[1], m[8] or '0'}
@@ -139,7 +145,8 @@ end
 if room > got then
   got = got + read_new(c, room - got, out)
 end
-spend_tokens(meta, now, tok, got)
+spend_tokens(c, tok, got)
+flush_meta(c, {'epoch', epoch, 'cons', consumer, 'tok', token})
 if got == 0 and release_if_idle(c, lease, ready, q, m[2]) then
   return reply({'empty'})
 end

@@ -142,17 +142,31 @@ local function tokens(meta, now, want, b)
   return n, 0, tok
 end
 
-local function spend_tokens(meta, now, tok, used)
-  if tok == nil then return end
-  redis.call('HSET', meta, 'tbt', tok - used, 'tbts', now)
-end
-
 -- delivery_ctx gathers what delivering entries of one queue needs: the
 -- queue's current timeout (tmo, ms) and the last sequence number handed out
--- (seq), both read from the meta by the caller.
+-- (seq), both read from the meta by the caller. The meta fields a delivery
+-- changes are gathered in it and written once, by flush_meta.
 local function delivery_ctx(pp, meta, stream, consumer, now, nowS, tmo, seq)
   return {pp = pp, meta = meta, stream = stream, consumer = consumer, now = now, nowS = nowS,
-    tmo = tonumber(tmo) or 30000, seq = tonumber(seq) or 0}
+    tmo = tonumber(tmo) or 30000, seq = tonumber(seq) or 0, mf = {}}
+end
+
+-- flush_meta writes the meta fields gathered in c, and the pairs in extra,
+-- in one HSET.
+local function flush_meta(c, extra)
+  local f = c.mf
+  if c.seqS then f[#f + 1], f[#f + 2] = 'seq', c.seqS end
+  for _, v in ipairs(extra or {}) do f[#f + 1] = v end
+  if #f > 0 then redis.call('HSET', c.meta, unpack(f)) end
+  c.mf, c.seqS = {}, nil
+end
+
+-- spend_tokens takes the rate tokens used from the bucket (written by
+-- flush_meta).
+local function spend_tokens(c, tok, used)
+  if tok == nil then return end
+  local f = c.mf
+  f[#f + 1], f[#f + 2], f[#f + 3], f[#f + 4] = 'tbt', tok - used, 'tbts', c.now
 end
 
 -- next_seq returns the queue's next sequence number, as text: above the
@@ -164,9 +178,8 @@ local function next_seq(c)
   local floor = c.now * 1000
   if seq < floor then seq = floor end
   c.seq = seq
-  local s = string.format('%.0f', seq)
-  redis.call('HSET', c.meta, 'seq', s)
-  return s
+  c.seqS = string.format('%.0f', seq)
+  return c.seqS
 end
 
 -- deliver hands one stream entry to the caller: it gives it the queue's
@@ -185,7 +198,7 @@ local function deliver(c, eid, tid, out)
   local pp = c.pp
   local spec = redis.call('GET', spec_key(pp, tid))
   local skey = state_key(pp, tid)
-  local st = redis.call('HMGET', skey, 'st', 'k', 'ts', 'rt', 'cx', 'keep')
+  local st = redis.call('HMGET', skey, 'st', 'k', 'ts', 'rt', 'cx', 'keep', 'a')
   if spec == false or st[1] == 'cancelled' or st[5] == '1' then
     redis.call('XACK', c.stream, GROUP, eid)
     redis.call('XDEL', c.stream, eid)
@@ -197,9 +210,9 @@ local function deliver(c, eid, tid, out)
     return false
   end
   local seq = next_seq(c)
-  local a = redis.call('HINCRBY', skey, 'a', 1)
+  local a = (tonumber(st[7]) or 0) + 1
   local tmo = spec_timeout(spec) or c.tmo
-  redis.call('HSET', skey, 'st', 'active', 'ts', c.nowS, 'dl', c.now + tmo)
+  redis.call('HSET', skey, 'st', 'active', 'ts', c.nowS, 'dl', c.now + tmo, 'a', a)
   local since = 0
   if st[1] == 'queued' then since = st[3] elseif st[1] == 'retrying' then since = st[4] end
   local n = #out
@@ -261,11 +274,12 @@ end
 
 -- release_if_idle drops the lease when the owner has no entry left in hand,
 -- and puts the queue back in the ready index (announced) if unread work
--- remains.
-local function release_if_idle(c, lease, ready, q, paused)
+-- remains. drained says the caller just read the stream and found nothing
+-- new (so nothing remains when nothing is pending).
+local function release_if_idle(c, lease, ready, q, paused, drained)
   if pending_count(c.stream) > 0 then return false end
   drop_lease(c.meta, c.stream, lease, c.consumer, 0)
-  if redis.call('XLEN', c.stream) == 0 then
+  if drained or redis.call('XLEN', c.stream) == 0 then
     redis.call('ZREM', ready, q)
   elseif paused == '1' then
     redis.call('ZADD', ready, PARKED, q)
@@ -278,9 +292,10 @@ end
 -- announce puts a queue that got work in the ready index and tells the
 -- dispatchers, unless it is owned or paused. An owner that said it has room
 -- for more while its calls run (meta 'want': its wake-up channel) is told
--- instead, once.
-local function announce(pp, meta, lease, ready, q, now)
-  local m = redis.call('HMGET', meta, 'paused', 'want')
+-- instead, once. m holds the meta's paused and want, when the caller has
+-- read them.
+local function announce(pp, meta, lease, ready, q, now, m)
+  m = m or redis.call('HMGET', meta, 'paused', 'want')
   if redis.call('EXISTS', lease) == 1 then
     if m[2] then
       redis.call('HDEL', meta, 'want')
@@ -319,22 +334,25 @@ local function more(pp, meta, stream, lease, ready, q, consumer, now, want, nowS
   local ver = m[1] or '0'
   local c = delivery_ctx(pp, meta, stream, consumer, now, nowS, m[8], m[9])
   local out = {'next', ver}
+  local drained = false
   if want > 0 and m[2] ~= '1' then
     local room, untilms, tok = tokens(meta, now, want, {m[3], m[4], m[5], m[6]})
     if room > 0 then
       local got = 0
       if m[7] then got = redeliver(c, m[7], room, out) end
       if got < room then got = got + read_new(c, room - got, out) end
-      spend_tokens(meta, now, tok, got)
+      spend_tokens(c, tok, got)
+      flush_meta(c)
       if got > 0 then
         want_more(meta, m[10], wantch, got < want)
         return out
       end
+      drained = true
     elseif m[7] or redis.call('XLEN', stream) > pending_count(stream) then
       return {'ratewait', ver, untilms}
     end
   end
-  if release_if_idle(c, lease, ready, q, m[2]) then return {'released', ver} end
+  if release_if_idle(c, lease, ready, q, m[2], drained) then return {'released', ver} end
   want_more(meta, m[10], wantch, want > 0 and m[2] ~= '1')
   return {'idle', ver}
 end

@@ -23,7 +23,7 @@ local ncreate = tonumber(ARGV[8])
 local base = 9 + 2 * ncreate
 local n = tonumber(ARGV[base])
 
-local m = redis.call('HMGET', meta, 'created', 'maxbl', 'type')
+local m = redis.call('HMGET', meta, 'created', 'maxbl', 'type', 'paused', 'want')
 local created, isnew = m[1], 0
 if not created then
   if ncreate == 0 then return reply({'noqueue'}) end
@@ -97,5 +97,5 @@ if first_due then
     redis.call('PUBLISH', shint, part .. ':' .. first_due)
   end
 end
-if now_added then announce(pp, meta, lease, ready, q, now) end
+if now_added then announce(pp, meta, lease, ready, q, now, {m[4], m[5]}) end
 return reply(out)

@@ -45,5 +45,6 @@ redis.call('HDEL', skey, 'rt')
 local out = {'next', ver}
 local dc = delivery_ctx(pp, meta, stream, consumer, now, ARGV[5], m[3], m[4])
 if not deliver(dc, eid, tid, out) then return reply({'gone'}) end
-if spend then spend_tokens(meta, now, tok, 1) end
+if spend then spend_tokens(dc, tok, 1) end
+flush_meta(dc)
 return reply(out)
