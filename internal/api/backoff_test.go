@@ -78,7 +78,7 @@ func TestTaskBackoffValidation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.putQueue("q", map[string]any{})
-	before := snapshot(t, e.ctx, e.rdb)
+	before := e.snapshot()
 	tests := []struct {
 		name, body string
 		status     int
@@ -107,7 +107,7 @@ func TestTaskBackoffValidation(t *testing.T) {
 			e.wantError(e.rest(http.MethodPost, path, tt.body), tt.status, tt.code, tt.msgHas...)
 		})
 	}
-	if d := diffSnapshots(before, snapshot(t, e.ctx, e.rdb)); len(d) > 0 {
+	if d := diffSnapshots(before, e.snapshot()); len(d) > 0 {
 		t.Errorf("refused tasks changed Redis: %v", d)
 	}
 }

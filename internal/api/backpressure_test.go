@@ -24,7 +24,7 @@ func TestQueueFullREST(t *testing.T) {
 	const series = `htq_api_tasks_rejected_total{reason="queue_full"}`
 	e := newEnv(t)
 	e.fillQueue("tiny", 2)
-	before := snapshot(t, e.ctx, e.rdb)
+	before := e.snapshot()
 
 	r := e.rest(http.MethodPost, "/v1/queues/tiny/tasks", `{"url":"http://example.com/over"}`)
 	e.wantError(r, http.StatusTooManyRequests, "queue_full", `queue "tiny" is full`, "2 tasks waiting", "limit 2", "adding 1")
@@ -44,7 +44,7 @@ func TestQueueFullREST(t *testing.T) {
 	r = e.rest(http.MethodPost, "/v1/queues/tiny/tasks", `{"url":"http://example.com/over"}`, "Idempotency-Key", "k1")
 	e.wantError(r, http.StatusTooManyRequests, "queue_full")
 
-	if d := diffSnapshots(before, snapshot(t, e.ctx, e.rdb)); len(d) > 0 {
+	if d := diffSnapshots(before, e.snapshot()); len(d) > 0 {
 		t.Errorf("refused enqueues changed Redis: %v", d)
 	}
 	if q := e.getQueue("tiny"); q.Counts.Queued != 2 {
@@ -68,7 +68,7 @@ func TestQueueFullLegacy(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.fillQueue("tiny", 2)
-	before := snapshot(t, e.ctx, e.rdb)
+	before := e.snapshot()
 	for _, enc := range encodings {
 		r := e.legacy("addTask", enc, creds("queue_name", "tiny", "url", "http://example.com/over", "execute_time", "0",
 			"method", "get", "header", "[]", "data", "[]"))
@@ -81,7 +81,7 @@ func TestQueueFullLegacy(t *testing.T) {
 	r := e.legacy("addTask", encMultipart, creds("queue_name", "tiny", "url", "http://example.com/later",
 		"execute_time", "2030-01-02 03:04:05"))
 	wantLegacy(t, r, 1001, "队列已满")
-	if d := diffSnapshots(before, snapshot(t, e.ctx, e.rdb)); len(d) > 0 {
+	if d := diffSnapshots(before, e.snapshot()); len(d) > 0 {
 		t.Errorf("refused legacy adds changed Redis: %v", d)
 	}
 	if got := e.metric(`htq_api_tasks_rejected_total{reason="queue_full"}`); got != 3 {

@@ -131,7 +131,7 @@ func TestBadInput(t *testing.T) {
 	deadID := e.addTask("deadq", map[string]any{"url": "http://example.com/dead"}).ID
 	e.killTasks("deadq", 1)
 
-	before := snapshot(t, e.ctx, e.rdb)
+	before := e.snapshot()
 	preView := e.rest(http.MethodGet, "/v1/queues/pre", nil).body
 	allView := e.legacy("allQueue", encMultipart, creds()).body
 
@@ -455,7 +455,7 @@ func TestBadInput(t *testing.T) {
 	})
 	t.Logf("%d malformed requests", len(rows))
 
-	if d := diffSnapshots(before, snapshot(t, e.ctx, e.rdb)); len(d) > 0 {
+	if d := diffSnapshots(before, e.snapshot()); len(d) > 0 {
 		t.Errorf("malformed requests changed Redis: %v", d)
 	}
 	if got := e.rest(http.MethodGet, "/v1/queues/pre", nil).body; !bytes.Equal(got, preView) {

@@ -35,7 +35,7 @@ func TestLegacyAuthFirst(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	wantBody(t, e.legacy("addQueue", encMultipart, creds("queue_name", "authq")), bodyAdded)
-	before := snapshot(t, e.ctx, e.rdb)
+	before := e.snapshot()
 	variants := []authVariant{
 		{"no fields at all", func(form) form { return nil }},
 		{"no credentials", func(rest form) form { return rest }},
@@ -68,7 +68,7 @@ func TestLegacyAuthFirst(t *testing.T) {
 	t.Run("calls", func(t *testing.T) {
 		testLegacyAuthCalls(t, e, variants)
 	})
-	if d := diffSnapshots(before, snapshot(t, e.ctx, e.rdb)); len(d) > 0 {
+	if d := diffSnapshots(before, e.snapshot()); len(d) > 0 {
 		t.Errorf("unauthenticated calls wrote to Redis: %v", d)
 	}
 }

@@ -401,7 +401,7 @@ func TestBatch(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.putQueue("q", map[string]any{})
-	before := snapshot(t, e.ctx, e.rdb)
+	before := e.snapshot()
 	for _, tc := range []struct {
 		name, body, bad string
 		status          int
@@ -416,7 +416,7 @@ func TestBatch(t *testing.T) {
 		r := e.rest(http.MethodPost, "/v1/queues/q/tasks/batch", tc.body)
 		e.wantError(r, tc.status, "", tc.bad)
 	}
-	if d := diffSnapshots(before, snapshot(t, e.ctx, e.rdb)); len(d) > 0 {
+	if d := diffSnapshots(before, e.snapshot()); len(d) > 0 {
 		t.Fatalf("a refused batch wrote to Redis: %v", d)
 	}
 	if q := e.getQueue("q"); q.Counts.Queued+q.Counts.Scheduled != 0 {

@@ -506,6 +506,21 @@ func (e *testEnv) killTasks(queue string, n int) {
 			d = next.Deliveries[0]
 		}
 	}
+	// The due-index marks are written after the script, asynchronously;
+	// wait for them so a later snapshot sees a settled store.
+	if err := e.st.FlushDue(e.ctx); err != nil {
+		e.t.Fatalf("flush due marks: %v", err)
+	}
+}
+
+// snapshot returns every key of the test's prefix with its DUMP, once the
+// store's asynchronous due-index marks are written.
+func (e *testEnv) snapshot() map[string]string {
+	e.t.Helper()
+	if err := e.st.FlushDue(e.ctx); err != nil {
+		e.t.Fatalf("flush due marks: %v", err)
+	}
+	return snapshot(e.t, e.ctx, e.rdb)
 }
 
 // snapshot returns every key of the test's prefix with its DUMP, so a test
