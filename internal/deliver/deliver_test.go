@@ -723,8 +723,13 @@ func TestKeepAlive(t *testing.T) {
 				r := c.Do(context.Background(), call(spec))
 				mustSucceed(t, r, 200)
 			}
-			if n := conns.Load(); n != 1 {
-				t.Fatalf("50 sequential calls opened %d connections, want 1", n)
+			// One connection, give or take: net/http does not reuse a
+			// connection whose request write it has not seen finish within
+			// 50 ms of the answer (maxWriteWaitBeforeConnReuse), which a
+			// loaded machine can cause now and then. Without keep-alive,
+			// or without draining a long answer, it is one per call.
+			if n := conns.Load(); n > 3 {
+				t.Fatalf("50 sequential calls opened %d connections, want 1 (at most 3 on a loaded machine)", n)
 			}
 		})
 	}

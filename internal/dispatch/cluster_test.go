@@ -189,7 +189,10 @@ func TestNoYieldWhileOthersHaveRoom(t *testing.T) {
 		urls = append(urls, rc.url("busy", i))
 	}
 	e.push("busy", urls...)
-	a := e.dispatcher("a", func(c *dispatch.Config) { c.MaxQueues = 1 })
+	// A short yield time: were a to yield while b has room, it would do so
+	// about fifteen times during the trickle, far above the slack allowed
+	// below for leases lost to a loaded machine.
+	a := e.dispatcher("a", func(c *dispatch.Config) { c.MaxQueues, c.YieldAfter = 1, 200*time.Millisecond })
 	waitFor(t, "a to take the busy queue", 5*time.Second, func() bool { return busyCalls.Load() > 0 })
 	b := e.dispatcher("b", func(c *dispatch.Config) { c.MaxQueues = 64 })
 	// Idle queues get work, one every 50 ms for 3 s (longer than YieldAfter):
@@ -207,7 +210,7 @@ func TestNoYieldWhileOthersHaveRoom(t *testing.T) {
 	}
 	taken := testutil.ToFloat64(a.m.Leases.WithLabelValues(metrics.LeaseTaken)) +
 		testutil.ToFloat64(b.m.Leases.WithLabelValues(metrics.LeaseTaken))
-	if taken > n+1 {
+	if taken > n+1+3 {
 		t.Fatalf("queues were taken %v times for %d wake-ups and one busy queue: the busy queue yielded while b had room", taken, n)
 	}
 }
