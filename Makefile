@@ -14,7 +14,7 @@ include hack/tools/tools.mk
 include hack/monitoring.mk
 include hack/k8s.mk
 
-.PHONY: help build run test test-go test-system test-bench-harness check-format vet lint fuzz fuzz-short soak bench bench-quick redis clean
+.PHONY: help print-tools-dir build run test test-go test-system test-bench-harness check-format vet lint fuzz fuzz-short soak bench bench-quick redis clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "} {printf "  %-22s %s\n", $$1, $$2}'
@@ -30,7 +30,11 @@ run: build ## start Redis (unless HTQ_REDIS_URL is set) and the three roles loca
 redis: ## install Debian's redis-server if it is missing
 	scripts/ensure-redis.sh
 
-test: redis lint monitoring-check test-go test-system fuzz-short test-bench-harness k8s-test ## everything CI checks: format, vet, rules and dashboard, unit and integration tests with -race, system tests (real binaries, Redis, Prometheus), brief fuzzing, the Helm chart against a real kube-apiserver
+test: ## everything CI checks: format, vet, lint, rules and dashboard, unit and integration tests with -race, system tests (real binaries, Redis, Prometheus), brief fuzzing, the Helm chart against a real kube-apiserver; ends with a summary of the stages (scripts/test.sh)
+	MAKE='$(MAKE)' scripts/test.sh
+
+print-tools-dir:
+	@echo '$(TOOLS_DIR)'
 
 test-go: ## unit and integration tests (each against its own redis-server), with the race detector
 	$(GO) test -race -count=1 -timeout 20m ./cmd/... ./internal/...

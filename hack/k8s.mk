@@ -6,7 +6,7 @@
 #   include hack/k8s.mk
 #
 # `make k8s-test` runs every check (offline; the pinned tools are built once
-# into .tools/ and cached). Paths are absolute, so it works from any directory.
+# into ~/.cache/htq/tools and cached). Paths are absolute, so it works from any directory.
 
 K8S_ROOT         := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
 K8S_CHART        := $(K8S_ROOT)/helm/htq

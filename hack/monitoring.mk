@@ -1,13 +1,13 @@
 # hack/monitoring.mk — checks of the Grafana dashboard and the Prometheus
 # alert rules in deploy/monitoring/. Include it from the top-level Makefile
 # after hack/tools/tools.mk, which provides $(PROMTOOL) and $(PROMETHEUS) as
-# file targets that install Debian's prometheus package into .tools/bin:
+# file targets that install Debian's prometheus package into the tools cache (~/.cache/htq/tools/bin):
 #
 #   include hack/tools/tools.mk
 #   include hack/monitoring.mk
 #
 # The Go tests in test/observability find the same binaries through
-# HTQ_PROMTOOL / HTQ_PROMETHEUS (then .tools/bin, then $PATH).
+# HTQ_PROMTOOL / HTQ_PROMETHEUS (then ~/.cache/htq/tools/bin, then $PATH).
 
 MONITORING_ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
 MONITORING_DIR  := $(MONITORING_ROOT)/deploy/monitoring

@@ -13,7 +13,10 @@ cleanup() {
   wait 2>/dev/null || true
   echo "stopped"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+# Ctrl-C (or a TERM) is how a user stops `make run`: that is success, not an
+# error (exiting 130 would make make print "Error 130").
+trap 'cleanup; exit 0' INT TERM
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

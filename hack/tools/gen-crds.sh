@@ -16,7 +16,7 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
 MODULE_DIR="$SCRIPT_DIR/modules/crdgen"
 OUT_DIR="$SCRIPT_DIR/crds"
-TOOLS_DIR="${TOOLS_DIR:-$REPO_ROOT/.tools/bin}"
+TOOLS_DIR="${TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/htq/tools/bin}"
 CONTROLLER_GEN="${CONTROLLER_GEN:-$TOOLS_DIR/controller-gen}"
 
 PROM_MOD=github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring

@@ -7,7 +7,7 @@
 #
 # Sources: only the Go module proxy (go install / wrapper modules under
 # hack/tools/modules/) and Debian apt packages (prometheus, promtool).
-# Each tool is installed into $TOOLS_DIR (default <repo>/.tools/bin) and a
+# Each tool is installed into $TOOLS_DIR (default ~/.cache/htq/tools/bin) and a
 # stamp file $TOOLS_STAMP_DIR/<tool>-<version> is written afterwards; a tool
 # whose stamp and binary exist is skipped, so a warm rerun takes seconds.
 # Build logs go to <TOOLS_DIR>/../logs/<tool>.log.
@@ -32,7 +32,10 @@ ALL_TOOLS=(helm kube-apiserver kubectl etcd kube-score controller-gen golangci-l
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
 MODULES_DIR="$SCRIPT_DIR/modules"
-TOOLS_DIR="${TOOLS_DIR:-$REPO_ROOT/.tools/bin}"
+# The default is a per-user cache shared by every clone (a stamp names each
+# tool's version, so clones pinning different versions do not clash and
+# `make clean` or a fresh clone does not rebuild them).
+TOOLS_DIR="${TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/htq/tools/bin}"
 mkdir -p "$TOOLS_DIR"
 TOOLS_DIR="$(cd "$TOOLS_DIR" && pwd)"
 TOOLS_STAMP_DIR="${TOOLS_STAMP_DIR:-$(dirname "$TOOLS_DIR")/stamps}"
@@ -110,8 +113,11 @@ build_helm() {
     "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
 }
 
-build_kubernetes_cmd() { # kube-apiserver | kubectl
-  local cmd=$1 dir="$MODULES_DIR/kubernetes" have minor
+# build_kubernetes: kube-apiserver and kubectl in one `go build`, so the
+# packages they share (most of them) are compiled once and both link in
+# parallel; both are installed, whichever was asked for.
+build_kubernetes() {
+  local dir="$MODULES_DIR/kubernetes" have minor
   have="$(module_require "$dir" k8s.io/kubernetes)"
   [[ "$have" == "$KUBERNETES_VERSION" ]] ||
     die "$dir/go.mod requires k8s.io/kubernetes $have, install.sh pins $KUBERNETES_VERSION"
@@ -121,7 +127,13 @@ build_kubernetes_cmd() { # kube-apiserver | kubectl
     ld+=("-X $p.gitVersion=$KUBERNETES_VERSION" "-X $p.gitMajor=1" "-X $p.gitMinor=$minor"
       "-X $p.gitTreeState=clean" "-X $p.buildDate=1970-01-01T00:00:00Z")
   done
-  wrapper_build "$dir" "k8s.io/kubernetes/cmd/$cmd" "$TOOLS_DIR/$cmd" "${ld[@]}"
+  local tmp
+  tmp="$(mktemp -d "$TOOLS_DIR/.kubernetes.XXXXXX")"
+  (cd "$dir" && GOFLAGS=-mod=readonly "$GO" build -trimpath -ldflags "-s -w ${ld[*]}" -o "$tmp/" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl)
+  mv -f "$tmp/kube-apiserver" "$TOOLS_DIR/kube-apiserver"
+  mv -f "$tmp/kubectl" "$TOOLS_DIR/kubectl"
+  rmdir "$tmp"
 }
 
 build_etcd() {
@@ -217,6 +229,30 @@ link_deb_binary() { # promtool | prometheus
 }
 
 # --- driver -----------------------------------------------------------------
+# lock_group: tools built or installed together share a lock (and one build).
+lock_group() {
+  case "$1" in
+    kube-apiserver | kubectl) echo kubernetes ;;
+    promtool | prometheus) echo apt ;;
+    *) echo "$1" ;;
+  esac
+}
+
+# write_stamp <tool> <version> <seconds>
+write_stamp() {
+  local tool=$1 version=$2 secs=$3
+  rm -f "$TOOLS_STAMP_DIR/$tool-"[v0-9]*
+  {
+    echo "tool=$tool"
+    echo "version=$version"
+    case "$tool" in
+      promtool | prometheus) echo "deb_installed=$(deb_installed_version prometheus)" ;;
+      *) echo "go=$(go_env && "$GO" env GOVERSION)" ;;
+    esac
+    echo "installed=$(date -u +%Y-%m-%dT%H:%M:%SZ) seconds=$secs"
+  } >"$TOOLS_STAMP_DIR/$tool-$version"
+}
+
 install_tool() {
   local tool=$1 version stamp logf start rc=0
   version="$(tool_version "$tool")" || die "unknown tool '$tool' (known: ${ALL_TOOLS[*]} all)"
@@ -224,6 +260,19 @@ install_tool() {
   if [[ -f "$stamp" && -x "$TOOLS_DIR/$tool" ]]; then
     log "$tool $version: cached"
     return 0
+  fi
+  # One lock per tool (per group for tools built together), so that a run
+  # building everything in the background does not hold up a run that
+  # needs only one tool; concurrent runs wait for each other's build of the
+  # same tool instead of building it twice.
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>"$TOOLS_STAMP_DIR/.lock-$(lock_group "$tool")"
+    flock 9
+    if [[ -f "$stamp" && -x "$TOOLS_DIR/$tool" ]]; then
+      exec 9>&-
+      log "$tool $version: cached (built by a concurrent run)"
+      return 0
+    fi
   fi
   logf="$TOOLS_LOG_DIR/$tool.log"
   start=$SECONDS
@@ -238,7 +287,7 @@ install_tool() {
         link_deb_binary "$tool"
         ;;
       helm) go_env; build_helm ;;
-      kube-apiserver | kubectl) go_env; build_kubernetes_cmd "$tool" ;;
+      kube-apiserver | kubectl) go_env; build_kubernetes ;;
       etcd) go_env; build_etcd ;;
       kube-score) go_env; build_kube_score ;;
       controller-gen) go_env; build_controller_gen ;;
@@ -252,16 +301,16 @@ install_tool() {
     tail -n 30 "$logf" >&2
     exit 1
   fi
-  rm -f "$TOOLS_STAMP_DIR/$tool-"[v0-9]*
-  {
-    echo "tool=$tool"
-    echo "version=$version"
-    case "$tool" in
-      promtool | prometheus) echo "deb_installed=$(deb_installed_version prometheus)" ;;
-      *) echo "go=$(go_env && "$GO" env GOVERSION)" ;;
-    esac
-    echo "installed=$(date -u +%Y-%m-%dT%H:%M:%SZ) seconds=$((SECONDS - start))"
-  } >"$stamp"
+  write_stamp "$tool" "$version" "$((SECONDS - start))"
+  case "$tool" in
+    kube-apiserver | kubectl)
+      # Built together: stamp the other one too.
+      local other=kubectl
+      [[ "$tool" == kubectl ]] && other=kube-apiserver
+      [[ -x "$TOOLS_DIR/$other" ]] && write_stamp "$other" "$version" "$((SECONDS - start))"
+      ;;
+  esac
+  exec 9>&- 2>/dev/null || true
   case "$tool" in
     promtool | prometheus) log "$tool $version: installed (apt) in $((SECONDS - start)) s" ;;
     *) log "$tool $version: built in $((SECONDS - start)) s" ;;
@@ -280,11 +329,6 @@ main() {
   done
   for t in "${tools[@]}"; do tool_version "$t" >/dev/null || die "unknown tool '$t' (known: ${ALL_TOOLS[*]} all)"; done
 
-  # Serialise concurrent runs (e.g. `make -j`): they share TOOLS_DIR and apt.
-  if command -v flock >/dev/null 2>&1; then
-    exec 9>"$TOOLS_STAMP_DIR/.lock"
-    flock 9
-  fi
   for t in "${tools[@]}"; do install_tool "$t"; done
 }
 

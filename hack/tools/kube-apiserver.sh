@@ -29,7 +29,7 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
-TOOLS_DIR="${TOOLS_DIR:-$REPO_ROOT/.tools/bin}"
+TOOLS_DIR="${TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/htq/tools/bin}"
 ETCD="${ETCD:-$TOOLS_DIR/etcd}"
 KUBE_APISERVER="${KUBE_APISERVER:-$TOOLS_DIR/kube-apiserver}"
 KUBECTL="${KUBECTL:-$TOOLS_DIR/kubectl}"

@@ -13,7 +13,10 @@
 TOOLS_MK_DIR      := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 TOOLS_REPO_ROOT   := $(abspath $(TOOLS_MK_DIR)/../..)
 TOOLS_INSTALL     := $(TOOLS_MK_DIR)/install.sh
-TOOLS_DIR         ?= $(TOOLS_REPO_ROOT)/.tools/bin
+# A per-user cache shared by every clone (stamps are per version): a fresh
+# clone or `make clean` does not rebuild the tools.
+TOOLS_CACHE_HOME  := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)
+TOOLS_DIR         ?= $(TOOLS_CACHE_HOME)/htq/tools/bin
 override TOOLS_DIR := $(abspath $(TOOLS_DIR))
 TOOLS_STAMP_DIR   := $(abspath $(TOOLS_DIR)/..)/stamps
 TOOLS_CRDS_DIR    := $(TOOLS_MK_DIR)/crds
@@ -53,18 +56,18 @@ $(eval $(call tools_rules,promtool,PROMTOOL,$(TOOLS_PROMETHEUS_DEB_VERSION)))
 $(eval $(call tools_rules,prometheus,PROMETHEUS,$(TOOLS_PROMETHEUS_DEB_VERSION)))
 
 # The same targets spelled out, so `grep -E '^[a-zA-Z_-]+:.*##'` lists them.
-tools-helm: ## Install helm (helm.sh/helm/v3) into .tools/bin
-tools-kubectl: ## Install kubectl (k8s.io/kubernetes wrapper module) into .tools/bin
-tools-kube-apiserver: ## Install kube-apiserver (k8s.io/kubernetes wrapper module) into .tools/bin
-tools-etcd: ## Install etcd (go.etcd.io/etcd/server/v3 wrapper module) into .tools/bin
-tools-kube-score: ## Install kube-score into .tools/bin
-tools-controller-gen: ## Install controller-gen (sigs.k8s.io/controller-tools) into .tools/bin
-tools-golangci-lint: ## Install golangci-lint v2 into .tools/bin
-tools-promtool: ## Install promtool (Debian prometheus package, symlinked) into .tools/bin
-tools-prometheus: ## Install prometheus (Debian prometheus package, symlinked) into .tools/bin
+tools-helm: ## Install helm (helm.sh/helm/v3) into the tools cache
+tools-kubectl: ## Install kubectl (k8s.io/kubernetes wrapper module) into the tools cache
+tools-kube-apiserver: ## Install kube-apiserver (k8s.io/kubernetes wrapper module) into the tools cache
+tools-etcd: ## Install etcd (go.etcd.io/etcd/server/v3 wrapper module) into the tools cache
+tools-kube-score: ## Install kube-score into the tools cache
+tools-controller-gen: ## Install controller-gen (sigs.k8s.io/controller-tools) into the tools cache
+tools-golangci-lint: ## Install golangci-lint v2 into the tools cache
+tools-promtool: ## Install promtool (Debian prometheus package, symlinked) into the tools cache
+tools-prometheus: ## Install prometheus (Debian prometheus package, symlinked) into the tools cache
 
 .PHONY: tools tools-kube-env tools-gen-crds tools-clean
-tools: ## Install every pinned tool into .tools/bin (cached: seconds when up to date)
+tools: ## Install every pinned tool into the tools cache (cached: seconds when up to date)
 	@TOOLS_DIR='$(TOOLS_DIR)' TOOLS_STAMP_DIR='$(TOOLS_STAMP_DIR)' '$(TOOLS_INSTALL)' all
 
 tools-kube-env: $(ETCD) $(KUBE_APISERVER) $(KUBECTL) ## Install etcd, kube-apiserver and kubectl (for hack/tools/kube-apiserver.sh)

@@ -103,6 +103,13 @@ func Setup(role string, args []string, stderr io.Writer) (*Env, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// An API with no credentials is a configuration error like any other:
+	// plain text and exit 2, before the logger exists (RunAPI checks again).
+	if role == "api" {
+		if err := cfg.CheckAuth(); err != nil {
+			return nil, err
+		}
+	}
 	log, err := logging.New(stderr, cfg.Log.Level, cfg.Log.Format, role)
 	if err != nil {
 		return nil, err

@@ -44,6 +44,7 @@ func TestSetupFlagsOverrideConfig(t *testing.T) {
 		t.Fatal("env is missing its registry, clock or logger")
 	}
 
+	t.Setenv("HTQ_API_TOKENS", "a-test-token-of-some-length")
 	env, err = roles.Setup("api", []string{"--listen", ":5999", "--metrics-listen", ":9090"}, &out)
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +80,7 @@ func TestMainExitCodesAndMessages(t *testing.T) {
 		{name: "bad listen flag", role: "dispatcher", args: []string{"--listen", "1.2.3.4:99999"}, code: 2, want: "dispatcher.listen"},
 		{name: "missing config file", role: "api", args: []string{"--config", missing}, code: 2, want: "nope.yaml"},
 		{name: "bad environment value", role: "dispatcher", env: map[string]string{"HTQ_DISPATCHER_LEASE_TTL": "abc"}, code: 2, want: "dispatcher.lease_ttl (HTQ_DISPATCHER_LEASE_TTL)"},
+		{name: "api without a token", role: "api", code: 2, want: "api.tokens (HTQ_API_TOKENS): no token configured"},
 		{name: "version", role: "api", args: []string{"--version"}, code: 0, want: "htq-api "},
 		{name: "help", role: "scheduler", args: []string{"--help"}, code: 0, want: "Usage of htq-scheduler"},
 	} {

@@ -7,7 +7,7 @@
 //
 // It needs redis-server, promtool and prometheus: `make test` installs them
 // (Debian's redis-server and prometheus packages). Tools are looked up in
-// $HTQ_PROMTOOL / $HTQ_PROMETHEUS, then .tools/bin/, then $PATH; nothing is
+// $HTQ_PROMTOOL / $HTQ_PROMETHEUS, then ~/.cache/htq/tools/bin, then $PATH; nothing is
 // skipped when one is missing, the test fails and says how to install it.
 package observability
 
@@ -32,23 +32,26 @@ var repoRoot = func() string {
 // monitoringDir holds the dashboard, the rules and their tests.
 var monitoringDir = filepath.Join(repoRoot, "deploy", "monitoring")
 
-// tool finds an external program: $env, then .tools/bin/<name>, then $PATH.
+// tool finds an external program: $env, then the tools cache
+// (~/.cache/htq/tools/bin/<name>, where `make test` installs it), then $PATH.
 func tool(t testing.TB, name, env string) string {
 	t.Helper()
 	if p := os.Getenv(env); p != "" {
 		if _, err := exec.LookPath(p); err != nil {
-			t.Fatalf("%s=%s is not an executable (unset it, or run `make test`, which installs %s into .tools/bin): %v", env, p, name, err)
+			t.Fatalf("%s=%s is not an executable (unset it, or run `make test`, which installs %s into ~/.cache/htq/tools/bin): %v", env, p, name, err)
 		}
 		return p
 	}
-	if p := filepath.Join(repoRoot, ".tools", "bin", name); isExecutable(p) {
-		return p
+	if dir, err := os.UserCacheDir(); err == nil {
+		if p := filepath.Join(dir, "htq", "tools", "bin", name); isExecutable(p) {
+			return p
+		}
 	}
 	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
-	t.Fatalf("%s not found in $%s, .tools/bin or $PATH: run `make test` (it installs Debian's prometheus package, "+
-		"which provides prometheus and promtool, into .tools/bin), or `make tools-%s`", name, env, name)
+	t.Fatalf("%s not found in $%s, ~/.cache/htq/tools/bin or $PATH: run `make test` (it installs Debian's prometheus package, "+
+		"which provides prometheus and promtool, into ~/.cache/htq/tools/bin), or `make tools-%s`", name, env, name)
 	return ""
 }
 
