@@ -37,7 +37,7 @@ print-tools-dir:
 	@echo '$(TOOLS_DIR)'
 
 test-go: ## unit and integration tests (each against its own redis-server), with the race detector
-	$(GO) test -race -count=1 -timeout 20m ./cmd/... ./internal/...
+	$(GO) test -race -count=1 -timeout 20m ./cmd/... ./internal/... ./client/...
 
 # The system tests run the real binaries and judge timing (a call that
 # outlives its timeout is retried by design), so they run one at a time and
