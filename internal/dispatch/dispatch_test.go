@@ -155,6 +155,18 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 	}
 }
 
+// waitForOr is waitFor that says what it saw last when it times out.
+func waitForOr(t *testing.T, what string, within time.Duration, cond func() bool, saw func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: %s", what, saw())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // recorder is a target that records calls and their overlap per queue.
 type recorder struct {
 	mu       sync.Mutex
@@ -301,10 +313,12 @@ func TestShutdownAbortsCallsAfterGrace(t *testing.T) {
 	if waited := time.Since(start); waited < 800*time.Millisecond {
 		t.Fatalf("an aborted call was redelivered after %v, before its timeout", waited)
 	}
-	waitFor(t, "success", 15*time.Second, func() bool {
+	var last *store.TaskInfo
+	waitForOr(t, "success", 15*time.Second, func() bool {
 		ti, err := e.st.GetTask(t.Context(), ids[0])
+		last = ti
 		return err == nil && ti.State == task.StateSucceeded && ti.Attempts == 2
-	})
+	}, func() string { return fmt.Sprintf("task %+v, %d calls", last, calls.Load()) })
 }
 
 func TestLostLeaseStopsTheOwner(t *testing.T) {

@@ -261,7 +261,12 @@ func (s *startTimes) check(t *testing.T, rate float64, burst, n int) {
 	}
 	for i := range s.at {
 		for j := i; j < len(s.at); j++ {
-			w := s.at[j].Sub(s.at[i]).Seconds()
+			// The starts are seen at the target: a call can arrive up to
+			// 100 ms late on a loaded machine (a first dial, a descheduled
+			// process), bunching it with later ones. A fresh burst per
+			// owner, the bug this guards against, is caught by the total
+			// time below.
+			w := s.at[j].Sub(s.at[i]).Seconds() + 0.1
 			if k := float64(j - i + 1); k > float64(burst)+rate*w+1 { // +1: clock granularity between Redis and here
 				t.Fatalf("%v calls within %.3fs: over the rate of %v/s with burst %d", k, w, rate, burst)
 			}
