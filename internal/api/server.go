@@ -32,11 +32,13 @@ var openAPI []byte
 
 // Config is what the API needs to know.
 type Config struct {
-	Tokens            [][sha256.Size]byte // accepted bearer tokens (hashed)
-	InsecureNoAuth    bool
-	LegacyAppKey      string
-	LegacyAppToken    string
-	TimeZone          *time.Location
+	Tokens         [][sha256.Size]byte // accepted bearer tokens (hashed)
+	InsecureNoAuth bool
+	LegacyAppKey   string
+	LegacyAppToken string
+	TimeZone       *time.Location
+	// Legacy holds the settings of the legacy protocol's queues and tasks.
+	Legacy            LegacyConfig
 	CORSOrigins       []string
 	CORSCredentials   bool
 	AutoCreateQueues  bool

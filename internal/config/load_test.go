@@ -169,6 +169,10 @@ queues:
   retention: 2h
   dead_retention: 48h
   idempotency_window: 1h
+legacy:
+  max_attempts: 2
+  min_gap: 500ms
+  strict_execute_time: true
 signing:
   secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
   previous_secret: whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD
@@ -219,6 +223,7 @@ func TestLoadYAMLAllSections(t *testing.T) {
 			MaxBacklog: 1000, Retention: d(2 * time.Hour), DeadRetention: d(48 * time.Hour),
 			IdempotencyWindow: d(time.Hour),
 		},
+		Legacy:  config.Legacy{MaxAttempts: 2, MinGap: d(500 * time.Millisecond), StrictExecuteTime: true},
 		Signing: config.Signing{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", PreviousSecret: "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"},
 		Egress:  config.Egress{DefaultDeny: false, Deny: []string{"10.0.0.0/8", "192.0.2.1"}, Allow: []string{"0.0.0.0/0"}, DenyLoopback: true},
 		Log:     config.Log{Level: "debug", Format: "text"},
