@@ -307,7 +307,7 @@ func TestLoadLegacyExample(t *testing.T) {
 	want.API.LegacyAppKey = "myapp"
 	want.API.LegacyAppToken = "my-secret-token"
 	want.Redis.URL = "redis://127.0.0.1:6379/0"
-	want.Redis.KeyPrefix = "htq_"
+	want.Redis.KeyPrefix = "htq:" // never the original's htq_: see TestSeparatePrefix
 	want.LegacyFile = true
 	if !reflect.DeepEqual(l.Config, want) {
 		t.Fatalf("loaded\n%+v\nwant\n%+v", l.Config, want)
