@@ -44,7 +44,8 @@ type sourceAttr struct {
 
 // ConvertQueue turns the original's attribute JSON into the REST queue
 // configuration the legacy API would have made: the same kinds, times and
-// floor gap (legacy.QueueConfig), and maxAttempts attempts per task.
+// floor gap (legacy.QueueConfig), and maxAttempts attempts per task on
+// one-shot queues.
 func ConvertQueue(name, attrJSON string, minGap time.Duration, maxAttempts int) (QueueSpec, error) {
 	if err := task.ValidateQueueName(name); err != nil {
 		return QueueSpec{}, fmt.Errorf("%w: queue %q: %w", ErrMalformed, name, err)
@@ -69,7 +70,10 @@ func ConvertQueue(name, attrJSON string, minGap time.Duration, maxAttempts int) 
 	if cfg.Type == task.KindVariable {
 		qs.SteppingTime, qs.MaxTimeInterval = cfg.SteppingTime.Std().Seconds(), cfg.MaxTimeInterval.Std().Seconds()
 	}
-	if maxAttempts > 0 {
+	// one-shot queues call once, as the original did; a variable queue
+	// created through REST keeps the server's retries (only a legacy-made
+	// variable queue repeats through failures, see docs/migrating.md)
+	if maxAttempts > 0 && cfg.Type == task.KindRealtime {
 		qs.Retry = &QueueRetry{MaxAttempts: maxAttempts}
 	}
 	return qs, nil

@@ -94,9 +94,9 @@ func TestConvertQueue(t *testing.T) {
 		err        bool
 	}{
 		{`{"type":"real_time","stepping_time":"0","max_time_interval":"0"}`, `{"type":"realtime","retry":{"max_attempts":1}}`, false},
-		{`{"type":"variable","stepping_time":"60","max_time_interval":"600"}`, `{"type":"variable","stepping_time":60,"max_time_interval":600,"retry":{"max_attempts":1}}`, false},
-		{`{"type":"variable","stepping_time":2,"max_time_interval":0.5}`, `{"type":"variable","stepping_time":2,"max_time_interval":1,"retry":{"max_attempts":1}}`, false},
-		{`{"type":"variable"}`, `{"type":"variable","stepping_time":1,"max_time_interval":315360000,"retry":{"max_attempts":1}}`, false},
+		{`{"type":"variable","stepping_time":"60","max_time_interval":"600"}`, `{"type":"variable","stepping_time":60,"max_time_interval":600}`, false},
+		{`{"type":"variable","stepping_time":2,"max_time_interval":0.5}`, `{"type":"variable","stepping_time":2,"max_time_interval":1}`, false},
+		{`{"type":"variable"}`, `{"type":"variable","stepping_time":1,"max_time_interval":315360000}`, false},
 		{`{"type":"timing"}`, `{"type":"realtime","retry":{"max_attempts":1}}`, false},
 		{`{}`, `{"type":"realtime","retry":{"max_attempts":1}}`, false},
 		{`not json`, "", true},
