@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -229,6 +230,14 @@ func (c *Client) build(ctx context.Context, call *Call) (*http.Request, error) {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
 	for _, h := range s.Header {
+		if strings.EqualFold(h.Name, "Host") {
+			// sent as given (name-based virtual hosts), as the original
+			// did; net/http ignores a Host in req.Header. The connection
+			// still goes to the URL's address, which the egress guard
+			// judges when it is dialled.
+			req.Host = h.Value
+			continue
+		}
 		req.Header.Add(h.Name, h.Value)
 	}
 	if contentType != "" {

@@ -28,6 +28,7 @@ type seen struct {
 	RequestURI       string
 	Header           http.Header
 	Body             []byte
+	Host             string
 	ContentLength    int64
 	TransferEncoding []string
 }
@@ -43,7 +44,7 @@ func recorder(t *testing.T, reply http.HandlerFunc) (*httptest.Server, <-chan se
 			t.Errorf("server: read body: %v", err)
 		}
 		ch <- seen{
-			Method: r.Method, RequestURI: r.RequestURI, Header: r.Header.Clone(), Body: body,
+			Method: r.Method, RequestURI: r.RequestURI, Header: r.Header.Clone(), Body: body, Host: r.Host,
 			ContentLength: r.ContentLength, TransferEncoding: r.TransferEncoding,
 		}
 		if reply != nil {
@@ -221,6 +222,28 @@ func TestHeaders(t *testing.T) {
 
 func equal(a, b []string) bool {
 	return fmt.Sprintf("%q", a) == fmt.Sprintf("%q", b)
+}
+
+// TestHostHeaderAsGiven: a task's Host header is sent as given (name-based
+// virtual hosts), as the original did, while the connection goes to the
+// URL's address (issue 13: net/http dropped it and sent the URL's host).
+func TestHostHeaderAsGiven(t *testing.T) {
+	t.Parallel()
+	srv, ch := recorder(t, nil)
+	c := newClient(t, deliver.Options{})
+	for _, name := range []string{"Host", "host"} {
+		r := c.Do(context.Background(), call(&task.Spec{Method: http.MethodGet, URL: srv.URL + "/vh",
+			Header: []task.Field{{Name: name, Value: "shop.example.test"}}}))
+		mustSucceed(t, r, http.StatusOK)
+		if s := one(t, ch); s.Host != "shop.example.test" || s.RequestURI != "/vh" {
+			t.Fatalf("%s header: the target saw Host %q for %s, want shop.example.test", name, s.Host, s.RequestURI)
+		}
+	}
+	r := c.Do(context.Background(), call(&task.Spec{Method: http.MethodGet, URL: srv.URL + "/plain"}))
+	mustSucceed(t, r, http.StatusOK)
+	if s := one(t, ch); s.Host != strings.TrimPrefix(srv.URL, "http://") {
+		t.Fatalf("without a Host header the target saw %q, want the URL's host", s.Host)
+	}
 }
 
 func TestHeaderSafe(t *testing.T) {
