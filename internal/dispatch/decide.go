@@ -36,7 +36,7 @@ type decision struct {
 func decide(cfg *task.QueueConfig, dl *store.Delivery, res *deliver.Result, start, now time.Time, rnd *rand.Rand) decision {
 	rec := &store.AttemptRecord{
 		At: clock.Millis(start), Attempt: dl.Attempt, Status: res.Status,
-		LatencyMs: res.Latency.Milliseconds(), Seq: dl.Seq,
+		LatencyMs: res.Latency.Milliseconds(), Seq: dl.Seq, Redirects: res.Redirects,
 	}
 	if res.Err != nil {
 		rec.Error = truncateUTF8(res.Err.Error(), 512)

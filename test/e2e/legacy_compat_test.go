@@ -18,6 +18,7 @@ import (
 //   - data as a PHP list arrives as fields 0, 1; a header list of
 //     "Name: value" strings as headers;
 //   - a one-shot legacy queue calls a target answering 500 once (it was 5);
+//   - a POST answered 302 is followed as a GET, as node-fetch did;
 //   - addQueue('poll', 'variable') with the SDK's 0, 0 repeats (every
 //     legacy.min_gap) and keeps repeating while its target fails.
 func TestLegacyDropIn(t *testing.T) {
@@ -26,6 +27,8 @@ func TestLegacyDropIn(t *testing.T) {
 	tg := testcluster.NewTarget(t)
 	tg.Respond = func(w http.ResponseWriter, r *http.Request, n int) {
 		switch {
+		case r.URL.Path == "/redir":
+			http.Redirect(w, r, "/landed?from=post", http.StatusFound)
 		case r.URL.Path == "/fail":
 			w.WriteHeader(http.StatusInternalServerError)
 		case r.URL.Path == "/poll" && n <= 2:
@@ -51,6 +54,8 @@ func TestLegacyDropIn(t *testing.T) {
 		"method", "get", "header", "[]", "data", "[]"), "url with spaces")
 	ok(c.Legacy("addTask", "queue_name", "php", "url", tg.URL+"/list", "execute_time", "0",
 		"method", "post", "header", `["X-Token: abc","X-Time: 12:30"]`, "data", `["x","y"]`), "PHP lists")
+	ok(c.Legacy("addTask", "queue_name", "php", "url", tg.URL+"/redir", "execute_time", "0",
+		"method", "post", "header", "[]", "data", `{"a":"1"}`), "POST answered 302")
 	ok(c.Legacy("addTask", "queue_name", "once", "url", tg.URL+"/fail", "execute_time", "0",
 		"method", "get", "header", "[]", "data", "[]"), "failing target")
 	ok(c.Legacy("addQueue", "queue_name", "poll", "type", "variable", "stepping_time", "0", "max_time_interval", "0"), "variable 0 0")
@@ -62,7 +67,7 @@ func TestLegacyDropIn(t *testing.T) {
 		for _, call := range tg.Calls() {
 			n[call.Path]++
 		}
-		return n["/at"] == 1 && n["/has space"] == 1 && n["/list"] == 1 && n["/fail"] >= 1 && n["/poll"] >= 5
+		return n["/at"] == 1 && n["/has space"] == 1 && n["/list"] == 1 && n["/landed"] == 1 && n["/fail"] >= 1 && n["/poll"] >= 5
 	})
 	// a retry of /fail would come within its 1 s backoff: give it 3 s to
 	// show (waiting for something that must not happen needs a sleep)
@@ -83,6 +88,11 @@ func TestLegacyDropIn(t *testing.T) {
 	}
 	if form := multipartForm(t, list); fmt.Sprint(form) != "map[0:x 1:y]" {
 		t.Errorf("data list arrived as %v, want 0=x 1=y", form)
+	}
+	// a POST answered 302 goes on as a GET without body, as node-fetch did
+	// (it was a dead letter)
+	if l := calls["/landed"][0]; l.Method != http.MethodGet || l.Body != "" || calls["/redir"][0].Method != http.MethodPost {
+		t.Errorf("after a 302 to a POST: %s with body %q", l.Method, l.Body)
 	}
 	if n := len(calls["/fail"]); n != 1 {
 		t.Errorf("a target answering 500 on a legacy queue was called %d times, want once", n)
