@@ -27,7 +27,6 @@ type QueueSpec struct {
 	SteppingTime    float64     `json:"stepping_time,omitempty"`
 	MaxTimeInterval float64     `json:"max_time_interval,omitempty"`
 	Retry           *QueueRetry `json:"retry,omitempty"`
-	attr            sourceAttr  // as the original stored it
 	kind            task.Kind   // realtime or variable
 }
 
