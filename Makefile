@@ -6,7 +6,7 @@ GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/htq/htq/internal/buildinfo.Version=$(VERSION)
 ROLES     := api scheduler dispatcher
-BINARIES  := $(addprefix bin/htq-,$(ROLES))
+BINARIES  := $(addprefix bin/htq-,$(ROLES)) bin/htq
 GOFILES   := $(shell find . -name '*.go' -not -path './.tools/*' -not -path './tmp/*')
 FUZZTIME  ?= 5s
 
@@ -19,10 +19,13 @@ include hack/k8s.mk
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "} {printf "  %-22s %s\n", $$1, $$2}'
 
-build: $(BINARIES) ## build bin/htq-api, bin/htq-scheduler, bin/htq-dispatcher
+build: $(BINARIES) ## build bin/htq-api, bin/htq-scheduler, bin/htq-dispatcher and the bin/htq CLI
 
 bin/htq-%: $(GOFILES) go.mod go.sum
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/$*
+
+bin/htq: $(GOFILES) go.mod go.sum
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/htq
 
 run: build ## start Redis (unless HTQ_REDIS_URL is set) and the three roles locally
 	scripts/run.sh

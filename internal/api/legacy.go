@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,20 @@ import (
 	"github.com/htq/htq/internal/store"
 	"github.com/htq/htq/internal/task"
 )
+
+// LegacyConfig holds the legacy protocol's settings (the config file's
+// legacy section).
+type LegacyConfig struct {
+	// MaxAttempts is the retry.max_attempts of a one-shot queue created
+	// through the legacy API (1: the original called each task once).
+	MaxAttempts int
+	// MinGap is the floor of a legacy variable queue's gaps (see
+	// legacy.QueueConfig); 0 means legacy.DefaultMinGap.
+	MinGap time.Duration
+	// StrictExecuteTime refuses an execute_time that is not understood
+	// (1005) instead of running the task at once as the original did.
+	StrictExecuteTime bool
+}
 
 // legacyResult is the body of a legacy answer: always HTTP 200 with
 // {"error_code":…, "message":…} (plus "count" for countQueue).
@@ -177,7 +192,11 @@ func (s *Server) legacyAddQueue(c echo.Context, f *legacyForm) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := legacy.QueueConfig(s.cfg.QueueDefaults, f.value("type"), f.ptr("stepping_time"), f.ptr("max_time_interval"))
+	minGap := s.cfg.Legacy.MinGap
+	if minGap <= 0 {
+		minGap = legacy.DefaultMinGap
+	}
+	cfg, err := legacy.QueueConfig(s.legacyQueueBase(), f.ptr("type"), f.ptr("stepping_time"), f.ptr("max_time_interval"), minGap)
 	if err != nil {
 		return nil, err
 	}
@@ -185,6 +204,19 @@ func (s *Server) legacyAddQueue(c echo.Context, f *legacyForm) (any, error) {
 		return nil, err
 	}
 	return legacyResult{Code: legacy.CodeOK, Message: legacy.MsgAdded}, nil
+}
+
+// legacyQueueBase is the configuration a queue created through the legacy
+// API starts from: the server's defaults with legacy.max_attempts attempts
+// per task, since the original called each task once and told its users to
+// enqueue again themselves when their step failed (retrying here would
+// double their work). A REST PUT on the queue can change it.
+func (s *Server) legacyQueueBase() task.QueueConfig {
+	cfg := s.cfg.QueueDefaults
+	if s.cfg.Legacy.MaxAttempts > 0 {
+		cfg.Retry.MaxAttempts = s.cfg.Legacy.MaxAttempts
+	}
+	return cfg
 }
 
 func (s *Server) legacyDeleteQueue(c echo.Context, f *legacyForm) (any, error) {
@@ -209,6 +241,9 @@ func (s *Server) legacyAllQueue(c echo.Context, _ *legacyForm) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// the original listed queues in the order they were created (a hash's
+	// insertion order); the names index is sorted by name
+	slices.SortStableFunc(qs, func(a, b *store.QueueInfo) int { return a.Created.Compare(b.Created) })
 	out := make([]legacyQueue, 0, len(qs))
 	for _, q := range qs {
 		out = append(out, legacyQueue{Name: q.Name, Attribute: legacy.AttributeOf(&q.Config)})
@@ -230,12 +265,22 @@ func (s *Server) legacyCountQueue(c echo.Context, f *legacyForm) (any, error) {
 
 func (s *Server) legacyAddTask(c echo.Context, f *legacyForm) (any, error) {
 	name, nt, err := legacyTask(f, s.now(), s.cfg.TimeZone, s.cfg.Limits)
+	var terr *legacy.TimeError
+	if errors.As(err, &terr) && !s.cfg.Legacy.StrictExecuteTime {
+		// the original ran what it could not parse at once, and PHP code
+		// written against it rarely checks error_code
+		s.log.Warn("legacy addTask: execute_time not understood; the task runs now, as the original did",
+			"queue", name, "err", err)
+		s.m.LegacyTimeFallbacks.Inc()
+		err = nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	// an unknown queue is created as real_time, as the original did
-	cfg := s.cfg.QueueDefaults
-	cfg.Legacy = &task.LegacyAttr{Type: legacy.TypeRealtime}
+	cfg := s.legacyQueueBase()
+	realtime := legacy.TypeRealtime
+	cfg.Legacy = &task.LegacyAttr{Type: &realtime}
 	if _, err := s.enqueue(c, name, []store.NewTask{nt}, &cfg); err != nil {
 		return nil, err
 	}
@@ -245,7 +290,8 @@ func (s *Server) legacyAddTask(c echo.Context, f *legacyForm) (any, error) {
 // legacyTask turns addTask's form fields into a task: the queue (default
 // default_queue), method (default GET), header and data (JSON objects; data
 // becomes multipart form fields, not sent for GET and HEAD) and execute_time.
-// It does no I/O, so it is fuzzed on its own.
+// An execute_time it does not understand is a *legacy.TimeError returned
+// with the task, due now. It does no I/O, so it is fuzzed on its own.
 func legacyTask(f *legacyForm, now time.Time, loc *time.Location, limits task.Limits) (string, store.NewTask, error) {
 	name, err := legacyQueueName(f, legacy.DefaultQueue)
 	if err != nil {
@@ -255,7 +301,9 @@ func legacyTask(f *legacyForm, now time.Time, loc *time.Location, limits task.Li
 	if !ok || u == "" {
 		return "", store.NewTask{}, fmt.Errorf("%w: url: required", legacy.ErrInvalid)
 	}
-	spec := &task.Spec{Method: f.value("method"), URL: u, CreatedMs: now.UnixMilli()}
+	// spaces and the like are percent-encoded as the original (and a
+	// browser) did; a URL that needs nothing is kept exactly as given
+	spec := &task.Spec{Method: f.value("method"), URL: legacy.EscapeURL(u), CreatedMs: now.UnixMilli()}
 	if spec.Header, err = legacy.ParseFields("header", f.value("header")); err != nil {
 		return "", store.NewTask{}, err
 	}
@@ -271,6 +319,10 @@ func legacyTask(f *legacyForm, now time.Time, loc *time.Location, limits task.Li
 	}
 	nt := store.NewTask{Spec: spec}
 	due, ok, err := legacy.ParseExecuteTime(f.value("execute_time"), loc)
+	var terr *legacy.TimeError
+	if errors.As(err, &terr) {
+		return name, nt, err // the task, due now, for the caller to run or refuse
+	}
 	if err != nil {
 		return "", store.NewTask{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/htq/htq/internal/api"
 	"github.com/htq/htq/internal/store"
 	"github.com/htq/htq/internal/task"
 )
@@ -322,7 +323,7 @@ func TestLegacyURLKeptExactly(t *testing.T) {
 		"http://example.com/path?htq_no_repeat=1",
 		"http://user:pw@example.com:8080/p;q?r",
 		"http://127.0.0.1:5999/api/callback?token=abc%2Fdef",
-		"http://例子.测试/路径?q=中文",
+		"http://例子.测试/%E8%B7%AF%E5%BE%84?q=%E4%B8%AD%E6%96%87", // already escaped: kept
 		"HTTP://EXAMPLE.COM/UPPER",
 		"http://example.com/?",
 	}
@@ -379,15 +380,20 @@ func TestLegacyExecuteTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, zone := range []*time.Location{shanghai, time.UTC} {
-		t.Run(zone.String(), func(t *testing.T) {
+	type mode struct {
+		zone   *time.Location
+		strict bool
+	}
+	for _, m := range []mode{{shanghai, false}, {time.UTC, false}, {shanghai, true}} {
+		t.Run(fmt.Sprintf("%s/strict=%v", m.zone, m.strict), func(t *testing.T) {
 			t.Parallel()
-			e := newEnvWith(t, envOptions{zone: zone})
+			zone := m.zone
+			e := newEnvWith(t, envOptions{zone: zone, mutate: func(c *api.Config) { c.Legacy.StrictExecuteTime = m.strict }})
 			at := func(y, mo, d, h, mi, s int) time.Time { return time.Date(y, time.Month(mo), d, h, mi, s, 0, zone) }
 			tests := []struct {
 				value string
 				due   time.Time // zero: queued now
-				bad   bool
+				bad   bool      // not understood: run now, or refused in strict mode
 			}{
 				{"0", time.Time{}, false},
 				{"", time.Time{}, false},
@@ -398,17 +404,22 @@ func TestLegacyExecuteTime(t *testing.T) {
 				{"2030-1-2 03:04:05", at(2030, 1, 2, 3, 4, 5), false},
 				{"2028-02-29 23:59:59", at(2028, 2, 29, 23, 59, 59), false},
 				{"2020-01-01 00:00:00", time.Time{}, false}, // in the past: now
+				{"2030-01-02T03:04:05", at(2030, 1, 2, 3, 4, 5), false},
+				// what PHP callers send besides the SDK's forms (issue 13):
+				// 1005 before, so a caller that did not check lost the task
+				{"1893456000", time.Unix(1893456000, 0), false},                                                     // time()+…
+				{"1893456000123", time.UnixMilli(1893456000123), false},                                             // milliseconds
+				{"2030-01-02T03:04:05+08:00", time.Date(2030, 1, 2, 3, 4, 5, 0, time.FixedZone("", 8*3600)), false}, // date('c')
+				{"2030-01-02T03:04:05Z", time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), false},
+				{"2030-01-01", at(2030, 1, 1, 0, 0, 0), false},
+				{"1", time.Time{}, false}, // 1970: the past, now
+				// not understood: the original ran them at once
 				{"2023-02-30 00:00:00", time.Time{}, true},
 				{"2030-02-29 00:00:00", time.Time{}, true},
 				{"2030-13-01 00:00:00", time.Time{}, true},
 				{"2030-01-01 24:00:00", time.Time{}, true},
 				{"2030-01-01 23:60:00", time.Time{}, true},
-				{"2030-01-01", time.Time{}, true},
 				{"tomorrow", time.Time{}, true},
-				{"1", time.Time{}, true},
-				{"1893456000", time.Time{}, true},
-				{"2030-01-02T03:04:05Z", time.Time{}, true},
-				{"2030-01-02T03:04:05", at(2030, 1, 2, 3, 4, 5), false}, // undocumented: 'T' is accepted as the separator
 				{"now", time.Time{}, true},
 			}
 			for i, tc := range tests {
@@ -420,7 +431,7 @@ func TestLegacyExecuteTime(t *testing.T) {
 						q := fmt.Sprintf("et_%d_%s", i, enc)
 						r := e.legacy("addTask", enc, creds("queue_name", q, "url", "http://example.com/et", "execute_time", tc.value,
 							"method", "get", "header", "[]", "data", "[]"))
-						if tc.bad {
+						if tc.bad && m.strict {
 							wantLegacy(t, r, 1005, "execute_time")
 							if _, err := e.st.GetQueue(e.ctx, q); err == nil {
 								t.Error("a refused addTask created its queue")
@@ -448,6 +459,20 @@ func TestLegacyExecuteTime(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLegacyExecuteTimeFallbackCounted: an execute_time run at once because
+// it was not understood is counted (and logged), so an operator sees it.
+func TestLegacyExecuteTimeFallbackCounted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, v := range []string{"tomorrow", "2030-02-30 00:00:00", "2030-01-02 03:04:05"} {
+		wantBody(t, e.legacy("addTask", encMultipart, creds("queue_name", "fb", "url", "http://example.com/", "execute_time", v)), bodyAdded)
+	}
+	r := e.send(http.MethodGet, "/metrics", nil, nil)
+	if !strings.Contains(string(r.body), "htq_api_legacy_execute_time_fallbacks_total 2\n") {
+		t.Fatalf("metrics do not count 2 fallbacks:\n%s", r.body)
 	}
 }
 
@@ -510,27 +535,107 @@ func TestLegacyRoot(t *testing.T) {
 
 // TestLegacyVariableQueueZeroMax: addQueue of a variable queue with
 // max_time_interval 0 (the SDK's "unused") is accepted as "no maximum gap",
-// as the original accepted it; with stepping_time 0 as well it is refused.
+// as the original accepted it; with stepping_time 0 as well (the SDK's
+// defaults: addQueue('x', 'variable')) it is accepted too, with
+// legacy.min_gap as its stepping, so it repeats and never calls back to
+// back (issue 13: it was refused, and the next addTask made x one-shot).
 func TestLegacyVariableQueueZeroMax(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnvWith(t, envOptions{mutate: func(c *api.Config) { c.Legacy.MinGap = 3 * time.Second }})
 	wantBody(t, e.legacy("addQueue", encMultipart, creds("queue_name", "poll", "type", "variable", "stepping_time", "2", "max_time_interval", "0")), bodyAdded)
+	e.clk.Advance(time.Millisecond)
 	wantBody(t, e.legacy("addQueue", encURLEncoded, creds("queue_name", "poll2", "type", "variable", "stepping_time", "3")), bodyAdded)
-	wantLegacy(t, e.legacy("addQueue", encMultipart, creds("queue_name", "spin", "type", "variable", "stepping_time", "0", "max_time_interval", "0")),
-		1005, "stepping_time", "back to back")
+	e.clk.Advance(time.Millisecond)
+	wantBody(t, e.legacy("addQueue", encMultipart, creds("queue_name", "spin", "type", "variable", "stepping_time", "0", "max_time_interval", "0")), bodyAdded)
+	e.clk.Advance(time.Millisecond)
+	wantBody(t, e.legacy("addQueue", encMultipart, creds("queue_name", "sdk", "type", "variable")), bodyAdded)
+	e.clk.Advance(time.Millisecond)
+	wantBody(t, e.legacy("addQueue", encMultipart, creds("queue_name", "frac", "type", "variable", "stepping_time", "0.5", "max_time_interval", "1.5")), bodyAdded)
+	e.clk.Advance(time.Millisecond)
+	wantLegacy(t, e.legacy("addQueue", encMultipart, creds("queue_name", "words", "type", "variable", "stepping_time", "two")), 1005, "stepping_time")
 	wantBody(t, e.legacy("allQueue", encMultipart, creds()), `[`+
 		`{"queue_name":"poll","attribute":{"type":"variable","stepping_time":"2","max_time_interval":"0"}},`+
-		`{"queue_name":"poll2","attribute":{"type":"variable","stepping_time":"3"}}]`)
-	var q struct {
+		`{"queue_name":"poll2","attribute":{"type":"variable","stepping_time":"3"}},`+
+		`{"queue_name":"spin","attribute":{"type":"variable","stepping_time":"0","max_time_interval":"0"}},`+
+		`{"queue_name":"sdk","attribute":{"type":"variable"}},`+
+		`{"queue_name":"frac","attribute":{"type":"variable","stepping_time":"0.5","max_time_interval":"1.5"}}]`)
+	type queue struct {
 		Type            string  `json:"type"`
 		SteppingTime    float64 `json:"stepping_time"`
 		MaxTimeInterval float64 `json:"max_time_interval"`
 	}
-	e.must(e.rest(http.MethodGet, "/v1/queues/poll", nil), http.StatusOK, &q)
-	if q.Type != "variable" || q.SteppingTime != 2 || q.MaxTimeInterval != 315360000 {
-		t.Errorf("poll = %+v, want variable, stepping 2 s, no maximum (315360000 s)", q)
+	for name, want := range map[string]queue{
+		"poll": {"variable", 2, 315360000},
+		"spin": {"variable", 3, 315360000}, // the 3 s floor
+		"sdk":  {"variable", 3, 315360000},
+		"frac": {"variable", 0.5, 3}, // the maximum raised to the floor
+	} {
+		var q queue
+		e.must(e.rest(http.MethodGet, "/v1/queues/"+name, nil), http.StatusOK, &q)
+		if q != want {
+			t.Errorf("%s = %+v, want %+v", name, q, want)
+		}
 	}
 	wantBody(t, e.legacy("addTask", encMultipart, creds("queue_name", "poll", "url", "http://example.com/")), bodyAdded)
+}
+
+// TestLegacyAllQueueCreationOrder: allQueue lists queues in the order they
+// were created, as the original did (issue 13: they were sorted by name).
+func TestLegacyAllQueueCreationOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, name := range []string{"zeta", "alpha", "中文", "mid"} {
+		wantBody(t, e.legacy("addQueue", encMultipart, creds("queue_name", name, "type", "real_time")), bodyAdded)
+		e.clk.Advance(time.Millisecond)
+	}
+	wantBody(t, e.legacy("addTask", encMultipart, creds("queue_name", "auto", "url", "http://example.com/")), bodyAdded)
+	wantBody(t, e.legacy("allQueue", encMultipart, creds()), `[`+
+		`{"queue_name":"zeta","attribute":{"type":"real_time"}},{"queue_name":"alpha","attribute":{"type":"real_time"}},`+
+		`{"queue_name":"中文","attribute":{"type":"real_time"}},{"queue_name":"mid","attribute":{"type":"real_time"}},`+
+		`{"queue_name":"auto","attribute":{"type":"real_time"}}]`)
+}
+
+// TestLegacyQueueTypeListedAsPosted: an empty type is listed as "" and a
+// missing one not at all, as the original stored and listed the posted
+// attributes (issue 13: both were listed as "real_time").
+func TestLegacyQueueTypeListedAsPosted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wantBody(t, e.legacy("addQueue", encMultipart, creds("queue_name", "empty", "type", "", "stepping_time", "0", "max_time_interval", "0")), bodyAdded)
+	e.clk.Advance(time.Millisecond)
+	wantBody(t, e.legacy("addQueue", encURLEncoded, creds("queue_name", "missing", "stepping_time", "0")), bodyAdded)
+	e.clk.Advance(time.Millisecond)
+	wantBody(t, e.legacy("allQueue", encMultipart, creds()), `[`+
+		`{"queue_name":"empty","attribute":{"type":"","stepping_time":"0","max_time_interval":"0"}},`+
+		`{"queue_name":"missing","attribute":{"stepping_time":"0"}}]`)
+	for _, name := range []string{"empty", "missing"} {
+		if q := e.getQueue(name); q.Type != "realtime" {
+			t.Errorf("%s is %q, want a one-shot (realtime) queue", name, q.Type)
+		}
+	}
+}
+
+// TestLegacyQueuesMakeOneAttempt: queues the legacy API creates (addQueue,
+// or addTask on an unknown queue) call each task once by default
+// (legacy.max_attempts), as the original did; REST queues keep the
+// server's retry default (issue 13: a 500 was called 5 times).
+func TestLegacyQueuesMakeOneAttempt(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, envOptions{mutate: func(c *api.Config) { c.Legacy.MaxAttempts = 1 }})
+	wantBody(t, e.legacy("addQueue", encMultipart, creds("queue_name", "added", "type", "real_time", "stepping_time", "0", "max_time_interval", "0")), bodyAdded)
+	wantBody(t, e.legacy("addTask", encMultipart, creds("queue_name", "auto", "url", "http://example.com/")), bodyAdded)
+	e.putQueue("rest", map[string]any{})
+	for name, want := range map[string]int{"added": 1, "auto": 1, "rest": task.DefaultMaxAttempts} {
+		var q struct {
+			Retry struct {
+				MaxAttempts int `json:"max_attempts"`
+			} `json:"retry"`
+		}
+		e.must(e.rest(http.MethodGet, "/v1/queues/"+name, nil), http.StatusOK, &q)
+		if q.Retry.MaxAttempts != want {
+			t.Errorf("%s: retry.max_attempts %d, want %d", name, q.Retry.MaxAttempts, want)
+		}
+	}
 }
 
 // TestLegacyAllQueueSubSecond: allQueue lists the sub-second times of a

@@ -65,6 +65,7 @@ type attemptJSON struct {
 	Error     string    `json:"error,omitempty"`
 	Body      string    `json:"body,omitempty"`
 	Sequence  int64     `json:"sequence"`
+	Redirects []string  `json:"redirects,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -93,7 +94,7 @@ func toTaskJSON(ti *store.TaskInfo) taskJSON {
 	}
 	for _, a := range ti.History {
 		j.History = append(j.History, attemptJSON{At: time.UnixMilli(a.At).UTC(), Attempt: a.Attempt, Status: a.Status,
-			LatencyMs: a.LatencyMs, Error: a.Error, Body: a.Body, Sequence: a.Seq})
+			LatencyMs: a.LatencyMs, Error: a.Error, Body: a.Body, Sequence: a.Seq, Redirects: a.Redirects})
 	}
 	return j
 }

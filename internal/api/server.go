@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/htq/htq/internal/clock"
+	"github.com/htq/htq/internal/legacy"
 	"github.com/htq/htq/internal/metrics"
 	"github.com/htq/htq/internal/store"
 	"github.com/htq/htq/internal/task"
@@ -32,11 +33,13 @@ var openAPI []byte
 
 // Config is what the API needs to know.
 type Config struct {
-	Tokens            [][sha256.Size]byte // accepted bearer tokens (hashed)
-	InsecureNoAuth    bool
-	LegacyAppKey      string
-	LegacyAppToken    string
-	TimeZone          *time.Location
+	Tokens         [][sha256.Size]byte // accepted bearer tokens (hashed)
+	InsecureNoAuth bool
+	LegacyAppKey   string
+	LegacyAppToken string
+	TimeZone       *time.Location
+	// Legacy holds the settings of the legacy protocol's queues and tasks.
+	Legacy            LegacyConfig
 	CORSOrigins       []string
 	CORSCredentials   bool
 	AutoCreateQueues  bool
@@ -107,12 +110,12 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 		e.GET("/metrics", echo.WrapHandler(MetricsHandler(gath)))
 	}
 
-	legacy := e.Group("/api")
+	legacyAPI := e.Group("/api")
 	for name, h := range map[string]func(echo.Context, *legacyForm) (any, error){
 		"addQueue": s.legacyAddQueue, "deleteQueue": s.legacyDeleteQueue, "allQueue": s.legacyAllQueue,
 		"countQueue": s.legacyCountQueue, legacyAddTask: s.legacyAddTask,
 	} {
-		legacy.POST("/"+name, s.legacyHandler(h))
+		legacyAPI.POST("/"+name, s.legacyHandler(h))
 	}
 
 	v1 := e.Group("/v1") // no group middleware: see authV1
@@ -228,7 +231,7 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		r := c.Request()
 		if r.ContentLength > int64(s.cfg.MaxBodyBytes) {
 			if strings.HasPrefix(r.URL.Path, "/api/") {
-				return s.legacyReply(c, legacyResult{Code: 1006, Message: "请求体过大：" + strconv.Itoa(s.cfg.MaxBodyBytes) + " 字节以内"})
+				return s.legacyReply(c, legacyResult{Code: legacy.CodeTooLarge, Message: legacy.MsgTooLarge + "：" + strconv.Itoa(s.cfg.MaxBodyBytes) + " 字节以内"})
 			}
 			return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
 				Message: "request body over the limit of " + strconv.Itoa(s.cfg.MaxBodyBytes) + " bytes", reason: metrics.ReasonTooLarge}

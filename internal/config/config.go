@@ -40,6 +40,8 @@ const (
 	DefaultBacklogInterval   = 15 * time.Second
 	DefaultBacklogTopQueues  = 20
 	DefaultIdempotencyWindow = 24 * time.Hour
+	DefaultLegacyMaxAttempts = 1
+	DefaultLegacyMinGap      = time.Second
 	DefaultDialTimeout       = 5 * time.Second
 	DefaultRedisReadTimeout  = 3 * time.Second
 	DefaultRedisWriteTimeout = 3 * time.Second
@@ -52,6 +54,7 @@ type Config struct {
 	Dispatcher Dispatcher `yaml:"dispatcher"`
 	Scheduler  Scheduler  `yaml:"scheduler"`
 	Queues     Queues     `yaml:"queues"`
+	Legacy     Legacy     `yaml:"legacy"`
 	Signing    Signing    `yaml:"signing"`
 	Egress     Egress     `yaml:"egress"`
 	Log        Log        `yaml:"log"`
@@ -155,6 +158,21 @@ type Queues struct {
 	IdempotencyWindow task.Duration `yaml:"idempotency_window"`
 }
 
+// Legacy configures what queues and tasks created through the legacy API
+// (/api/*) do differently from REST ones, to keep the original's semantics.
+type Legacy struct {
+	// MaxAttempts is retry.max_attempts of the one-shot queues the legacy
+	// API creates: 1, as the original called each task once (its users
+	// enqueue again themselves when their step failed).
+	MaxAttempts int `yaml:"max_attempts"`
+	// MinGap is the floor of a legacy variable queue's gaps: a stepping_time
+	// of 0 becomes it, a max_time_interval below it is raised to it.
+	MinGap task.Duration `yaml:"min_gap"`
+	// StrictExecuteTime refuses an execute_time HTQ does not understand
+	// (1005) instead of running the task at once, as the original did.
+	StrictExecuteTime bool `yaml:"strict_execute_time"`
+}
+
 // Debug configures diagnostics.
 type Debug struct {
 	// PProf serves Go's profiler at /debug/pprof/ next to /metrics (for the
@@ -204,6 +222,7 @@ func Default() *Config {
 			MaxBackoff: q.Retry.MaxBackoff, MaxBacklog: q.MaxBacklog, Retention: q.Retention,
 			DeadRetention: q.DeadRetention, IdempotencyWindow: task.Duration(DefaultIdempotencyWindow),
 		},
+		Legacy: Legacy{MaxAttempts: DefaultLegacyMaxAttempts, MinGap: task.Duration(DefaultLegacyMinGap)},
 		Egress: Egress{DefaultDeny: true},
 		Log:    Log{Level: "info", Format: "json"},
 	}

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -151,9 +152,29 @@ func applyLegacy(c *Config, b []byte) ([]string, error) {
 		c.Redis.Password = *f.RedisPassword
 	}
 	if f.RedisKeyPrefix != nil {
-		c.Redis.KeyPrefix = *f.RedisKeyPrefix
+		c.Redis.KeyPrefix = SeparatePrefix(*f.RedisKeyPrefix)
 	}
 	return warn, nil
+}
+
+// SeparatePrefix returns HTQ's key prefix for a Redis the original shares
+// under its redis_key_prefix p. The original names its keys p + anything
+// (p + queue name, for any queue name a client posts), so no HTQ key may
+// start with p: HTQ's prefix is p with its last character changed ("htq_"
+// becomes "htq:", "app:" becomes "app_"), which differs from p before p
+// ends, whatever follows. An empty p leaves nothing to differ from: HTQ's
+// default prefix is used (an original queue named "htq:..." could then
+// still collide; give the original a prefix).
+func SeparatePrefix(p string) string {
+	if p == "" {
+		return DefaultKeyPrefix
+	}
+	_, size := utf8.DecodeLastRuneInString(p)
+	last := p[len(p)-size:]
+	if last == ":" {
+		return p[:len(p)-size] + "_"
+	}
+	return p[:len(p)-size] + ":"
 }
 
 func joinHostPort(h string, p int) string {

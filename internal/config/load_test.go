@@ -169,6 +169,10 @@ queues:
   retention: 2h
   dead_retention: 48h
   idempotency_window: 1h
+legacy:
+  max_attempts: 2
+  min_gap: 500ms
+  strict_execute_time: true
 signing:
   secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
   previous_secret: whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD
@@ -219,6 +223,7 @@ func TestLoadYAMLAllSections(t *testing.T) {
 			MaxBacklog: 1000, Retention: d(2 * time.Hour), DeadRetention: d(48 * time.Hour),
 			IdempotencyWindow: d(time.Hour),
 		},
+		Legacy:  config.Legacy{MaxAttempts: 2, MinGap: d(500 * time.Millisecond), StrictExecuteTime: true},
 		Signing: config.Signing{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", PreviousSecret: "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"},
 		Egress:  config.Egress{DefaultDeny: false, Deny: []string{"10.0.0.0/8", "192.0.2.1"}, Allow: []string{"0.0.0.0/0"}, DenyLoopback: true},
 		Log:     config.Log{Level: "debug", Format: "text"},
@@ -302,7 +307,7 @@ func TestLoadLegacyExample(t *testing.T) {
 	want.API.LegacyAppKey = "myapp"
 	want.API.LegacyAppToken = "my-secret-token"
 	want.Redis.URL = "redis://127.0.0.1:6379/0"
-	want.Redis.KeyPrefix = "htq_"
+	want.Redis.KeyPrefix = "htq:" // never the original's htq_: see TestSeparatePrefix
 	want.LegacyFile = true
 	if !reflect.DeepEqual(l.Config, want) {
 		t.Fatalf("loaded\n%+v\nwant\n%+v", l.Config, want)

@@ -151,6 +151,12 @@ func (c *Config) Validate() error {
 	if err := q.Validate(); err != nil { // a backstop: the checks above name the keys
 		return fmt.Errorf("%w: queues: %w", ErrInvalid, err)
 	}
+	switch l := &c.Legacy; {
+	case l.MaxAttempts < 1 || l.MaxAttempts > task.MaxAttemptsLimit:
+		return bad("legacy.max_attempts", fmt.Sprintf("want 1 to %d", task.MaxAttemptsLimit), l.MaxAttempts)
+	case l.MinGap.Std() < time.Millisecond || l.MinGap.Std() > task.MaxTimeout:
+		return bad("legacy.min_gap", "want 1ms to 24h (a variable queue must never call back to back)", l.MinGap.Std())
+	}
 	if c.Queues.IdempotencyWindow.Std() < time.Second {
 		return bad("queues.idempotency_window", "want at least 1s", c.Queues.IdempotencyWindow.Std())
 	}

@@ -113,6 +113,8 @@ func TestValidate(t *testing.T) {
 		{name: "huge queue timeout", edit: func(c *config.Config) { c.Queues.Timeout = d(25 * time.Hour) }, key: "queues.timeout"},
 		{name: "zero max attempts", edit: func(c *config.Config) { c.Queues.MaxAttempts = 0 }, key: "queues.max_attempts"},
 		{name: "too many attempts", edit: func(c *config.Config) { c.Queues.MaxAttempts = 1001 }, key: "queues.max_attempts"},
+		{name: "zero legacy attempts", edit: func(c *config.Config) { c.Legacy.MaxAttempts = 0 }, key: "legacy.max_attempts"},
+		{name: "zero legacy min gap", edit: func(c *config.Config) { c.Legacy.MinGap = 0 }, key: "legacy.min_gap"},
 		{name: "min backoff over max", edit: func(c *config.Config) {
 			c.Queues.MinBackoff, c.Queues.MaxBackoff = d(time.Hour), d(time.Minute)
 		}, key: "queues.min_backoff"},

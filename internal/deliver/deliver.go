@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -108,6 +109,11 @@ type Call struct {
 	Seq     int64
 	Spec    *task.Spec
 	Timeout time.Duration
+	// FollowAllRedirects follows redirects of every method, as the
+	// original (node-fetch) did for the legacy protocol's queues:
+	// 301/302/303 after a POST become a GET without body, 307/308 keep the
+	// method and body, at most 5 hops. Without it only GET and HEAD follow.
+	FollowAllRedirects bool
 }
 
 // ErrKind classifies a failed call that got no HTTP answer.
@@ -132,6 +138,8 @@ type Result struct {
 	Latency time.Duration
 	Err     error
 	Kind    ErrKind
+	// Redirects lists the hops followed, "<status> <location>" each.
+	Redirects []string
 }
 
 // Do makes the call. It never panics on a strange spec or answer.
@@ -143,9 +151,25 @@ func (c *Client) Do(ctx context.Context, call *Call) Result {
 	if err != nil {
 		return Result{Err: err, Kind: ErrRequest, Latency: time.Since(start)}
 	}
-	resp, err := c.http.Do(req)
+	hc, hops := c.http, []string(nil)
+	if call.FollowAllRedirects {
+		// a copy with its own CheckRedirect: the transport (and so the
+		// egress guard, on every hop's connection) is shared
+		follow := *c.http
+		follow.CheckRedirect = func(next *http.Request, via []*http.Request) error {
+			if len(via) > maxRedirects {
+				return errTooManyRedirects
+			}
+			if next.Response != nil {
+				hops = append(hops, strconv.Itoa(next.Response.StatusCode)+" "+next.URL.Redacted())
+			}
+			return nil
+		}
+		hc = &follow
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
-		return Result{Err: err, Kind: classify(ctx, err), Latency: time.Since(start)}
+		return Result{Err: err, Kind: classify(ctx, err), Latency: time.Since(start), Redirects: hops}
 	}
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, int64(c.opts.MaxResponseBytes)))
 	if readErr == nil {
@@ -153,7 +177,7 @@ func (c *Client) Do(ctx context.Context, call *Call) Result {
 		_, _ = io.CopyN(io.Discard, resp.Body, drainLimit)
 	}
 	_ = resp.Body.Close()
-	r := Result{Status: resp.StatusCode, Header: resp.Header, Body: body, Latency: time.Since(start)}
+	r := Result{Status: resp.StatusCode, Header: resp.Header, Body: body, Latency: time.Since(start), Redirects: hops}
 	if readErr != nil {
 		// The status line and headers arrived; the body did not (a reset or
 		// the timeout). The answer is incomplete, so the call failed.
@@ -229,6 +253,14 @@ func (c *Client) build(ctx context.Context, call *Call) (*http.Request, error) {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
 	for _, h := range s.Header {
+		if strings.EqualFold(h.Name, "Host") {
+			// sent as given (name-based virtual hosts), as the original
+			// did; net/http ignores a Host in req.Header. The connection
+			// still goes to the URL's address, which the egress guard
+			// judges when it is dialled.
+			req.Host = h.Value
+			continue
+		}
 		req.Header.Add(h.Name, h.Value)
 	}
 	if contentType != "" {

@@ -28,6 +28,7 @@ type seen struct {
 	RequestURI       string
 	Header           http.Header
 	Body             []byte
+	Host             string
 	ContentLength    int64
 	TransferEncoding []string
 }
@@ -43,7 +44,7 @@ func recorder(t *testing.T, reply http.HandlerFunc) (*httptest.Server, <-chan se
 			t.Errorf("server: read body: %v", err)
 		}
 		ch <- seen{
-			Method: r.Method, RequestURI: r.RequestURI, Header: r.Header.Clone(), Body: body,
+			Method: r.Method, RequestURI: r.RequestURI, Header: r.Header.Clone(), Body: body, Host: r.Host,
 			ContentLength: r.ContentLength, TransferEncoding: r.TransferEncoding,
 		}
 		if reply != nil {
@@ -221,6 +222,28 @@ func TestHeaders(t *testing.T) {
 
 func equal(a, b []string) bool {
 	return fmt.Sprintf("%q", a) == fmt.Sprintf("%q", b)
+}
+
+// TestHostHeaderAsGiven: a task's Host header is sent as given (name-based
+// virtual hosts), as the original did, while the connection goes to the
+// URL's address (issue 13: net/http dropped it and sent the URL's host).
+func TestHostHeaderAsGiven(t *testing.T) {
+	t.Parallel()
+	srv, ch := recorder(t, nil)
+	c := newClient(t, deliver.Options{})
+	for _, name := range []string{"Host", "host"} {
+		r := c.Do(context.Background(), call(&task.Spec{Method: http.MethodGet, URL: srv.URL + "/vh",
+			Header: []task.Field{{Name: name, Value: "shop.example.test"}}}))
+		mustSucceed(t, r, http.StatusOK)
+		if s := one(t, ch); s.Host != "shop.example.test" || s.RequestURI != "/vh" {
+			t.Fatalf("%s header: the target saw Host %q for %s, want shop.example.test", name, s.Host, s.RequestURI)
+		}
+	}
+	r := c.Do(context.Background(), call(&task.Spec{Method: http.MethodGet, URL: srv.URL + "/plain"}))
+	mustSucceed(t, r, http.StatusOK)
+	if s := one(t, ch); s.Host != strings.TrimPrefix(srv.URL, "http://") {
+		t.Fatalf("without a Host header the target saw %q, want the URL's host", s.Host)
+	}
 }
 
 func TestHeaderSafe(t *testing.T) {
@@ -624,6 +647,57 @@ func redirector(t *testing.T, code int, hits *atomic.Int64) *httptest.Server {
 		}
 		http.Redirect(w, r, fmt.Sprintf("/hop/%d", n-1), code)
 	})
+}
+
+// TestRedirectsLikeNodeFetch: with FollowAllRedirects (the legacy
+// protocol's queues) a POST answered 301/302/303 goes on as a GET without
+// body, 307/308 keep method and body, at most 5 hops, each hop listed
+// (issue 13: a POST answered 302 became a dead letter).
+func TestRedirectsLikeNodeFetch(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		code             int
+		hops             int
+		wantMethod, body string
+		fail             bool
+	}{
+		{code: 301, hops: 1, wantMethod: "GET"},
+		{code: 302, hops: 2, wantMethod: "GET"},
+		{code: 303, hops: 1, wantMethod: "GET"},
+		{code: 307, hops: 3, wantMethod: "POST", body: "payload"},
+		{code: 308, hops: 5, wantMethod: "POST", body: "payload"},
+		{code: 302, hops: 6, fail: true},
+	}
+	for _, tt := range tests {
+		var hits atomic.Int64
+		srv := server(t, func(w http.ResponseWriter, r *http.Request) {
+			hits.Add(1)
+			n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/hop/"))
+			if n > 0 {
+				http.Redirect(w, r, fmt.Sprintf("/hop/%d", n-1), tt.code)
+				return
+			}
+			b, _ := io.ReadAll(r.Body)
+			_, _ = fmt.Fprintf(w, "%s %s", r.Method, b)
+		})
+		c := newClient(t, deliver.Options{})
+		cl := call(&task.Spec{Method: "POST", URL: fmt.Sprintf("%s/hop/%d", srv.URL, tt.hops), BodyKind: task.BodyRaw, Body: "payload"})
+		cl.FollowAllRedirects = true
+		r := c.Do(context.Background(), cl)
+		if tt.fail {
+			if r.Err == nil || r.Kind != deliver.ErrRequest {
+				t.Errorf("%d × %d: status %d err %v, want the too-many-redirects error", tt.code, tt.hops, r.Status, r.Err)
+			}
+			continue
+		}
+		mustSucceed(t, r, http.StatusOK)
+		if want := strings.TrimSpace(tt.wantMethod + " " + tt.body); strings.TrimSpace(string(r.Body)) != want {
+			t.Errorf("%d × %d: arrived as %q, want %q", tt.code, tt.hops, r.Body, want)
+		}
+		if len(r.Redirects) != tt.hops || !strings.HasPrefix(r.Redirects[0], strconv.Itoa(tt.code)+" http://") {
+			t.Errorf("%d × %d: hops %q", tt.code, tt.hops, r.Redirects)
+		}
+	}
 }
 
 func TestRedirects(t *testing.T) {

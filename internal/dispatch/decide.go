@@ -30,11 +30,13 @@ type decision struct {
 // again after a backoff (the queue's retry policy with the task's own
 // min_backoff / max_backoff; Retry-After honoured, capped at max_backoff) while
 // attempts remain, holding the queue (strict) or stepping aside (relaxed);
-// anything else, or the last attempt, makes the task dead.
+// anything else, or the last attempt, makes the task dead. A variable task
+// of a legacy-created queue is the exception: any failure (but an egress
+// refusal or an undecodable spec) schedules its next call as usual.
 func decide(cfg *task.QueueConfig, dl *store.Delivery, res *deliver.Result, start, now time.Time, rnd *rand.Rand) decision {
 	rec := &store.AttemptRecord{
 		At: clock.Millis(start), Attempt: dl.Attempt, Status: res.Status,
-		LatencyMs: res.Latency.Milliseconds(), Seq: dl.Seq,
+		LatencyMs: res.Latency.Milliseconds(), Seq: dl.Seq, Redirects: res.Redirects,
 	}
 	if res.Err != nil {
 		rec.Error = truncateUTF8(res.Err.Error(), 512)
@@ -90,6 +92,14 @@ func decide(cfg *task.QueueConfig, dl *store.Delivery, res *deliver.Result, star
 		c.Outcome, c.Due, c.K, c.SetK = store.OutcomeAgain, now.Add(gap), k, true
 	case verdict == task.VerdictSuccess:
 		c.Outcome, c.Retention, d.final = store.OutcomeSucceeded, cfg.Retention.Std(), task.StateSucceeded
+	case cfg.Type == task.KindVariable && cfg.Legacy != nil && dl.Err == nil && res.Kind != deliver.ErrEgress:
+		// A variable task of a queue made through the legacy API is a
+		// monitor, as in the original: a failed call (4xx, 5xx, timeout,
+		// refused) is recorded in its history and the schedule goes on,
+		// with the gap of an ordinary answer; it is neither retried nor
+		// killed. Only the target's done (or X-HTQ-Action: dead) ends it.
+		gap, k := task.NextCall(dl.K, task.ActionNone, cfg.SteppingTime.Std(), cfg.MaxTimeInterval.Std(), 0, false)
+		c.Outcome, c.Due, c.K, c.SetK = store.OutcomeAgain, now.Add(gap), k, true
 	case verdict == task.VerdictRetry && dl.Attempt < cfg.TaskMaxAttempts(dl.Spec):
 		policy := cfg.TaskRetry(dl.Spec) // the queue's, with the task's own bounds
 		wait := task.Backoff(policy, dl.Attempt, rnd)

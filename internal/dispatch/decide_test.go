@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"errors"
 	"math/rand/v2"
 	"net/http"
 	"testing"
@@ -90,3 +91,50 @@ func TestDecideMaxAttemptsUsesTask(t *testing.T) {
 		t.Fatalf("attempt 2 of 2: %q, want dead", d.completion.Outcome)
 	}
 }
+
+// TestDecideLegacyVariableRepeatsThroughFailures: a variable task of a
+// queue made through the legacy API keeps its schedule when its target
+// fails (4xx, 5xx, timeout, refused), even with one attempt per task, as
+// the original's monitors did (issue 13: a 4xx killed it at once, five 5xx
+// too); a REST variable queue still retries and dies.
+func TestDecideLegacyVariableRepeatsThroughFailures(t *testing.T) {
+	t.Parallel()
+	variable := "variable"
+	legacyCfg := task.DefaultQueueConfig()
+	legacyCfg.Type, legacyCfg.Legacy = task.KindVariable, &task.LegacyAttr{Type: &variable}
+	legacyCfg.SteppingTime, legacyCfg.MaxTimeInterval = task.Duration(2*time.Second), task.Duration(5*time.Second)
+	legacyCfg.Retry.MaxAttempts = 1
+	restCfg := legacyCfg
+	restCfg.Legacy = nil
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	failures := map[string]*deliver.Result{
+		"404":     {Status: http.StatusNotFound, Header: http.Header{}},
+		"500":     {Status: http.StatusInternalServerError, Header: http.Header{}},
+		"timeout": {Kind: deliver.ErrTimeout, Err: errTest},
+		"refused": {Kind: deliver.ErrConnection, Err: errTest},
+	}
+	for name, res := range failures {
+		for k, wantGap := range map[int64]time.Duration{0: 0, 2: 4 * time.Second, 9: 5 * time.Second} {
+			dl := &store.Delivery{TaskID: "t", Queue: "q", Spec: &task.Spec{URL: "http://example.com/"}, Attempt: 1, K: k}
+			d := decide(&legacyCfg, dl, res, now, now, rand.New(rand.NewPCG(1, 2)))
+			c := d.completion
+			if c.Outcome != store.OutcomeAgain || !c.Due.Equal(now.Add(wantGap)) || c.K != k+1 || !c.SetK {
+				t.Errorf("legacy, %s, k=%d: outcome %s due +%v k %d; want again +%v k %d", name, k, c.Outcome, c.Due.Sub(now), c.K, wantGap, k+1)
+			}
+			if c.Attempt == nil || (c.Attempt.Status != res.Status) || (res.Err != nil && c.Attempt.Error == "") {
+				t.Errorf("legacy, %s: the failure is not recorded: %+v", name, c.Attempt)
+			}
+		}
+		dl := &store.Delivery{TaskID: "t", Queue: "q", Spec: &task.Spec{URL: "http://example.com/"}, Attempt: 1}
+		if d := decide(&restCfg, dl, res, now, now, rand.New(rand.NewPCG(1, 2))); d.completion.Outcome != store.OutcomeDead {
+			t.Errorf("REST, %s: outcome %s, want dead after its one attempt", name, d.completion.Outcome)
+		}
+	}
+	// an egress refusal still ends it: HTQ may never call that address
+	dl := &store.Delivery{TaskID: "t", Queue: "q", Spec: &task.Spec{URL: "http://example.com/"}, Attempt: 1}
+	if d := decide(&legacyCfg, dl, &deliver.Result{Kind: deliver.ErrEgress, Err: errTest}, now, now, rand.New(rand.NewPCG(1, 2))); d.completion.Outcome != store.OutcomeDead {
+		t.Errorf("egress refusal: outcome %s, want dead", d.completion.Outcome)
+	}
+}
+
+var errTest = errors.New("test failure")

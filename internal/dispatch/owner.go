@@ -360,6 +360,8 @@ func (o *owner) call(p pending) callResult {
 		res = o.env.call(o.calls, &deliver.Call{
 			TaskID: p.dl.TaskID, Queue: p.dl.Queue, Attempt: p.dl.Attempt, Seq: p.dl.Seq,
 			Spec: p.dl.Spec, Timeout: timeout,
+			// the legacy protocol's queues follow redirects as node-fetch did
+			FollowAllRedirects: o.cfg.Legacy != nil,
 		})
 	}
 	return callResult{p: p, res: res, start: start}

@@ -62,6 +62,18 @@ func TestParseExecuteTime(t *testing.T) {
 		{in: "2030-01-02T03:04:05", want: time.Date(2030, 1, 2, 3, 4, 5, 0, shanghai)},
 		{in: "2020-01-01 00:00:00", want: time.Date(2020, 1, 1, 0, 0, 0, 0, shanghai)}, // the past is allowed
 
+		// the forms PHP callers send besides the SDK's (issue 13)
+		{in: "1893456000", want: time.Unix(1893456000, 0)},                                                     // time()+…, seconds
+		{in: "1893456000123", want: time.UnixMilli(1893456000123)},                                             // milliseconds
+		{in: "2030-01-02T03:04:05+08:00", want: time.Date(2030, 1, 2, 3, 4, 5, 0, time.FixedZone("", 8*3600))}, // date('c')
+		{in: "2030-01-02T03:04:05-05:30", want: time.Date(2030, 1, 2, 3, 4, 5, 0, time.FixedZone("", -(5*3600+30*60)))},
+		{in: "2030-01-02 03:04:05 +0800", want: time.Date(2030, 1, 2, 3, 4, 5, 0, time.FixedZone("", 8*3600))},
+		{in: "2030-01-02T03:04:05Z", want: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{in: "2030-01-02T03:04:05.250Z", want: time.Date(2030, 1, 2, 3, 4, 5, 250e6, time.UTC)},
+		{in: "2030-01-02 03:04:05.123", want: time.Date(2030, 1, 2, 3, 4, 5, 123e6, shanghai)}, // ISO without a zone: local
+		{in: "2030-01-02T03:04", want: time.Date(2030, 1, 2, 3, 4, 0, 0, shanghai)},
+		{in: "2030-01-02", want: time.Date(2030, 1, 2, 0, 0, 0, 0, shanghai)},
+
 		{in: "2023-02-29 00:00:00", err: true},
 		{in: "2023-02-30 00:00:00", err: true},
 		{in: "2023-04-31 00:00:00", err: true},
@@ -73,21 +85,18 @@ func TestParseExecuteTime(t *testing.T) {
 		{in: "2023-01-01 24:00:00", err: true},
 		{in: "2023-01-01 23:60:00", err: true},
 		{in: "2023-01-01 23:59:60", err: true},
-		{in: "2023-01-01", err: true},
+		{in: "2030-01-02T03:04:05+24:00", err: true},
 		{in: "03:04:05", err: true},
-		{in: "2023-01-01 03:04", err: true},
 		{in: "23-01-01 03:04:05", err: true},
 		{in: "20230-01-01 03:04:05", err: true},
 		{in: "2023-001-01 03:04:05", err: true},
 		{in: "2023-01-01 003:04:05", err: true},
 		{in: "2023.01.01 03:04:05", err: true},
-		{in: "2023-01-01 03:04:05.123", err: true},
-		{in: "2023-01-01 03:04:05 +0800", err: true},
-		{in: "2023-01-01T03:04:05Z", err: true},
-		{in: "1893456000", err: true}, // a Unix timestamp is not the legacy format
-		{in: "00", err: true},
+		{in: "tomorrow", err: true},
 		{in: "now", err: true},
 		{in: "null", err: true},
+		{in: "-1", err: true},
+		{in: "18934560001234", err: true},      // 14 digits: neither seconds nor milliseconds
 		{in: "２０３０-01-02 03:04:05", err: true}, // full-width digits
 		{in: "2030-01-02 03:04:05\x00", err: true},
 		{in: strings.Repeat("9", 10_000), err: true},
@@ -98,6 +107,10 @@ func TestParseExecuteTime(t *testing.T) {
 			got, ok, err := legacy.ParseExecuteTime(tt.in, shanghai)
 			if tt.err {
 				wantInvalid(t, err, "execute_time")
+				var terr *legacy.TimeError
+				if !errors.As(err, &terr) {
+					t.Fatalf("error %v is not a *legacy.TimeError (the API runs those at once)", err)
+				}
 				if ok {
 					t.Fatal("ok is true with an error")
 				}
@@ -207,13 +220,48 @@ func TestParseFields(t *testing.T) {
 	}
 }
 
+// TestParseFieldsLists: a PHP list in data becomes the fields 0, 1, … as
+// the original sent it; in header, a list of "Name: value" strings (what
+// PHP developers write for curl) becomes headers (issue 13; both were 1005
+// before).
+func TestParseFieldsLists(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		field, in string
+		want      []task.Field
+		err       bool
+	}{
+		{field: "data", in: `["x","y"]`, want: fl("0", "x", "1", "y")},
+		{field: "data", in: `[1,true,null,{"a":1},[2]]`, want: fl("0", "1", "1", "true", "2", "", "3", `{"a":1}`, "4", "[2]")},
+		{field: "header", in: `["X-Token: abc","Host:  example.test ","Accept:"]`, want: fl("X-Token", "abc", "Host", "example.test", "Accept", "")},
+		{field: "header", in: `["X-Time: 12:30"]`, want: fl("X-Time", "12:30")},
+		{field: "header", in: `["no colon"]`, err: true},
+		{field: "header", in: `[": value"]`, err: true},
+		{field: "header", in: `[1]`, err: true},
+		{field: "header", in: `[{"a":"1"}]`, err: true},
+		{field: "header", in: `[[]]`, err: true},
+		{field: "data", in: `["a",]`, err: true},
+		{field: "data", in: `["a"] x`, err: true},
+	}
+	for _, tt := range tests {
+		got, err := legacy.ParseFields(tt.field, tt.in)
+		if tt.err {
+			if err == nil {
+				t.Errorf("ParseFields(%s, %q) = %q, want an error", tt.field, tt.in, got)
+				continue
+			}
+			wantInvalid(t, err, tt.field)
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ParseFields(%s, %q) = %q, %v; want %q", tt.field, tt.in, got, err, tt.want)
+		}
+	}
+}
+
 func TestParseFieldsErrors(t *testing.T) {
 	t.Parallel()
 	tests := []string{
-		`[1]`,
-		`["a"]`,
-		`[{"a":"1"}]`,
-		`[[]]`,
 		`[`,
 		`[]]`,
 		`[] []`,
@@ -279,14 +327,21 @@ func TestParseSeconds(t *testing.T) {
 		{in: "+5", want: 5 * time.Second},
 		{in: "007", want: 7 * time.Second},
 		{in: "315360000", want: 315360000 * time.Second}, // ten years
+		{in: "", want: 0},                                // the original read "" as 0
+		{in: "1.5", want: 1500 * time.Millisecond},
+		{in: ".5", want: 500 * time.Millisecond},
+		{in: "2.", want: 2 * time.Second},
+		{in: "0.001", want: time.Millisecond},
+		{in: "0.0001", want: time.Millisecond}, // rounded up to the timer's millisecond
+		{in: "1e3", want: 1000 * time.Second},
 		{in: "315360001", err: true},
-		{in: "", err: true},
 		{in: "-1", err: true},
-		{in: "1.5", err: true},
-		{in: "1e3", err: true},
 		{in: "2s", err: true},
 		{in: "abc", err: true},
 		{in: "0x10", err: true},
+		{in: "NaN", err: true},
+		{in: "Infinity", err: true},
+		{in: "1,5", err: true},
 		{in: "99999999999999999999", err: true},
 	}
 	for _, tt := range tests {
@@ -313,42 +368,46 @@ func TestQueueConfig(t *testing.T) {
 	base.Concurrency = 3 // must survive
 	tests := []struct {
 		name      string
-		typ       string
+		typ       *string
 		step, max *string
 		wantKind  task.Kind
 		wantStep  time.Duration
 		wantMax   time.Duration
-		wantType  string // as echoed
+		wantType  *string // as echoed
 		errField  string
 	}{
-		{name: "real_time", typ: "real_time", step: ptr("0"), max: ptr("0"), wantKind: task.KindRealtime, wantType: "real_time"},
-		{name: "variable", typ: "variable", step: ptr("2"), max: ptr("5"), wantKind: task.KindVariable, wantStep: 2 * time.Second, wantMax: 5 * time.Second, wantType: "variable"},
-		{name: "variable without times", typ: "variable", errField: "stepping_time"}, // every gap would be 0
-		{name: "variable with zero times", typ: "variable", step: ptr("0"), max: ptr("0"), errField: "stepping_time"},
-		{name: "variable without max, zero stepping", typ: "variable", step: ptr("0"), errField: "stepping_time"},
+		{name: "real_time", typ: ptr("real_time"), step: ptr("0"), max: ptr("0"), wantKind: task.KindRealtime, wantType: ptr("real_time")},
+		{name: "variable", typ: ptr("variable"), step: ptr("2"), max: ptr("5"), wantKind: task.KindVariable, wantStep: 2 * time.Second, wantMax: 5 * time.Second, wantType: ptr("variable")},
+		// the SDK's defaults: never back to back, one call per min_gap (issue 13)
+		{name: "variable without times", typ: ptr("variable"), wantKind: task.KindVariable, wantStep: time.Second, wantMax: legacy.NoMaxGap, wantType: ptr("variable")},
+		{name: "variable with zero times", typ: ptr("variable"), step: ptr("0"), max: ptr("0"), wantKind: task.KindVariable, wantStep: time.Second, wantMax: legacy.NoMaxGap, wantType: ptr("variable")},
+		{name: "variable, zero stepping, a max", typ: ptr("variable"), step: ptr("0"), max: ptr("5"), wantKind: task.KindVariable, wantStep: time.Second, wantMax: 5 * time.Second, wantType: ptr("variable")},
+		{name: "variable, fractions", typ: ptr("variable"), step: ptr("0.5"), max: ptr("2.5"), wantKind: task.KindVariable, wantStep: 500 * time.Millisecond, wantMax: 2500 * time.Millisecond, wantType: ptr("variable")},
+		{name: "variable, max below the floor", typ: ptr("variable"), step: ptr("0.25"), max: ptr("0.5"), wantKind: task.KindVariable, wantStep: 250 * time.Millisecond, wantMax: time.Second, wantType: ptr("variable")},
+		{name: "variable, empty times", typ: ptr("variable"), step: ptr(""), max: ptr(""), wantKind: task.KindVariable, wantStep: time.Second, wantMax: legacy.NoMaxGap, wantType: ptr("variable")},
 		// 0 (the SDK's "unused") or no max_time_interval: no maximum gap
-		{name: "variable with zero max", typ: "variable", step: ptr("2"), max: ptr("0"), wantKind: task.KindVariable, wantStep: 2 * time.Second, wantMax: legacy.NoMaxGap, wantType: "variable"},
-		{name: "variable without max", typ: "variable", step: ptr("3"), wantKind: task.KindVariable, wantStep: 3 * time.Second, wantMax: legacy.NoMaxGap, wantType: "variable"},
-		{name: "variable with the largest max", typ: "variable", step: ptr("2"), max: ptr("315360000"), wantKind: task.KindVariable, wantStep: 2 * time.Second, wantMax: legacy.NoMaxGap, wantType: "variable"},
-		{name: "variable with spaces", typ: "variable", step: ptr(" 3 "), max: ptr("10"), wantKind: task.KindVariable, wantStep: 3 * time.Second, wantMax: 10 * time.Second, wantType: "variable"},
-		{name: "timing is one-shot", typ: "timing", wantKind: task.KindRealtime, wantType: "timing"},
-		{name: "Variable any case is one-shot", typ: "Variable", wantKind: task.KindRealtime, wantType: "Variable"},
-		{name: "chinese type", typ: "实时", wantKind: task.KindRealtime, wantType: "实时"},
-		{name: "realtime spelling", typ: "realtime", wantKind: task.KindRealtime, wantType: "realtime"},
-		{name: "empty type", typ: "", wantKind: task.KindRealtime, wantType: "real_time"},
-		{name: "times on a one-shot queue are kept", typ: "real_time", step: ptr("4"), max: ptr("8"), wantKind: task.KindRealtime, wantStep: 4 * time.Second, wantMax: 8 * time.Second, wantType: "real_time"},
+		{name: "variable with zero max", typ: ptr("variable"), step: ptr("2"), max: ptr("0"), wantKind: task.KindVariable, wantStep: 2 * time.Second, wantMax: legacy.NoMaxGap, wantType: ptr("variable")},
+		{name: "variable without max", typ: ptr("variable"), step: ptr("3"), wantKind: task.KindVariable, wantStep: 3 * time.Second, wantMax: legacy.NoMaxGap, wantType: ptr("variable")},
+		{name: "variable with the largest max", typ: ptr("variable"), step: ptr("2"), max: ptr("315360000"), wantKind: task.KindVariable, wantStep: 2 * time.Second, wantMax: legacy.NoMaxGap, wantType: ptr("variable")},
+		{name: "variable with spaces", typ: ptr("variable"), step: ptr(" 3 "), max: ptr("10"), wantKind: task.KindVariable, wantStep: 3 * time.Second, wantMax: 10 * time.Second, wantType: ptr("variable")},
+		{name: "timing is one-shot", typ: ptr("timing"), wantKind: task.KindRealtime, wantType: ptr("timing")},
+		{name: "Variable any case is one-shot", typ: ptr("Variable"), wantKind: task.KindRealtime, wantType: ptr("Variable")},
+		{name: "chinese type", typ: ptr("实时"), wantKind: task.KindRealtime, wantType: ptr("实时")},
+		{name: "realtime spelling", typ: ptr("realtime"), wantKind: task.KindRealtime, wantType: ptr("realtime")},
+		// listed as the original listed them (issue 13): "" as posted, a missing type not at all
+		{name: "empty type", typ: ptr(""), wantKind: task.KindRealtime, wantType: ptr("")},
+		{name: "missing type", typ: nil, step: ptr("0"), wantKind: task.KindRealtime, wantType: nil},
+		{name: "times on a one-shot queue are kept", typ: ptr("real_time"), step: ptr("4"), max: ptr("8"), wantKind: task.KindRealtime, wantStep: 4 * time.Second, wantMax: 8 * time.Second, wantType: ptr("real_time")},
 
-		{name: "bad stepping", typ: "variable", step: ptr("two"), max: ptr("5"), errField: "stepping_time"},
-		{name: "negative stepping", typ: "variable", step: ptr("-2"), max: ptr("5"), errField: "stepping_time"},
-		{name: "fractional stepping", typ: "variable", step: ptr("1.5"), errField: "stepping_time"},
-		{name: "empty stepping", typ: "variable", step: ptr(""), errField: "stepping_time"},
-		{name: "bad max", typ: "variable", step: ptr("2"), max: ptr("5s"), errField: "max_time_interval"},
-		{name: "huge max", typ: "variable", step: ptr("2"), max: ptr("99999999999"), errField: "max_time_interval"},
+		{name: "bad stepping", typ: ptr("variable"), step: ptr("two"), max: ptr("5"), errField: "stepping_time"},
+		{name: "negative stepping", typ: ptr("variable"), step: ptr("-2"), max: ptr("5"), errField: "stepping_time"},
+		{name: "bad max", typ: ptr("variable"), step: ptr("2"), max: ptr("5s"), errField: "max_time_interval"},
+		{name: "huge max", typ: ptr("variable"), step: ptr("2"), max: ptr("99999999999"), errField: "max_time_interval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cfg, err := legacy.QueueConfig(base, tt.typ, tt.step, tt.max)
+			cfg, err := legacy.QueueConfig(base, tt.typ, tt.step, tt.max, legacy.DefaultMinGap)
 			if tt.errField != "" {
 				wantInvalid(t, err, tt.errField)
 				return
@@ -369,8 +428,8 @@ func TestQueueConfig(t *testing.T) {
 				t.Fatal("Legacy attributes not kept")
 			}
 			attr := legacy.AttributeOf(&cfg)
-			if attr.Type != tt.wantType {
-				t.Fatalf("echoed type %q, want %q", attr.Type, tt.wantType)
+			if !sameString(attr.Type, tt.wantType) {
+				t.Fatalf("echoed type %s, want %s", show(attr.Type), show(tt.wantType))
 			}
 			if !sameString(attr.SteppingTime, tt.step) || !sameString(attr.MaxTimeInterval, tt.max) {
 				t.Fatalf("echoed stepping_time %v max_time_interval %v, want as posted %v %v",
@@ -395,7 +454,7 @@ func TestAttributeOf(t *testing.T) {
 	realtime := task.DefaultQueueConfig()
 	realtime.SteppingTime = task.Duration(7 * time.Second)
 	posted := task.DefaultQueueConfig()
-	posted.Legacy = &task.LegacyAttr{Type: "timing", SteppingTime: ptr("01")}
+	posted.Legacy = &task.LegacyAttr{Type: ptr("timing"), SteppingTime: ptr("01")}
 	tests := []struct {
 		name string
 		cfg  task.QueueConfig
@@ -421,7 +480,7 @@ func TestAllQueueShape(t *testing.T) {
 	t.Parallel()
 	// LEGACY_API.md's allQueue example: what the SDK posts for a real_time
 	// queue comes back unchanged.
-	cfg, err := legacy.QueueConfig(task.DefaultQueueConfig(), "real_time", ptr("0"), ptr("0"))
+	cfg, err := legacy.QueueConfig(task.DefaultQueueConfig(), ptr("real_time"), ptr("0"), ptr("0"), legacy.DefaultMinGap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +549,7 @@ func fl(kv ...string) []task.Field {
 // it is unused, means no maximum: the gap keeps growing by stepping_time.
 func TestVariableWithoutMaximum(t *testing.T) {
 	t.Parallel()
-	cfg, err := legacy.QueueConfig(task.DefaultQueueConfig(), legacy.TypeVariable, ptr("2"), ptr("0"))
+	cfg, err := legacy.QueueConfig(task.DefaultQueueConfig(), ptr(legacy.TypeVariable), ptr("2"), ptr("0"), legacy.DefaultMinGap)
 	if err != nil {
 		t.Fatalf("QueueConfig(variable, 2, 0): %v", err)
 	}
@@ -539,6 +598,35 @@ func TestFormatSeconds(t *testing.T) {
 	} {
 		if got := legacy.FormatSeconds(tt.d); got != tt.want {
 			t.Errorf("FormatSeconds(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
+
+// TestEscapeURL: URLs the original accepted with spaces and the like are
+// called percent-encoded, as node-fetch (and a browser) did; everything
+// else is kept byte for byte (issue 13: these were refused before).
+func TestEscapeURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"http://h/has space?q=a b", "http://h/has%20space?q=a%20b"},
+		{"  http://h/x  ", "http://h/x"},
+		{"http://h/a\tb\nc", "http://h/abc"},
+		{"http://h/中文?名=值", "http://h/%E4%B8%AD%E6%96%87?%E5%90%8D=%E5%80%BC"},
+		{`http://h/p"<>` + "`{}" + `?q="<>'` + "`{}#f\"<>`{}", `http://h/p%22%3C%3E%60%7B%7D?q=%22%3C%3E%27` + "`{}#f%22%3C%3E%60{}"},
+		{"http://h/a?b?c#d?e#f", "http://h/a?b?c#d?e#f"},
+		{"http://h/already%20escaped?x=%41", "http://h/already%20escaped?x=%41"},
+		{"http://h/p|^[]~!$&'()*+,;=:@", "http://h/p|^[]~!$&'()*+,;=:@"},
+		{"http://h?q=a b", "http://h?q=a%20b"},
+		{"http://h", "http://h"},
+		{"http://u:p@h:80/x\x7f", "http://u:p@h:80/x%7F"},
+		{"https://example.com/ok?a=1&b=2", "https://example.com/ok?a=1&b=2"},
+	}
+	for _, tt := range tests {
+		if got := legacy.EscapeURL(tt.in); got != tt.want {
+			t.Errorf("EscapeURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if err := task.ValidateURL(legacy.EscapeURL(tt.in), 0); err != nil {
+			t.Errorf("EscapeURL(%q) is not a valid task URL: %v", tt.in, err)
 		}
 	}
 }

@@ -45,6 +45,10 @@ type API struct {
 	Enqueued        *prometheus.CounterVec   // kind: realtime, variable
 	EnqueueDuration prometheus.Histogram
 	Rejected        *prometheus.CounterVec // reason
+	// LegacyTimeFallbacks counts legacy addTask calls whose execute_time
+	// was not understood and which were therefore run at once, as the
+	// original did (refused instead under legacy.strict_execute_time).
+	LegacyTimeFallbacks prometheus.Counter
 }
 
 // Rejection reasons (the values of htq_api_tasks_rejected_total's label).
@@ -96,8 +100,12 @@ func NewAPI(reg prometheus.Registerer) *API {
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "htq_api_tasks_rejected_total", Help: "Tasks refused, by reason.",
 		}, []string{"reason"}),
+		LegacyTimeFallbacks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "htq_api_legacy_execute_time_fallbacks_total",
+			Help: "Legacy addTask calls whose execute_time was not understood, run at once as the original did.",
+		}),
 	}
-	reg.MustRegister(m.Requests, m.RequestDuration, m.Enqueued, m.EnqueueDuration, m.Rejected)
+	reg.MustRegister(m.Requests, m.RequestDuration, m.Enqueued, m.EnqueueDuration, m.Rejected, m.LegacyTimeFallbacks)
 	for _, k := range []string{"realtime", "variable"} {
 		m.Enqueued.WithLabelValues(k)
 	}

@@ -152,6 +152,10 @@ func RunAPI(ctx context.Context, env *Env) error {
 	srv := api.New(api.Config{
 		Tokens: cfg.BearerHashes(), InsecureNoAuth: a.InsecureNoAuth,
 		LegacyAppKey: a.LegacyAppKey, LegacyAppToken: a.LegacyAppToken, TimeZone: loc,
+		Legacy: api.LegacyConfig{
+			MaxAttempts: cfg.Legacy.MaxAttempts, MinGap: cfg.Legacy.MinGap.Std(),
+			StrictExecuteTime: cfg.Legacy.StrictExecuteTime,
+		},
 		CORSOrigins: a.CORSOrigins, CORSCredentials: a.CORSCredentials, AutoCreateQueues: a.AutoCreateQueues,
 		MaxBodyBytes: a.MaxBodyBytes, MaxBatch: a.MaxBatch,
 		Limits:        task.Limits{MaxURLBytes: a.MaxURLBytes, MaxHeaderBytes: a.MaxHeaderBytes, MaxBodyBytes: a.MaxBodyBytes},

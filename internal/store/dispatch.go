@@ -195,6 +195,9 @@ type AttemptRecord struct {
 	Error     string `json:"error,omitempty"`
 	Body      string `json:"body,omitempty"` // first bytes of the response body
 	Seq       int64  `json:"seq"`
+	// Redirects lists the redirects followed ("<status> <location>"), for
+	// the legacy protocol's queues, which follow them for every method.
+	Redirects []string `json:"redirects,omitempty"`
 }
 
 // NextStatus says what complete.lua did after recording a call.

@@ -57,9 +57,9 @@ type RetryPolicy struct {
 }
 
 // LegacyAttr keeps a queue's attributes as the legacy API posted them, so
-// allQueue can echo them back unchanged.
+// allQueue can echo them back unchanged (Type nil: no type was posted).
 type LegacyAttr struct {
-	Type            string  `json:"type"`
+	Type            *string `json:"type,omitempty"`
 	SteppingTime    *string `json:"stepping_time,omitempty"`
 	MaxTimeInterval *string `json:"max_time_interval,omitempty"`
 }

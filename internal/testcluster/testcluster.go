@@ -36,7 +36,7 @@ const (
 
 var binDir string
 
-// Main builds the three binaries once for a test package and runs its tests:
+// Main builds the three role binaries and the htq CLI once for a test package and runs its tests:
 // call it from TestMain.
 func Main(m *testing.M) {
 	dir, err := os.MkdirTemp("", "htq-test-bin-")
@@ -49,12 +49,12 @@ func Main(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "go env GOMOD:", err)
 		os.Exit(1)
 	}
-	for _, role := range []string{"api", "scheduler", "dispatcher"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "htq-"+role), "./cmd/"+role)
+	for _, bin := range []string{"htq-api", "htq-scheduler", "htq-dispatcher", "htq"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, bin), "./cmd/"+strings.TrimPrefix(bin, "htq-"))
 		cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
 		cmd.Stderr = os.Stderr
 		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build", role, err)
+			fmt.Fprintln(os.Stderr, "build", bin, err)
 			os.Exit(1)
 		}
 	}
@@ -385,18 +385,21 @@ func (c *Cluster) Legacy(endpoint string, fields ...string) map[string]any {
 
 // Call is one call the target received.
 type Call struct {
-	Queue   string
-	Path    string
-	Query   url.Values
-	TaskID  string
-	Attempt string
-	Seq     string
-	Start   time.Time
-	End     time.Time
-	Body    string
-	Caller  string // the calling process's name, with TrackCallers
-	Remote  string
-	conn    *connInfo
+	Queue      string
+	Method     string
+	RequestURI string // the path and query as sent
+	Header     http.Header
+	Path       string
+	Query      url.Values
+	TaskID     string
+	Attempt    string
+	Seq        string
+	Start      time.Time
+	End        time.Time
+	Body       string
+	Caller     string // the calling process's name, with TrackCallers
+	Remote     string
+	conn       *connInfo
 }
 
 // connInfo is what the target learnt of one connection.
@@ -466,7 +469,8 @@ func (tg *Target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tg.mu.Lock()
 	tg.inflight[q]--
 	tg.calls = append(tg.calls, Call{
-		Queue: q, Path: r.URL.Path, Query: r.URL.Query(), TaskID: r.Header.Get("X-HTQ-Task-Id"),
+		Queue: q, Method: r.Method, RequestURI: r.RequestURI, Header: r.Header.Clone(),
+		Path: r.URL.Path, Query: r.URL.Query(), TaskID: r.Header.Get("X-HTQ-Task-Id"),
 		Attempt: r.Header.Get("X-HTQ-Attempt"), Seq: r.Header.Get("X-HTQ-Sequence"),
 		Start: start, End: time.Now(), Body: string(body), Remote: r.RemoteAddr, conn: ci,
 	})

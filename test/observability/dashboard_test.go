@@ -22,6 +22,7 @@ import (
 var usedMetrics = []string{
 	"go_goroutines",
 	"htq_api_enqueue_duration_seconds_bucket",
+	"htq_api_legacy_execute_time_fallbacks_total",
 	"htq_api_request_duration_seconds_bucket",
 	"htq_api_requests_total",
 	"htq_api_tasks_enqueued_total",

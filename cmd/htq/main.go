@@ -1,0 +1,34 @@
+// Command htq is HTQ's command-line tool (see internal/cli). Its first
+// command, migrate-legacy, moves the original HTQ's data into HTQ.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mattn/go-isatty"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/htq/htq/internal/cli"
+)
+
+// quietRedis drops go-redis's own log lines: the command reports a Redis
+// it cannot reach itself, once.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
+func main() {
+	redis.SetLogger(quietRedis{})
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	env := cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, IsTerminal: isatty.IsTerminal(os.Stderr.Fd())}
+	err := cli.Execute(ctx, env, os.Args[1:])
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "htq:", err)
+		os.Exit(1)
+	}
+}
