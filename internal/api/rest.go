@@ -138,6 +138,9 @@ func (s *Server) putQueue(c echo.Context) error {
 	if err := readJSON(c, &p); err != nil {
 		return err
 	}
+	if err := p.badDuration(); err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
 	cfg := s.cfg.QueueDefaults
 	mode := store.PutCreate
@@ -340,6 +343,11 @@ func (s *Server) createTasks(c echo.Context) error {
 	case len(req.Tasks) > s.cfg.MaxBatch:
 		return s.reject(&Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
 			Message: "tasks: " + strconv.Itoa(len(req.Tasks)) + " in one batch, limit " + strconv.Itoa(s.cfg.MaxBatch), reason: metrics.ReasonTooLarge})
+	}
+	for i := range req.Tasks {
+		if err := req.Tasks[i].badDuration("tasks[" + strconv.Itoa(i) + "]."); err != nil {
+			return s.reject(err)
+		}
 	}
 	now := s.now()
 	nts := make([]store.NewTask, len(req.Tasks))
