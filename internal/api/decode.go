@@ -73,13 +73,13 @@ func jsonError(err error) error {
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {
-			return apiErr(http.StatusBadRequest, CodeInvalidJSON, "want a JSON object, got %s", typ.Value)
+			return apiErr(http.StatusBadRequest, CodeInvalidJSON, "want a JSON object, got %s", clip(typ.Value))
 		}
-		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "%s: want %s, got %s", field, jsonType(typ.Type.String()), typ.Value)
+		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "%s: want %s, got %s", clip(field), jsonType(typ.Type.String()), clip(typ.Value))
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "truncated JSON")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "unknown field %s", clip(strings.TrimPrefix(err.Error(), "json: unknown field ")))
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
@@ -283,7 +283,7 @@ func (r *taskRequest) toNewTask(now time.Time, l task.Limits) (store.NewTask, er
 			return store.NewTask{}, invalidField("run_at", "%q: want an RFC 3339 time such as 2030-01-02T15:04:05Z", clip(*r.RunAt))
 		}
 		if t.Year() > 9999 || t.Year() < 1970 {
-			return store.NewTask{}, invalidField("run_at", "%q: out of range", *r.RunAt)
+			return store.NewTask{}, invalidField("run_at", "%q: out of range", clip(*r.RunAt))
 		}
 		nt.Due = t
 	case r.Delay != nil:
@@ -310,11 +310,19 @@ func (r *taskRequest) toNewTask(now time.Time, l task.Limits) (store.NewTask, er
 	return nt, nil
 }
 
-func clip(s string) string {
-	if len(s) <= 64 {
+// clip shortens a value quoted in an error to 64 bytes.
+func clip(s string) string { return clipTo(s, 64) }
+
+// clipTo shortens s to at most n bytes, on a UTF-8 boundary, and marks the
+// cut with an ellipsis.
+func clipTo(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	return s[:64] + "…"
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // queuePatch is the JSON of PUT /v1/queues/{queue}: fields left out keep

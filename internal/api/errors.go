@@ -46,9 +46,26 @@ const (
 	CodeInternal         = "internal"
 )
 
-// toError maps any error to an API error. It is the one place where domain
+// maxMessageBytes bounds an error message: values a request echoes back are
+// clipped where they are quoted, and this is the backstop for any message
+// that still quotes too much (a 0.9 MB timeout string once came back in a
+// 5.4 MB error).
+const maxMessageBytes = 1024
+
+// toError maps any error to an API error, its message at most
+// maxMessageBytes (plus an ellipsis). It is the one place where domain
 // outcomes become HTTP statuses.
 func toError(err error) *Error {
+	ae := mapError(err)
+	if len(ae.Message) > maxMessageBytes {
+		clipped := *ae
+		clipped.Message = clipTo(ae.Message, maxMessageBytes)
+		return &clipped
+	}
+	return ae
+}
+
+func mapError(err error) *Error {
 	var ae *Error
 	var he *echo.HTTPError
 	var mbe *http.MaxBytesError
