@@ -282,12 +282,17 @@ func (r *taskRequest) toNewTask(now time.Time, l task.Limits) (store.NewTask, er
 		if err != nil {
 			return store.NewTask{}, invalidField("run_at", "%q: want an RFC 3339 time such as 2030-01-02T15:04:05Z", clip(*r.RunAt))
 		}
-		if t.Year() > 9999 || t.Year() < 1970 {
-			return store.NewTask{}, invalidField("run_at", "%q: out of range", clip(*r.RunAt))
+		// Checked in UTC after rounding: 9999-12-31T23:59:59-23:59 is in
+		// year 10000, and so is the last nanosecond of 9999 rounded up.
+		if err := task.CheckDue(clock.CeilMillis(t)); err != nil {
+			return store.NewTask{}, invalidField("run_at", "%q: out of range: %v", clip(*r.RunAt), err)
 		}
 		nt.Due = t
 	case r.Delay != nil:
 		nt.Due = now.Add(r.Delay.std())
+		if err := task.CheckDue(clock.CeilMillis(nt.Due)); err != nil {
+			return store.NewTask{}, invalidField("delay", "out of range: %v", err)
+		}
 	}
 	if nt.Due.After(now) {
 		// Times are kept in milliseconds: round up, so that a task never

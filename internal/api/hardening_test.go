@@ -4,6 +4,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/htq/htq/internal/store"
+	"github.com/htq/htq/internal/task"
 )
 
 // TestEchoedValuesAreClipped: an error quotes at most a short piece of a
@@ -35,4 +39,67 @@ func TestEchoedValuesAreClipped(t *testing.T) {
 			t.Errorf("%s: %d-byte error answer to a %d-byte body: %.200s…", tc.name, len(r.body), len(tc.body), msg)
 		}
 	}
+}
+
+// TestDueTimesBeyondYear9999InUTCAreRefused: a due time is checked in UTC
+// against what can be stored and shown (1970 to the end of 9999), on every
+// path that takes one. A run_at that passed the year check in its own
+// offset was stored, then every answer about it failed to encode (503,
+// and each plain retry stored one more task).
+func TestDueTimesBeyondYear9999InUTCAreRefused(t *testing.T) {
+	t.Parallel()
+	west, err := time.LoadLocation("America/Los_Angeles")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWith(t, envOptions{zone: west})
+	e.putQueue("q", map[string]any{})
+	before := e.snapshot()
+	for _, runAt := range []string{
+		"9999-12-31T23:59:59-23:59",     // year 10000 in UTC
+		"9999-12-31T23:59:59.9999Z",     // rounds up to the next millisecond: year 10000
+		"1970-01-01T00:00:00.000+00:01", // before 1970 in UTC
+	} {
+		e.wantError(e.rest(http.MethodPost, "/v1/queues/q/tasks", map[string]any{"url": "http://x", "run_at": runAt}),
+			http.StatusUnprocessableEntity, "validation_failed", "run_at", "out of range")
+		e.wantError(e.rest(http.MethodPost, "/v1/queues/q/tasks/batch", map[string]any{"tasks": []any{map[string]any{"url": "http://x", "run_at": runAt}}}),
+			http.StatusUnprocessableEntity, "validation_failed", "tasks[0]", "run_at")
+	}
+	// legacy execute_time is read in api.time_zone, here west of UTC
+	wantLegacy(t, e.legacy("addTask", encMultipart, creds("queue_name", "q", "url", "http://x", "execute_time", "9999-12-31 23:59:59")),
+		1005, "execute_time")
+	// a delay that ends after 9999
+	e.clk.Set(time.Date(9990, 1, 1, 0, 0, 0, 0, time.UTC))
+	e.wantError(e.rest(http.MethodPost, "/v1/queues/q/tasks", map[string]any{"url": "http://x", "delay": "876000h"}),
+		http.StatusUnprocessableEntity, "validation_failed", "delay", "out of range")
+	if d := diffSnapshots(before, e.snapshot()); len(d) > 0 {
+		t.Fatalf("refused requests changed Redis: %v", d)
+	}
+	e.clk.Set(testNow)
+
+	// the last millisecond of 9999 is fine, and its task can be read
+	tj := e.addTask("q", map[string]any{"url": "http://x", "run_at": "9999-12-31T15:59:59.999-08:00"})
+	var got taskJSON
+	e.must(e.rest(http.MethodGet, "/v1/tasks/"+tj.ID, nil), http.StatusOK, &got)
+	if got.RunAt == nil || !got.RunAt.Equal(time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC)) {
+		t.Fatalf("run_at = %v", got.RunAt)
+	}
+	e.must(e.rest(http.MethodGet, "/v1/queues/q/tasks?state=scheduled", nil), http.StatusOK, nil)
+	wantLegacy(t, e.legacy("addTask", encMultipart, creds("queue_name", "q", "url", "http://x", "execute_time", "9999-12-31 15:59:59")), 0)
+}
+
+// TestStoredTimesBeyondYear9999StillRead: a task stored with a due time
+// that JSON cannot hold (by a version without the range check) can still
+// be read and listed, without the time, instead of failing every answer.
+func TestStoredTimesBeyondYear9999StillRead(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.putQueue("q", map[string]any{})
+	due := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	res, err := e.st.Enqueue(e.ctx, "q", []store.NewTask{{Due: due, Spec: &task.Spec{Method: "GET", URL: "http://x/", RunAtMs: due.UnixMilli()}}}, store.EnqueueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.must(e.rest(http.MethodGet, "/v1/tasks/"+res.Tasks[0].ID, nil), http.StatusOK, nil)
+	e.must(e.rest(http.MethodGet, "/v1/queues/q/tasks?state=scheduled", nil), http.StatusOK, nil)
 }

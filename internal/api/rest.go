@@ -67,8 +67,12 @@ type attemptJSON struct {
 	Sequence  int64     `json:"sequence"`
 }
 
+// timePtr returns t in UTC for an answer, nil when t is zero or outside
+// what JSON can hold (years 0 to 9999): such a time can only have been
+// stored before requests were checked with task.CheckDue, and it must not
+// make every answer about its task fail.
 func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
+	if t.IsZero() || t.UTC().Year() > 9999 || t.UTC().Year() < 0 {
 		return nil
 	}
 	u := t.UTC()

@@ -88,6 +88,11 @@ func ParseExecuteTime(s string, loc *time.Location) (t time.Time, ok bool, err e
 	if t.Day() != n[2] || int(t.Month()) != n[1] {
 		return time.Time{}, false, invalid("execute_time", "%q: no such day", clip(s))
 	}
+	// In UTC: 9999-12-31 23:59:59 west of UTC is in year 10000, which
+	// could be stored but never shown.
+	if t.After(task.MaxDue) {
+		return time.Time{}, false, invalid("execute_time", "%q: out of range: %v", clip(s), task.CheckDue(t))
+	}
 	return t, true, nil
 }
 
