@@ -36,7 +36,11 @@ func readJSON(c echo.Context, v any) error {
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return err // *http.MaxBytesError becomes 413
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err // 413
+		}
+		return &bodyReadError{err} // 408 or 400
 	}
 	return decodeStrict(body, v)
 }

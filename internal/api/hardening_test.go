@@ -1,11 +1,14 @@
 package api_test
 
 import (
+	"bufio"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/htq/htq/internal/api"
 	"github.com/htq/htq/internal/store"
 	"github.com/htq/htq/internal/task"
 )
@@ -102,4 +105,73 @@ func TestStoredTimesBeyondYear9999StillRead(t *testing.T) {
 	}
 	e.must(e.rest(http.MethodGet, "/v1/tasks/"+res.Tasks[0].ID, nil), http.StatusOK, nil)
 	e.must(e.rest(http.MethodGet, "/v1/queues/q/tasks?state=scheduled", nil), http.StatusOK, nil)
+}
+
+// TestClientFaultsAreNotServerErrors: what a client does wrong is a 4xx,
+// never a 503 "the change may or may not have been made" (which any token
+// holder could use to trip the 5xx alerts): a body cut off by the read
+// timeout is 408, a client that hangs up mid-body 400, a list cursor whose
+// parts do not fit in 64 bits 400.
+func TestClientFaultsAreNotServerErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, envOptions{mutate: func(c *api.Config) { c.ReadTimeout = 300 * time.Millisecond }})
+	e.putQueue("q", map[string]any{})
+	addr := e.serve()
+	req := "POST /v1/queues/q/tasks HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + testToken +
+		"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"url\":"
+
+	// too slow: the rest of the body never comes
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("stalled body: HTTP %d, want 408", resp.StatusCode)
+	}
+
+	// gone: the client closes its connection mid-body
+	conn2, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn2.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn2.(*net.TCPConn).CloseWrite()
+	_ = conn2.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if resp, err := http.ReadResponse(bufio.NewReader(conn2), nil); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("body cut short: HTTP %d, want 400", resp.StatusCode)
+		}
+	}
+	conn2.Close()
+
+	// (nothing can follow the largest stream id either)
+	for _, cursor := range []string{"18446744073709551616-0", "0-99999999999999999999", "18446744073709551615-18446744073709551615"} {
+		e.wantError(e.rest(http.MethodGet, "/v1/queues/q/tasks?state=queued&cursor="+cursor, nil), http.StatusBadRequest, "bad_request", "cursor")
+	}
+	e.must(e.rest(http.MethodGet, "/v1/queues/q/tasks?state=queued&cursor=18446744073709551615-0", nil), http.StatusOK, nil)
+
+	for _, code := range []string{"500", "503"} {
+		if v, ok := e.metricValue(`htq_api_requests_total{code="` + code + `",method="POST",route="/v1/queues/:queue/tasks"}`); ok {
+			t.Errorf("%v requests counted as %s", v, code)
+		}
+		if v, ok := e.metricValue(`htq_api_requests_total{code="` + code + `",method="GET",route="/v1/queues/:queue/tasks"}`); ok {
+			t.Errorf("%v list requests counted as %s", v, code)
+		}
+	}
+	if v := e.metric(`htq_api_requests_total{code="400",method="POST",route="/v1/queues/:queue/tasks"}`); v != 1 {
+		t.Errorf("%v requests cut short counted as 400, want 1", v)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -430,7 +431,10 @@ func checkCursor(state task.State, cursor string) error {
 	}
 	switch state {
 	case task.StateQueued, task.StateActive:
-		if streamID.MatchString(cursor) {
+		// both parts fit in 64 bits, and the id is not the largest one
+		// (nothing can follow it: Redis refuses a range after it)
+		if ms, seq, ok := strings.Cut(cursor, "-"); ok && streamID.MatchString(cursor) && fitsUint64(ms) && fitsUint64(seq) &&
+			cursor != maxStreamID {
 			return nil
 		}
 	default:
@@ -439,6 +443,16 @@ func checkCursor(state task.State, cursor string) error {
 		}
 	}
 	return apiErr(http.StatusBadRequest, CodeBadRequest, "cursor: %q: pass the next_cursor of the previous page", clip(cursor))
+}
+
+// maxStreamID is the largest Redis stream id.
+const maxStreamID = "18446744073709551615-18446744073709551615"
+
+// fitsUint64 reports whether decimal digits s fit in 64 bits, as the parts
+// of a Redis stream id must.
+func fitsUint64(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 64)
+	return err == nil
 }
 
 func (s *Server) getTask(c echo.Context) error {
