@@ -35,6 +35,8 @@ const (
 	CodeInvalidJSON      = "invalid_json"
 	CodeValidation       = "validation_failed"
 	CodeUnauthorized     = "unauthorized"
+	CodeForbidden        = "forbidden"
+	CodeMisdirected      = "misdirected_request"
 	CodeNotFound         = "not_found"
 	CodeQueueNotFound    = "queue_not_found"
 	CodeTaskNotFound     = "task_not_found"

@@ -2,8 +2,10 @@ package api_test
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -174,4 +176,153 @@ func TestClientFaultsAreNotServerErrors(t *testing.T) {
 	if v := e.metric(`htq_api_requests_total{code="400",method="POST",route="/v1/queues/:queue/tasks"}`); v != 1 {
 		t.Errorf("%v requests cut short counted as 400, want 1", v)
 	}
+}
+
+// sendHost sends a request addressed to host (the Host header), with the
+// given headers, to the test server.
+func (e *testEnv) sendHost(method, path, host string, hdr ...string) *result {
+	e.t.Helper()
+	req, err := http.NewRequestWithContext(e.ctx, method, e.ts.URL+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := e.hc.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return &result{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// TestCORS: without cors_origins no answer allows cross-origin access;
+// with them, exactly the listed origins are allowed, with credentials only
+// when asked (the config refuses credentials with "*").
+func TestCORS(t *testing.T) {
+	t.Parallel()
+	preflight := []string{"Origin", "https://evil.example", "Access-Control-Request-Method", "DELETE",
+		"Access-Control-Request-Headers", "authorization"}
+	t.Run("none by default", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		for _, r := range []*result{
+			e.sendHost(http.MethodGet, "/v1/queues", "", "Origin", "https://evil.example", "Authorization", "Bearer "+testToken),
+			e.sendHost(http.MethodGet, "/metrics", "", "Origin", "https://evil.example"),
+			e.sendHost(http.MethodOptions, "/v1/queues/q", "", preflight...),
+			e.sendHost(http.MethodGet, "/readyz", "", "Origin", "null"),
+		} {
+			for _, h := range []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Allow-Methods"} {
+				if v := r.header.Get(h); v != "" {
+					t.Errorf("%v: %s: %s", r, h, v)
+				}
+			}
+		}
+	})
+	t.Run("listed origins", func(t *testing.T) {
+		t.Parallel()
+		e := newEnvWith(t, envOptions{mutate: func(c *api.Config) {
+			c.CORSOrigins, c.CORSCredentials = []string{"https://console.example"}, true
+		}})
+		r := e.sendHost(http.MethodGet, "/v1/queues", "", "Origin", "https://console.example", "Authorization", "Bearer "+testToken)
+		if r.header.Get("Access-Control-Allow-Origin") != "https://console.example" || r.header.Get("Access-Control-Allow-Credentials") != "true" {
+			t.Errorf("listed origin: %v %v", r, r.header)
+		}
+		r = e.sendHost(http.MethodOptions, "/v1/queues/q", "", "Origin", "https://console.example", "Access-Control-Request-Method", "DELETE")
+		if r.header.Get("Access-Control-Allow-Origin") != "https://console.example" {
+			t.Errorf("listed origin's preflight: %v %v", r, r.header)
+		}
+		r = e.sendHost(http.MethodOptions, "/v1/queues/q", "", preflight...)
+		if v := r.header.Get("Access-Control-Allow-Origin"); v != "" {
+			t.Errorf("unlisted origin's preflight allowed: %s", v)
+		}
+	})
+}
+
+// TestInsecureNoAuthRefusesOtherHostsAndOrigins: without authentication the
+// API says so loudly at start, and /v1 answers only requests addressed to
+// loopback or a configured name (no DNS rebinding) and not sent from
+// another origin (no page the user opens can drive it).
+func TestInsecureNoAuthRefusesOtherHostsAndOrigins(t *testing.T) {
+	t.Parallel()
+	var logs strings.Builder
+	e := newEnvWith(t, envOptions{mutate: func(c *api.Config) {
+		c.InsecureNoAuth, c.Tokens = true, nil
+		c.AllowedHosts = []string{"htq.internal"}
+		c.CORSOrigins = []string{"https://console.example"}
+	}, log: &logs})
+	if !strings.Contains(logs.String(), "AUTHENTICATION IS OFF") || !strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("no warning at start: %q", logs.String())
+	}
+	port := e.ts.Listener.Addr().(*net.TCPAddr).Port
+	for _, tc := range []struct {
+		host   string
+		hdr    []string
+		status int
+	}{
+		{"", nil, http.StatusOK}, // 127.0.0.1:port
+		{"localhost:" + strconv.Itoa(port), nil, http.StatusOK},
+		{"LOCALHOST", nil, http.StatusOK},
+		{"[::1]:" + strconv.Itoa(port), nil, http.StatusOK},
+		{"127.1.2.3", nil, http.StatusOK},
+		{"htq.internal:5999", nil, http.StatusOK},
+		{"HTQ.internal.", nil, http.StatusOK},
+		{"evil.example", nil, http.StatusMisdirectedRequest},
+		{"evil.example:" + strconv.Itoa(port), nil, http.StatusMisdirectedRequest},
+		{"10.0.0.1", nil, http.StatusMisdirectedRequest},
+		{"localhost.evil.example", nil, http.StatusMisdirectedRequest},
+		{"", []string{"Origin", "https://evil.example"}, http.StatusForbidden},
+		{"", []string{"Origin", "null"}, http.StatusForbidden},
+		{"", []string{"Origin", "https://console.example"}, http.StatusOK},
+		{"localhost:" + strconv.Itoa(port), []string{"Origin", "http://localhost:" + strconv.Itoa(port)}, http.StatusOK}, // same origin
+	} {
+		r := e.sendHost(http.MethodGet, "/v1/queues", tc.host, tc.hdr...)
+		if r.status != tc.status {
+			t.Errorf("Host %q %v: %v, want %d", tc.host, tc.hdr, r, tc.status)
+		}
+	}
+	// a cross-origin "simple" POST, which a browser sends without asking
+	r := e.sendHost(http.MethodPost, "/v1/queues/q/pause", "", "Origin", "https://evil.example", "Content-Type", "text/plain")
+	e.wantError(r, http.StatusForbidden, "forbidden", "api.cors_origins")
+	// health needs no Host check: probes address pods by IP
+	if r := e.sendHost(http.MethodGet, "/healthz", "10.0.0.1"); r.status != http.StatusOK {
+		t.Errorf("/healthz by IP: %v", r)
+	}
+}
+
+// TestVariableQueuesHaveAFloorGap: a variable queue may not settle on gaps
+// below queues.min_variable_gap, through REST or the legacy addQueue: a
+// max_time_interval of 1ns once let one task call its target 70 times in
+// 3 s.
+func TestVariableQueuesHaveAFloorGap(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, envOptions{mutate: func(c *api.Config) { c.MinVariableGap = time.Second }})
+	for _, tc := range []struct {
+		name  string
+		body  map[string]any
+		field string
+	}{
+		{"1ns maximum", map[string]any{"type": "variable", "stepping_time": 1, "max_time_interval": "1ns"}, "max_time_interval"},
+		{"no stepping", map[string]any{"type": "variable", "stepping_time": 0, "max_time_interval": 5}, "stepping_time"},
+		{"stepping left out", map[string]any{"type": "variable", "max_time_interval": 5}, "stepping_time"},
+		{"sub-second stepping", map[string]any{"type": "variable", "stepping_time": "999ms", "max_time_interval": 5}, "stepping_time"},
+	} {
+		e.wantError(e.rest(http.MethodPut, "/v1/queues/v", tc.body), http.StatusUnprocessableEntity, "validation_failed",
+			tc.field, "queues.min_variable_gap")
+	}
+	e.putQueue("v", map[string]any{"type": "variable", "stepping_time": 1, "max_time_interval": "1s"})
+	// an update may not take it below the floor either
+	e.wantError(e.rest(http.MethodPut, "/v1/queues/v", map[string]any{"max_time_interval": "500ms"}),
+		http.StatusUnprocessableEntity, "validation_failed", "max_time_interval")
+	// other queue types have no gaps to bound
+	e.putQueue("r", map[string]any{"type": "realtime", "stepping_time": 0})
+
+	wantLegacy(t, e.legacy("addQueue", encMultipart, creds("queue_name", "lv", "type", "variable", "stepping_time", "0", "max_time_interval", "5")),
+		1005, "stepping_time", "queues.min_variable_gap")
+	wantBody(t, e.legacy("addQueue", encMultipart, creds("queue_name", "lv", "type", "variable", "stepping_time", "1", "max_time_interval", "0")), bodyAdded)
 }

@@ -181,6 +181,9 @@ func (s *Server) legacyAddQueue(c echo.Context, f *legacyForm) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.CheckGapFloor(s.cfg.MinVariableGap); err != nil {
+		return nil, fmt.Errorf("%w: %w", legacy.ErrInvalid, err)
+	}
 	if _, err := s.st.PutQueue(c.Request().Context(), name, &cfg, store.PutCreate); err != nil {
 		return nil, err
 	}

@@ -160,6 +160,9 @@ func (s *Server) putQueue(c echo.Context) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if err := cfg.CheckGapFloor(s.cfg.MinVariableGap); err != nil {
+		return err
+	}
 	created, err := s.st.PutQueue(ctx, name, &cfg, mode)
 	if err != nil {
 		return err

@@ -152,7 +152,8 @@ func RunAPI(ctx context.Context, env *Env) error {
 	srv := api.New(api.Config{
 		Tokens: cfg.BearerHashes(), InsecureNoAuth: a.InsecureNoAuth,
 		LegacyAppKey: a.LegacyAppKey, LegacyAppToken: a.LegacyAppToken, TimeZone: loc,
-		CORSOrigins: a.CORSOrigins, CORSCredentials: a.CORSCredentials, AutoCreateQueues: a.AutoCreateQueues,
+		CORSOrigins: a.CORSOrigins, CORSCredentials: a.CORSCredentials, AllowedHosts: a.AllowedHosts,
+		AutoCreateQueues: a.AutoCreateQueues, MinVariableGap: cfg.Queues.MinVariableGap.Std(),
 		MaxBodyBytes: a.MaxBodyBytes, MaxBatch: a.MaxBatch,
 		Limits:        task.Limits{MaxURLBytes: a.MaxURLBytes, MaxHeaderBytes: a.MaxHeaderBytes, MaxBodyBytes: a.MaxBodyBytes},
 		QueueDefaults: cfg.QueueDefaults(), IdempotencyWindow: cfg.Queues.IdempotencyWindow.Std(),
