@@ -5,12 +5,18 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/htq/htq/internal/api"
+	"github.com/htq/htq/internal/clock"
+	"github.com/htq/htq/internal/metrics"
 	"github.com/htq/htq/internal/store"
 	"github.com/htq/htq/internal/task"
 )
@@ -325,4 +331,31 @@ func TestVariableQueuesHaveAFloorGap(t *testing.T) {
 	wantLegacy(t, e.legacy("addQueue", encMultipart, creds("queue_name", "lv", "type", "variable", "stepping_time", "0", "max_time_interval", "5")),
 		1005, "stepping_time", "queues.min_variable_gap")
 	wantBody(t, e.legacy("addQueue", encMultipart, creds("queue_name", "lv", "type", "variable", "stepping_time", "1", "max_time_interval", "0")), bodyAdded)
+}
+
+// TestReadyzDoesNotDiscloseRedis: /readyz needs no token, so when Redis is
+// down it says so without Redis's address.
+func TestReadyzDoesNotDiscloseRedis(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
+	t.Cleanup(func() { rdb.Close() })
+	st, err := store.New(rdb, keyPrefix, clock.NewFake(testNow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	srv := api.New(testConfig(time.UTC), st, clock.NewFake(testNow), testLogger(t), metrics.NewAPI(reg), reg, true)
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	_, port, _ := net.SplitHostPort(addr)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "redis unreachable") ||
+		strings.Contains(rec.Body.String(), port) || strings.Contains(rec.Body.String(), "127.0.0.1") {
+		t.Fatalf("/readyz with Redis down: %d %s", rec.Code, rec.Body.String())
+	}
 }
