@@ -359,3 +359,48 @@ func TestReadyzDoesNotDiscloseRedis(t *testing.T) {
 		t.Fatalf("/readyz with Redis down: %d %s", rec.Code, rec.Body.String())
 	}
 }
+
+// TestLegacyAnswersEscapeWhatTheyEcho: the messages of the codes the
+// original never sent (1005 on) quote the client's values with <, > and &
+// escaped; the original's own answers stay byte for byte. Every answer,
+// REST or legacy, says nosniff.
+func TestLegacyAnswersEscapeWhatTheyEcho(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.legacy("addTask", encMultipart, creds("queue_name", "q", "url", "http://x", "execute_time", "<script>alert(1)</script>"))
+	wantLegacy(t, r, 1005, "execute_time", "<script>") // decoded
+	if strings.Contains(string(r.body), "<script>") || !strings.Contains(string(r.body), `\u003cscript\u003e`) {
+		t.Errorf("echo not escaped: %s", r.body)
+	}
+	wantBody(t, e.legacy("addQueue", encMultipart, creds("queue_name", "<b>", "type", "real_time")), bodyAdded)
+	r = e.legacy("allQueue", encMultipart, creds())
+	if !strings.Contains(string(r.body), `"queue_name":"<b>"`) {
+		t.Errorf("allQueue is no longer as the original wrote it: %s", r.body)
+	}
+	for _, r := range []*result{
+		r, e.legacy("addQueue", encMultipart, creds()),
+		e.rest(http.MethodGet, "/v1/queues", nil), e.rest(http.MethodGet, "/v1/nowhere", nil),
+		e.rest(http.MethodGet, "/v1/queues", nil, "Authorization", "-"),
+		e.rest(http.MethodGet, "/healthz", nil), e.rest(http.MethodGet, "/metrics", nil), e.rest(http.MethodGet, "/openapi.yaml", nil),
+		e.rest(http.MethodGet, "/", nil),
+	} {
+		if v := r.header.Get("X-Content-Type-Options"); v != "nosniff" {
+			t.Errorf("%v: X-Content-Type-Options %q", r, v)
+		}
+	}
+}
+
+// TestLegacyStoredStringsAreBounded: addQueue stores type, stepping_time
+// and max_time_interval as posted, and every allQueue lists them: each is
+// bounded (a 900 KB type was once accepted).
+func TestLegacyStoredStringsAreBounded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wantLegacy(t, e.legacy("addQueue", encMultipart, creds("queue_name", "a", "type", strings.Repeat("t", 900_000))), 1005, "type")
+	wantLegacy(t, e.legacy("addQueue", encMultipart, creds("queue_name", "b", "type", "variable", "stepping_time", "1"+strings.Repeat(" ", 100_000),
+		"max_time_interval", "5")), 1005, "stepping_time")
+	wantLegacy(t, e.legacy("addQueue", encMultipart, creds("queue_name", "c", "type", "real_time", "max_time_interval", strings.Repeat(" ", 1000)+"0")),
+		1005, "max_time_interval")
+	wantBody(t, e.legacy("allQueue", encMultipart, creds()), `[]`)
+	wantBody(t, e.legacy("addQueue", encMultipart, creds("queue_name", "d", "type", strings.Repeat("t", 64))), bodyAdded)
+}

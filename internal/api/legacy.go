@@ -28,10 +28,15 @@ type legacyResult struct {
 }
 
 // legacyReply writes JSON as the SDK expects it: UTF-8 left unescaped.
+// Answers the original also sent (its codes below 1005, allQueue's list)
+// stay byte for byte as it wrote them; the messages of the newer codes,
+// which quote what the client sent, escape <, > and & (\u003c…), which
+// every JSON decoder reads back the same.
 func (s *Server) legacyReply(c echo.Context, v any) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
+	r, ok := v.(legacyResult)
+	enc.SetEscapeHTML(ok && r.Code >= legacy.CodeInvalid)
 	if err := enc.Encode(v); err != nil {
 		return err
 	}

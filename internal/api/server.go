@@ -94,7 +94,7 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.instrument, s.recoverPanic, s.limitBody)
+	e.Use(noSniff, s.instrument, s.recoverPanic, s.limitBody)
 	if len(cfg.CORSOrigins) > 0 { // none by default: no cross-origin access
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
 			AllowOrigins:     cfg.CORSOrigins,
@@ -199,6 +199,15 @@ func (s *Server) readyz(c echo.Context) error {
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "redis unreachable"})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// noSniff tells browsers to take every answer as the type it says (JSON,
+// YAML, text), never to sniff it into HTML or script.
+func noSniff(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("X-Content-Type-Options", "nosniff")
+		return next(c)
+	}
 }
 
 // instrument counts requests by route template, method (standard methods

@@ -191,10 +191,29 @@ func ParseSeconds(field, s string) (time.Duration, error) {
 	return time.Duration(n) * time.Second, nil
 }
 
+// Limits of the addQueue fields stored as posted.
+const (
+	MaxTypeBytes    = 64
+	MaxSecondsBytes = 32
+)
+
 // QueueConfig turns legacy addQueue fields into a queue configuration.
 // typ is stored as posted; only "variable" makes a variable queue.
 func QueueConfig(base task.QueueConfig, typ string, step, maxGap *string) (task.QueueConfig, error) {
 	cfg := base
+	// Stored as posted and listed by every allQueue: bounded (a 900 KB type
+	// was once accepted).
+	if len(typ) > MaxTypeBytes {
+		return cfg, invalid("type", "%d bytes, limit %d", len(typ), MaxTypeBytes)
+	}
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"stepping_time", step}, {"max_time_interval", maxGap}} {
+		if f.v != nil && len(*f.v) > MaxSecondsBytes {
+			return cfg, invalid(f.name, "%d bytes, limit %d", len(*f.v), MaxSecondsBytes)
+		}
+	}
 	attr := &task.LegacyAttr{Type: typ, SteppingTime: step, MaxTimeInterval: maxGap}
 	if attr.Type == "" {
 		attr.Type = TypeRealtime
