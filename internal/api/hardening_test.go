@@ -404,3 +404,58 @@ func TestLegacyStoredStringsAreBounded(t *testing.T) {
 	wantBody(t, e.legacy("allQueue", encMultipart, creds()), `[]`)
 	wantBody(t, e.legacy("addQueue", encMultipart, creds("queue_name", "d", "type", strings.Repeat("t", 64))), bodyAdded)
 }
+
+// TestPathTricksNeverReachAHandlerWithoutAToken keeps the probe's passing
+// classes: spellings of a /v1 path that a lax router might clean up or
+// match are refused without a token and change nothing, and
+// method-override headers are ignored.
+func TestPathTricksNeverReachAHandlerWithoutAToken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.putQueue("q", map[string]any{})
+	e.addTask("q", map[string]any{"url": "http://x/"})
+	before := e.snapshot()
+	for _, tc := range []struct{ method, path string }{
+		{http.MethodGet, "//v1/queues"},
+		{http.MethodGet, "/v1/./queues"},
+		{http.MethodGet, "/v1/queues/%2e%2e/x"},
+		{http.MethodGet, "/v1/queues/../queues"},
+		{http.MethodGet, "/V1/queues"},
+		{http.MethodGet, "/v1//queues"},
+		{http.MethodGet, "/v1%2fqueues"},
+		{http.MethodGet, "/api/../v1/queues"},
+		{http.MethodDelete, "//v1/queues/q"},
+		{http.MethodDelete, "/v1/./queues/q"},
+		{http.MethodDelete, "/V1/queues/q"},
+		{http.MethodPost, "/v1/queues/%2e%2e/v1/queues/q/purge"},
+		{http.MethodPost, "//v1/queues/q/purge"},
+	} {
+		r := e.send(tc.method, tc.path, nil, nil)
+		if r.status == http.StatusOK || r.status == http.StatusNoContent || r.status/100 == 5 {
+			t.Errorf("%s %s without a token: %v", tc.method, tc.path, r)
+		}
+		if r.status != http.StatusUnauthorized && r.status != http.StatusNotFound && r.status != http.StatusMovedPermanently &&
+			r.status != http.StatusBadRequest && r.status != http.StatusMethodNotAllowed {
+			t.Errorf("%s %s without a token: %v, want 401, 404, 400, 405 or a redirect", tc.method, tc.path, r)
+		}
+	}
+	if d := diffSnapshots(before, e.snapshot()); len(d) > 0 {
+		t.Fatalf("requests without a token changed Redis: %v", d)
+	}
+	// an overriding header does not turn a GET into a DELETE, with or without a token
+	for _, h := range []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"} {
+		r := e.send(http.MethodGet, "/v1/queues/q", nil, http.Header{h: {"DELETE"}})
+		if r.status != http.StatusUnauthorized {
+			t.Errorf("GET with %s: DELETE and no token: %v", h, r)
+		}
+		e.must(e.rest(http.MethodGet, "/v1/queues/q", nil, h, "DELETE"), http.StatusOK, nil)
+		if d := diffSnapshots(before, e.snapshot()); len(d) > 0 {
+			t.Fatalf("GET with %s: DELETE changed Redis: %v", h, d)
+		}
+	}
+	var tj taskJSON
+	e.must(e.rest(http.MethodPost, "/v1/queues/q/tasks", map[string]any{"url": "http://x/"}, "X-HTTP-Method-Override", "DELETE"), http.StatusCreated, &tj)
+	if q := e.getQueue("q"); q.Counts.Queued != 2 {
+		t.Fatalf("POST with X-HTTP-Method-Override: DELETE: queue %+v", q)
+	}
+}
