@@ -36,7 +36,11 @@ func readJSON(c echo.Context, v any) error {
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return err // *http.MaxBytesError becomes 413
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err // 413
+		}
+		return &bodyReadError{err} // 408 or 400
 	}
 	return decodeStrict(body, v)
 }
@@ -56,7 +60,7 @@ func decodeStrict(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err, body)
+		return jsonError(err)
 	}
 	if dec.More() {
 		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "unexpected data after the JSON object")
@@ -64,7 +68,7 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
-func jsonError(err error, body []byte) error {
+func jsonError(err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
@@ -73,18 +77,13 @@ func jsonError(err error, body []byte) error {
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {
-			return apiErr(http.StatusBadRequest, CodeInvalidJSON, "want a JSON object, got %s", typ.Value)
+			return apiErr(http.StatusBadRequest, CodeInvalidJSON, "want a JSON object, got %s", clip(typ.Value))
 		}
-		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "%s: want %s, got %s", field, jsonType(typ.Type.String()), typ.Value)
+		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "%s: want %s, got %s", clip(field), jsonType(typ.Type.String()), clip(typ.Value))
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "truncated JSON")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
-	case errors.Is(err, task.ErrBadDuration):
-		if field := badDurationField(body, ""); field != "" {
-			return apiErr(http.StatusUnprocessableEntity, CodeValidation, "%s: %v", field, err)
-		}
-		return apiErr(http.StatusUnprocessableEntity, CodeValidation, "%v", err)
+		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "unknown field %s", clip(strings.TrimPrefix(err.Error(), "json: unknown field ")))
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
@@ -122,16 +121,85 @@ type taskRequest struct {
 	Form           map[string]string `json:"form"`
 	FormEncoding   string            `json:"form_encoding"`
 	RunAt          *string           `json:"run_at"`
-	Delay          *task.Duration    `json:"delay"`
-	Timeout        *task.Duration    `json:"timeout"`
+	Delay          *durationJSON     `json:"delay"`
+	Timeout        *durationJSON     `json:"timeout"`
 	MaxAttempts    *int              `json:"max_attempts"`
-	MinBackoff     *task.Duration    `json:"min_backoff"`
-	MaxBackoff     *task.Duration    `json:"max_backoff"`
+	MinBackoff     *durationJSON     `json:"min_backoff"`
+	MaxBackoff     *durationJSON     `json:"max_backoff"`
 	IdempotencyKey string            `json:"idempotency_key"`
+}
+
+// durationJSON is a duration field of a request body. A value that does not
+// parse is kept as an error, not returned to the JSON decoder, which would
+// stop without saying which field it was in; the request's own check
+// (badDuration) then names the field from its known path. (Finding the
+// field by re-parsing the document instead costs depth × size: one 20 KB
+// request nested 9,999 deep took seconds and hundreds of megabytes.)
+type durationJSON struct {
+	task.Duration
+	err error
+}
+
+// UnmarshalJSON parses the value and keeps the error for badDuration.
+func (d *durationJSON) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && (b[0] == '[' || b[0] == '{') {
+		// Not worth decoding again (the decoder has checked the JSON).
+		kind := "an array"
+		if b[0] == '{' {
+			kind = "an object"
+		}
+		d.err = fmt.Errorf("%w: want seconds or a string like \"500ms\", got %s", task.ErrBadDuration, kind)
+		return nil
+	}
+	d.err = d.Duration.UnmarshalJSON(b)
+	return nil
+}
+
+// std returns the duration (0 when absent).
+func (d *durationJSON) std() time.Duration {
+	if d == nil {
+		return 0
+	}
+	return d.Duration.Std()
+}
+
+// ptr returns the duration, nil when absent.
+func (d *durationJSON) ptr() *task.Duration {
+	if d == nil {
+		return nil
+	}
+	return &d.Duration
+}
+
+// namedDuration is a duration field with its path in the request.
+type namedDuration struct {
+	path string
+	d    *durationJSON
+}
+
+// badDuration returns a 422 naming the first field, in the given order,
+// whose duration did not parse; prefix is the path of the object that holds
+// them ("tasks[3]." in a batch).
+func badDuration(prefix string, fields ...namedDuration) error {
+	for _, f := range fields {
+		if f.d != nil && f.d.err != nil {
+			return apiErr(http.StatusUnprocessableEntity, CodeValidation, "%s%s: %v", prefix, f.path, f.d.err)
+		}
+	}
+	return nil
+}
+
+// badDuration names the task's first duration that did not parse.
+func (r *taskRequest) badDuration(prefix string) error {
+	return badDuration(prefix, namedDuration{"delay", r.Delay}, namedDuration{"timeout", r.Timeout},
+		namedDuration{"min_backoff", r.MinBackoff}, namedDuration{"max_backoff", r.MaxBackoff})
 }
 
 // toNewTask validates a task request and builds what the store enqueues.
 func (r *taskRequest) toNewTask(now time.Time, l task.Limits) (store.NewTask, error) {
+	if err := r.badDuration(""); err != nil {
+		return store.NewTask{}, err
+	}
 	if r.URL == "" {
 		return store.NewTask{}, invalidField("url", "required")
 	}
@@ -199,7 +267,7 @@ func (r *taskRequest) toNewTask(now time.Time, l task.Limits) (store.NewTask, er
 	// The task's own backoff bounds, like the queue's retry.min_backoff and
 	// retry.max_backoff (Normalize checks them); one set alone replaces only
 	// that bound of the queue's policy.
-	s.MinBackoffMs, s.MaxBackoffMs = r.MinBackoff.MillisPtr(), r.MaxBackoff.MillisPtr()
+	s.MinBackoffMs, s.MaxBackoffMs = r.MinBackoff.ptr().MillisPtr(), r.MaxBackoff.ptr().MillisPtr()
 	if err := s.Normalize(l); err != nil {
 		return store.NewTask{}, err
 	}
@@ -218,12 +286,17 @@ func (r *taskRequest) toNewTask(now time.Time, l task.Limits) (store.NewTask, er
 		if err != nil {
 			return store.NewTask{}, invalidField("run_at", "%q: want an RFC 3339 time such as 2030-01-02T15:04:05Z", clip(*r.RunAt))
 		}
-		if t.Year() > 9999 || t.Year() < 1970 {
-			return store.NewTask{}, invalidField("run_at", "%q: out of range", *r.RunAt)
+		// Checked in UTC after rounding: 9999-12-31T23:59:59-23:59 is in
+		// year 10000, and so is the last nanosecond of 9999 rounded up.
+		if err := task.CheckDue(clock.CeilMillis(t)); err != nil {
+			return store.NewTask{}, invalidField("run_at", "%q: out of range: %v", clip(*r.RunAt), err)
 		}
 		nt.Due = t
 	case r.Delay != nil:
-		nt.Due = now.Add(r.Delay.Std())
+		nt.Due = now.Add(r.Delay.std())
+		if err := task.CheckDue(clock.CeilMillis(nt.Due)); err != nil {
+			return store.NewTask{}, invalidField("delay", "out of range: %v", err)
+		}
 	}
 	if nt.Due.After(now) {
 		// Times are kept in milliseconds: round up, so that a task never
@@ -232,7 +305,7 @@ func (r *taskRequest) toNewTask(now time.Time, l task.Limits) (store.NewTask, er
 		s.RunAtMs = nt.Due.UnixMilli()
 	}
 	if r.Timeout != nil {
-		if *r.Timeout <= 0 || r.Timeout.Std() > task.MaxTimeout {
+		if r.Timeout.Duration <= 0 || r.Timeout.std() > task.MaxTimeout {
 			return store.NewTask{}, invalidField("timeout", "want more than 0 and at most 24h")
 		}
 		s.TimeoutMs = r.Timeout.Millis()
@@ -246,38 +319,56 @@ func (r *taskRequest) toNewTask(now time.Time, l task.Limits) (store.NewTask, er
 	return nt, nil
 }
 
-func clip(s string) string {
-	if len(s) <= 64 {
+// clip shortens a value quoted in an error to 64 bytes.
+func clip(s string) string { return clipTo(s, 64) }
+
+// clipTo shortens s to at most n bytes, on a UTF-8 boundary, and marks the
+// cut with an ellipsis.
+func clipTo(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	return s[:64] + "…"
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // queuePatch is the JSON of PUT /v1/queues/{queue}: fields left out keep
 // their current value (or the default, for a new queue).
 type queuePatch struct {
-	Type            *task.Kind     `json:"type"`
-	SteppingTime    *task.Duration `json:"stepping_time"`
-	MaxTimeInterval *task.Duration `json:"max_time_interval"`
-	Concurrency     *int           `json:"concurrency"`
-	Rate            *float64       `json:"rate"`
-	Burst           *int           `json:"burst"`
-	Timeout         *task.Duration `json:"timeout"`
+	Type            *task.Kind    `json:"type"`
+	SteppingTime    *durationJSON `json:"stepping_time"`
+	MaxTimeInterval *durationJSON `json:"max_time_interval"`
+	Concurrency     *int          `json:"concurrency"`
+	Rate            *float64      `json:"rate"`
+	Burst           *int          `json:"burst"`
+	Timeout         *durationJSON `json:"timeout"`
 	Retry           *struct {
-		MaxAttempts *int           `json:"max_attempts"`
-		MinBackoff  *task.Duration `json:"min_backoff"`
-		MaxBackoff  *task.Duration `json:"max_backoff"`
+		MaxAttempts *int          `json:"max_attempts"`
+		MinBackoff  *durationJSON `json:"min_backoff"`
+		MaxBackoff  *durationJSON `json:"max_backoff"`
 	} `json:"retry"`
 	Ordering      *task.Ordering `json:"ordering"`
 	MaxBacklog    *int64         `json:"max_backlog"`
-	Retention     *task.Duration `json:"retention"`
-	DeadRetention *task.Duration `json:"dead_retention"`
+	Retention     *durationJSON  `json:"retention"`
+	DeadRetention *durationJSON  `json:"dead_retention"`
+}
+
+// badDuration names the patch's first duration that did not parse.
+func (p *queuePatch) badDuration() error {
+	fields := []namedDuration{{"stepping_time", p.SteppingTime}, {"max_time_interval", p.MaxTimeInterval},
+		{"timeout", p.Timeout}, {"retention", p.Retention}, {"dead_retention", p.DeadRetention}}
+	if r := p.Retry; r != nil {
+		fields = append(fields, namedDuration{"retry.min_backoff", r.MinBackoff}, namedDuration{"retry.max_backoff", r.MaxBackoff})
+	}
+	return badDuration("", fields...)
 }
 
 func (p *queuePatch) apply(c *task.QueueConfig) {
-	set := func(dst *task.Duration, v *task.Duration) {
+	set := func(dst *task.Duration, v *durationJSON) {
 		if v != nil {
-			*dst = *v
+			*dst = v.Duration
 		}
 	}
 	c.Legacy = nil // allQueue shows the REST configuration from now on
@@ -320,49 +411,4 @@ func hasHeader(h map[string]string, name string) bool {
 		}
 	}
 	return false
-}
-
-// durationKeys are the JSON fields that hold durations.
-var durationKeys = map[string]bool{
-	"timeout": true, "delay": true, "stepping_time": true, "max_time_interval": true,
-	"retention": true, "dead_retention": true, "min_backoff": true, "max_backoff": true,
-}
-
-// badDurationField finds the field whose duration failed to parse, so the
-// error can name it: the JSON decoder does not say which field a type's own
-// parser refused. It looks into nested objects and arrays ("tasks[3].delay").
-func badDurationField(raw json.RawMessage, path string) string {
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(raw, &obj) == nil {
-		keys := make([]string, 0, len(obj))
-		for k := range obj {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			p := k
-			if path != "" {
-				p = path + "." + k
-			}
-			if durationKeys[k] {
-				var d task.Duration
-				if d.UnmarshalJSON(obj[k]) != nil {
-					return p
-				}
-			}
-			if f := badDurationField(obj[k], p); f != "" {
-				return f
-			}
-		}
-		return ""
-	}
-	var arr []json.RawMessage
-	if json.Unmarshal(raw, &arr) == nil {
-		for i, v := range arr {
-			if f := badDurationField(v, fmt.Sprintf("%s[%d]", path, i)); f != "" {
-				return f
-			}
-		}
-	}
-	return ""
 }

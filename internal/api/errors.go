@@ -1,13 +1,16 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/htq/htq/internal/metrics"
+	"github.com/htq/htq/internal/store"
 	"github.com/htq/htq/internal/task"
 )
 
@@ -32,6 +35,8 @@ const (
 	CodeInvalidJSON      = "invalid_json"
 	CodeValidation       = "validation_failed"
 	CodeUnauthorized     = "unauthorized"
+	CodeForbidden        = "forbidden"
+	CodeMisdirected      = "misdirected_request"
 	CodeNotFound         = "not_found"
 	CodeQueueNotFound    = "queue_not_found"
 	CodeTaskNotFound     = "task_not_found"
@@ -42,17 +47,36 @@ const (
 	CodeQueueFull        = "queue_full"
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeUnsupportedMedia = "unsupported_media_type"
+	CodeRequestTimeout   = "request_timeout"
 	CodeUnavailable      = "unavailable"
 	CodeInternal         = "internal"
 )
 
-// toError maps any error to an API error. It is the one place where domain
+// maxMessageBytes bounds an error message: values a request echoes back are
+// clipped where they are quoted, and this is the backstop for any message
+// that still quotes too much (a 0.9 MB timeout string once came back in a
+// 5.4 MB error).
+const maxMessageBytes = 1024
+
+// toError maps any error to an API error, its message at most
+// maxMessageBytes (plus an ellipsis). It is the one place where domain
 // outcomes become HTTP statuses.
 func toError(err error) *Error {
+	ae := mapError(err)
+	if len(ae.Message) > maxMessageBytes {
+		clipped := *ae
+		clipped.Message = clipTo(ae.Message, maxMessageBytes)
+		return &clipped
+	}
+	return ae
+}
+
+func mapError(err error) *Error {
 	var ae *Error
 	var he *echo.HTTPError
 	var mbe *http.MaxBytesError
 	var full *task.QueueFullError
+	var bre *bodyReadError
 	switch {
 	case errors.As(err, &ae):
 		return ae
@@ -79,12 +103,31 @@ func toError(err error) *Error {
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeValidation, Message: err.Error(), reason: metrics.ReasonInvalid}
 	case errors.As(err, &he):
 		return fromEcho(he)
-	default:
+	case errors.As(err, &bre):
+		// the client's fault: it was too slow, or it went away
+		var ne net.Error
+		if errors.As(bre.err, &ne) && ne.Timeout() {
+			return apiErr(http.StatusRequestTimeout, CodeRequestTimeout, "the request body did not arrive in time (api.read_timeout)")
+		}
+		return apiErr(http.StatusBadRequest, CodeBadRequest, "the request body could not be read: it ended early or the connection was lost")
+	case errors.Is(err, context.Canceled):
+		return apiErr(http.StatusBadRequest, CodeBadRequest, "the request was cancelled by its client")
+	case store.Unavailable(err):
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
 			Message: "the task store did not answer: the change may or may not have been made; " +
 				"retry with the same Idempotency-Key to be sure it is made once", reason: metrics.ReasonUnavailable}
+	default:
+		// a bug, not a fault of the client or of Redis: logged by handleError
+		return apiErr(http.StatusInternalServerError, CodeInternal, "internal error")
 	}
 }
+
+// bodyReadError is a failure to read a request body (other than its size
+// limit): a client too slow for api.read_timeout, or gone.
+type bodyReadError struct{ err error }
+
+func (e *bodyReadError) Error() string { return "read request body: " + e.err.Error() }
+func (e *bodyReadError) Unwrap() error { return e.err }
 
 func fromEcho(he *echo.HTTPError) *Error {
 	msg := fmt.Sprint(he.Message)

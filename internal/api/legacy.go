@@ -43,10 +43,15 @@ type legacyResult struct {
 }
 
 // legacyReply writes JSON as the SDK expects it: UTF-8 left unescaped.
+// Answers the original also sent (its codes below 1005, allQueue's list)
+// stay byte for byte as it wrote them; the messages of the newer codes,
+// which quote what the client sent, escape <, > and & (\u003c…), which
+// every JSON decoder reads back the same.
 func (s *Server) legacyReply(c echo.Context, v any) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
+	r, ok := v.(legacyResult)
+	enc.SetEscapeHTML(ok && r.Code >= legacy.CodeInvalid)
 	if err := enc.Encode(v); err != nil {
 		return err
 	}
@@ -196,9 +201,14 @@ func (s *Server) legacyAddQueue(c echo.Context, f *legacyForm) (any, error) {
 	if minGap <= 0 {
 		minGap = legacy.DefaultMinGap
 	}
+	// The SDK's defaults are raised to a gap every variable queue may have.
+	minGap = max(minGap, s.cfg.MinVariableGap)
 	cfg, err := legacy.QueueConfig(s.legacyQueueBase(), f.ptr("type"), f.ptr("stepping_time"), f.ptr("max_time_interval"), minGap)
 	if err != nil {
 		return nil, err
+	}
+	if err := cfg.CheckGapFloor(s.cfg.MinVariableGap); err != nil {
+		return nil, fmt.Errorf("%w: %w", legacy.ErrInvalid, err)
 	}
 	if _, err := s.st.PutQueue(c.Request().Context(), name, &cfg, store.PutCreate); err != nil {
 		return nil, err

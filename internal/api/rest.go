@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -68,8 +69,12 @@ type attemptJSON struct {
 	Redirects []string  `json:"redirects,omitempty"`
 }
 
+// timePtr returns t in UTC for an answer, nil when t is zero or outside
+// what JSON can hold (years 0 to 9999): such a time can only have been
+// stored before requests were checked with task.CheckDue, and it must not
+// make every answer about its task fail.
 func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
+	if t.IsZero() || t.UTC().Year() > 9999 || t.UTC().Year() < 0 {
 		return nil
 	}
 	u := t.UTC()
@@ -139,6 +144,9 @@ func (s *Server) putQueue(c echo.Context) error {
 	if err := readJSON(c, &p); err != nil {
 		return err
 	}
+	if err := p.badDuration(); err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
 	cfg := s.cfg.QueueDefaults
 	mode := store.PutCreate
@@ -151,6 +159,9 @@ func (s *Server) putQueue(c echo.Context) error {
 	}
 	p.apply(&cfg)
 	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := cfg.CheckGapFloor(s.cfg.MinVariableGap); err != nil {
 		return err
 	}
 	created, err := s.st.PutQueue(ctx, name, &cfg, mode)
@@ -342,6 +353,11 @@ func (s *Server) createTasks(c echo.Context) error {
 		return s.reject(&Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
 			Message: "tasks: " + strconv.Itoa(len(req.Tasks)) + " in one batch, limit " + strconv.Itoa(s.cfg.MaxBatch), reason: metrics.ReasonTooLarge})
 	}
+	for i := range req.Tasks {
+		if err := req.Tasks[i].badDuration("tasks[" + strconv.Itoa(i) + "]."); err != nil {
+			return s.reject(err)
+		}
+	}
 	now := s.now()
 	nts := make([]store.NewTask, len(req.Tasks))
 	for i := range req.Tasks {
@@ -419,7 +435,10 @@ func checkCursor(state task.State, cursor string) error {
 	}
 	switch state {
 	case task.StateQueued, task.StateActive:
-		if streamID.MatchString(cursor) {
+		// both parts fit in 64 bits, and the id is not the largest one
+		// (nothing can follow it: Redis refuses a range after it)
+		if ms, seq, ok := strings.Cut(cursor, "-"); ok && streamID.MatchString(cursor) && fitsUint64(ms) && fitsUint64(seq) &&
+			cursor != maxStreamID {
 			return nil
 		}
 	default:
@@ -428,6 +447,16 @@ func checkCursor(state task.State, cursor string) error {
 		}
 	}
 	return apiErr(http.StatusBadRequest, CodeBadRequest, "cursor: %q: pass the next_cursor of the previous page", clip(cursor))
+}
+
+// maxStreamID is the largest Redis stream id.
+const maxStreamID = "18446744073709551615-18446744073709551615"
+
+// fitsUint64 reports whether decimal digits s fit in 64 bits, as the parts
+// of a Redis stream id must.
+func fitsUint64(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 64)
+	return err == nil
 }
 
 func (s *Server) getTask(c echo.Context) error {

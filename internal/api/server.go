@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -40,8 +42,10 @@ type Config struct {
 	TimeZone       *time.Location
 	// Legacy holds the settings of the legacy protocol's queues and tasks.
 	Legacy            LegacyConfig
-	CORSOrigins       []string
+	CORSOrigins       []string // empty: no cross-origin access
 	CORSCredentials   bool
+	AllowedHosts      []string      // with InsecureNoAuth: Host names /v1 answers besides loopback
+	MinVariableGap    time.Duration // the floor of a variable queue's stepping_time and max_time_interval
 	AutoCreateQueues  bool
 	MaxBodyBytes      int
 	MaxBatch          int
@@ -93,14 +97,21 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.instrument, s.recoverPanic, s.limitBody)
-	e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
-		AllowOrigins:     cfg.CORSOrigins,
-		AllowCredentials: cfg.CORSCredentials,
-		AllowHeaders:     []string{"Authorization", "Content-Type", "Idempotency-Key"},
-		AllowMethods:     []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete},
-	}))
+	e.Use(noSniff, s.instrument, s.recoverPanic, s.limitBody)
+	if len(cfg.CORSOrigins) > 0 { // none by default: no cross-origin access
+		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
+			AllowOrigins:     cfg.CORSOrigins,
+			AllowCredentials: cfg.CORSCredentials,
+			AllowHeaders:     []string{"Authorization", "Content-Type", "Idempotency-Key"},
+			AllowMethods:     []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete},
+		}))
+	}
 	e.Use(s.authV1)
+	if cfg.InsecureNoAuth {
+		log.Warn("AUTHENTICATION IS OFF (api.insecure_no_auth): anyone who can reach this port can create, read and delete every queue and task; "+
+			"/v1 answers only requests addressed to a loopback address, localhost or api.allowed_hosts and refuses cross-origin ones from browsers. "+
+			"Never expose this port beyond the machine", "allowed_hosts", cfg.AllowedHosts)
+	}
 
 	e.GET("/", func(c echo.Context) error { return c.String(http.StatusOK, "HTQ") })
 	e.GET("/healthz", s.healthz)
@@ -185,9 +196,21 @@ func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	if err := s.st.Ready(ctx); err != nil {
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		// The probe needs no token: say what, not where (the error names
+		// Redis's address). The log has the whole error.
+		s.log.Warn("not ready", "err", err)
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "redis unreachable"})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// noSniff tells browsers to take every answer as the type it says (JSON,
+// YAML, text), never to sniff it into HTML or script.
+func noSniff(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("X-Content-Type-Options", "nosniff")
+		return next(c)
+	}
 }
 
 // instrument counts requests by route template, method (standard methods
@@ -256,10 +279,24 @@ func (s *Server) authV1(next echo.HandlerFunc) echo.HandlerFunc {
 
 // auth checks the bearer token in constant time against every accepted one.
 // A refused request counts as a rejected task only on the routes that create
-// tasks: a 401 on a GET refuses no task.
+// tasks: a 401 on a GET refuses no task. Without authentication
+// (InsecureNoAuth) it refuses what a hostile web page could send instead:
+// a request addressed to another name (DNS rebinding) or sent from another
+// origin (a form or fetch from any page the user opens).
 func (s *Server) auth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if s.cfg.InsecureNoAuth {
+			r := c.Request()
+			if !s.hostAllowed(r.Host) {
+				s.rejectUnauthorized(c)
+				return apiErr(http.StatusMisdirectedRequest, CodeMisdirected,
+					"without authentication (api.insecure_no_auth) /v1 answers only requests to a loopback address, localhost or a name in api.allowed_hosts")
+			}
+			if o := r.Header.Get("Origin"); o != "" && !s.originAllowed(o, r.Host) {
+				s.rejectUnauthorized(c)
+				return apiErr(http.StatusForbidden, CodeForbidden,
+					"without authentication (api.insecure_no_auth) /v1 refuses cross-origin requests from origins not in api.cors_origins")
+			}
 			return next(c)
 		}
 		h := c.Request().Header.Get("Authorization")
@@ -280,6 +317,40 @@ func (s *Server) auth(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// hostAllowed reports whether a request's Host names this API without
+// authentication: a loopback address, localhost, or a configured name.
+func (s *Server) hostAllowed(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.TrimSuffix(strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")), ".")
+	if h == "localhost" {
+		return true
+	}
+	if a, err := netip.ParseAddr(h); err == nil && a.Unmap().IsLoopback() {
+		return true
+	}
+	for _, n := range s.cfg.AllowedHosts {
+		if strings.EqualFold(strings.TrimSuffix(n, "."), h) {
+			return true
+		}
+	}
+	return false
+}
+
+// originAllowed reports whether a browser's Origin may use the API without
+// authentication: the API's own origin (its Host), or a configured one.
+func (s *Server) originAllowed(origin, host string) bool {
+	for _, o := range s.cfg.CORSOrigins {
+		if o == origin {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && strings.EqualFold(u.Host, host)
 }
 
 func (s *Server) rejectUnauthorized(c echo.Context) {

@@ -59,6 +59,7 @@ type envOptions struct {
 	realClock bool
 	zone      *time.Location
 	mutate    func(*api.Config)
+	log       io.Writer // also gets the server's log, at every level
 }
 
 func testConfig(zone *time.Location) api.Config {
@@ -108,7 +109,11 @@ func newEnvWith(t *testing.T, o envOptions) *testEnv {
 		o.mutate(&e.cfg)
 	}
 	reg := prometheus.NewRegistry()
-	e.srv = api.New(e.cfg, st, clk, testLogger(t), metrics.NewAPI(reg), reg, true)
+	log := testLogger(t)
+	if o.log != nil {
+		log = slog.New(slog.NewTextHandler(io.MultiWriter(tWriter{t}, o.log), nil))
+	}
+	e.srv = api.New(e.cfg, st, clk, log, metrics.NewAPI(reg), reg, true)
 	e.ts = httptest.NewServer(e.srv.Handler())
 	t.Cleanup(e.ts.Close)
 	e.hc = e.ts.Client()

@@ -42,6 +42,7 @@ const (
 	DefaultIdempotencyWindow = 24 * time.Hour
 	DefaultLegacyMaxAttempts = 1
 	DefaultLegacyMinGap      = time.Second
+	DefaultMinVariableGap    = time.Second
 	DefaultDialTimeout       = 5 * time.Second
 	DefaultRedisReadTimeout  = 3 * time.Second
 	DefaultRedisWriteTimeout = 3 * time.Second
@@ -108,8 +109,9 @@ type API struct {
 	LegacyAppKey      string        `yaml:"legacy_app_key"`
 	LegacyAppToken    string        `yaml:"legacy_app_token" secret:"true"`
 	TimeZone          string        `yaml:"time_zone"`
-	CORSOrigins       []string      `yaml:"cors_origins"`
-	CORSCredentials   bool          `yaml:"cors_credentials"`
+	CORSOrigins       []string      `yaml:"cors_origins"`     // origins allowed cross-origin access; empty: none
+	CORSCredentials   bool          `yaml:"cors_credentials"` // Access-Control-Allow-Credentials; never with "*"
+	AllowedHosts      []string      `yaml:"allowed_hosts"`    // with insecure_no_auth: Host names /v1 answers besides loopback
 	AutoCreateQueues  bool          `yaml:"auto_create_queues"`
 	MaxBodyBytes      int           `yaml:"max_body_bytes"`
 	MaxURLBytes       int           `yaml:"max_url_bytes"`
@@ -156,6 +158,10 @@ type Queues struct {
 	Retention         task.Duration `yaml:"retention"`
 	DeadRetention     task.Duration `yaml:"dead_retention"`
 	IdempotencyWindow task.Duration `yaml:"idempotency_window"`
+	// MinVariableGap is the shortest gap a variable queue may settle on
+	// (its stepping_time and max_time_interval), for queues created or
+	// changed through either API: none may call its target back to back.
+	MinVariableGap task.Duration `yaml:"min_variable_gap"`
 }
 
 // Legacy configures what queues and tasks created through the legacy API
@@ -199,7 +205,6 @@ func Default() *Config {
 		},
 		API: API{
 			Listen: DefaultAPIListen, TimeZone: DefaultTimeZone,
-			CORSOrigins: []string{"*"}, CORSCredentials: true,
 			MaxBodyBytes: DefaultMaxBodyBytes, MaxURLBytes: DefaultMaxURLBytes,
 			MaxHeaderBytes: DefaultMaxHeaderBytes, MaxBatch: DefaultMaxBatch,
 			ReadHeaderTimeout: task.Duration(DefaultReadHeaderTimeout), ReadTimeout: task.Duration(DefaultReadTimeout),
@@ -221,6 +226,7 @@ func Default() *Config {
 			Timeout: q.Timeout, MaxAttempts: q.Retry.MaxAttempts, MinBackoff: q.Retry.MinBackoff,
 			MaxBackoff: q.Retry.MaxBackoff, MaxBacklog: q.MaxBacklog, Retention: q.Retention,
 			DeadRetention: q.DeadRetention, IdempotencyWindow: task.Duration(DefaultIdempotencyWindow),
+			MinVariableGap: task.Duration(DefaultMinVariableGap),
 		},
 		Legacy: Legacy{MaxAttempts: DefaultLegacyMaxAttempts, MinGap: task.Duration(DefaultLegacyMinGap)},
 		Egress: Egress{DefaultDeny: true},

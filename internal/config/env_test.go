@@ -43,8 +43,8 @@ func TestEnvOverrides(t *testing.T) {
 				t.Fatalf("tokens = %q", c.API.Tokens)
 			}
 		}},
-		{name: "short list items", env: map[string]string{"HTQ_API_CORS_ORIGINS": "a,b"}, check: func(t *testing.T, c *config.Config) {
-			if !slices.Equal(c.API.CORSOrigins, []string{"a", "b"}) {
+		{name: "short list items", env: map[string]string{"HTQ_API_CORS_ORIGINS": "http://a,http://b"}, check: func(t *testing.T, c *config.Config) {
+			if !slices.Equal(c.API.CORSOrigins, []string{"http://a", "http://b"}) {
 				t.Fatalf("cors_origins = %q", c.API.CORSOrigins)
 			}
 		}},

@@ -134,6 +134,7 @@ api:
   time_zone: Asia/Shanghai
   cors_origins: ["https://a.example", "https://b.example"]
   cors_credentials: false
+  allowed_hosts: [htq.internal]
   auto_create_queues: true
   max_body_bytes: 2048
   max_url_bytes: 1024
@@ -168,6 +169,7 @@ queues:
   max_backlog: 1000
   retention: 2h
   dead_retention: 48h
+  min_variable_gap: 250ms
   idempotency_window: 1h
 legacy:
   max_attempts: 2
@@ -205,7 +207,7 @@ func TestLoadYAMLAllSections(t *testing.T) {
 			TokenSHA256:  []string{"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
 			LegacyAppKey: "appkey", LegacyAppToken: "apptoken", TimeZone: "Asia/Shanghai",
 			CORSOrigins: []string{"https://a.example", "https://b.example"}, CORSCredentials: false,
-			AutoCreateQueues: true, MaxBodyBytes: 2048, MaxURLBytes: 1024, MaxHeaderBytes: 512, MaxBatch: 10,
+			AllowedHosts: []string{"htq.internal"}, AutoCreateQueues: true, MaxBodyBytes: 2048, MaxURLBytes: 1024, MaxHeaderBytes: 512, MaxBatch: 10,
 			ReadHeaderTimeout: d(time.Second), ReadTimeout: d(2500 * time.Millisecond),
 			WriteTimeout: d(3 * time.Second), IdleTimeout: d(time.Minute),
 		},
@@ -221,7 +223,7 @@ func TestLoadYAMLAllSections(t *testing.T) {
 		Queues: config.Queues{
 			Timeout: d(10 * time.Second), MaxAttempts: 3, MinBackoff: d(2 * time.Second), MaxBackoff: d(time.Minute),
 			MaxBacklog: 1000, Retention: d(2 * time.Hour), DeadRetention: d(48 * time.Hour),
-			IdempotencyWindow: d(time.Hour),
+			IdempotencyWindow: d(time.Hour), MinVariableGap: d(250 * time.Millisecond),
 		},
 		Legacy:  config.Legacy{MaxAttempts: 2, MinGap: d(500 * time.Millisecond), StrictExecuteTime: true},
 		Signing: config.Signing{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", PreviousSecret: "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"},

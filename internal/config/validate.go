@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -82,6 +83,14 @@ func (c *Config) Validate() error {
 	}
 	if (a.LegacyAppKey == "") != (a.LegacyAppToken == "") {
 		return bad("api.legacy_app_key", "set both api.legacy_app_key and api.legacy_app_token, or neither", "(one of them is empty)")
+	}
+	if err := validateCORS(a); err != nil {
+		return bad(err.key, err.rule, err.value)
+	}
+	for _, h := range a.AllowedHosts {
+		if !validHostName(h) {
+			return bad("api.allowed_hosts", "want host names or IP addresses without scheme or port, such as htq.internal", h)
+		}
 	}
 	if _, err := time.LoadLocation(a.TimeZone); err != nil {
 		return bad("api.time_zone", "want an IANA zone such as Asia/Shanghai, UTC or Local", a.TimeZone)
@@ -160,6 +169,9 @@ func (c *Config) Validate() error {
 	if c.Queues.IdempotencyWindow.Std() < time.Second {
 		return bad("queues.idempotency_window", "want at least 1s", c.Queues.IdempotencyWindow.Std())
 	}
+	if g := c.Queues.MinVariableGap; g <= 0 || g.Std() > time.Hour {
+		return bad("queues.min_variable_gap", "want more than 0 and at most 1h", g.Std())
+	}
 	for key, sec := range map[string]string{"signing.secret": c.Signing.Secret, "signing.previous_secret": c.Signing.PreviousSecret} {
 		if sec == "" {
 			continue
@@ -191,6 +203,80 @@ func (c *Config) Validate() error {
 		return bad("log.format", `want "json" or "text"`, c.Log.Format)
 	}
 	return nil
+}
+
+// keyError is a bad value of one key.
+type keyError struct {
+	key, rule string
+	value     any
+}
+
+// validateCORS checks the CORS keys: each origin is "*" or
+// scheme://host[:port] as a browser sends it; credentials are never allowed
+// with "*" (any page could then read answers meant for the user), and "*"
+// is refused without authentication (any page could then drive the API).
+func validateCORS(a *API) *keyError {
+	wildcard := false
+	for _, o := range a.CORSOrigins {
+		if o == "*" {
+			wildcard = true
+			continue
+		}
+		if !validOrigin(o) {
+			return &keyError{"api.cors_origins", `want "*" or origins such as https://console.example.com (scheme, host and port only, no path)`, o}
+		}
+	}
+	switch {
+	case a.CORSCredentials && wildcard:
+		return &keyError{"api.cors_credentials", `never with "*" in api.cors_origins: list the origins that may send credentials`, true}
+	case a.CORSCredentials && len(a.CORSOrigins) == 0:
+		return &keyError{"api.cors_credentials", "set api.cors_origins too: without origins there is no cross-origin access to allow credentials for", true}
+	case wildcard && a.InsecureNoAuth:
+		return &keyError{"api.cors_origins", `"*" is refused with api.insecure_no_auth: any web page could create and delete queues and tasks`, "*"}
+	}
+	return nil
+}
+
+// validOrigin reports whether o is a serialized origin: http or https,
+// a host, an optional port, nothing else.
+func validOrigin(o string) bool {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !validHostName(u.Hostname()) {
+		return false
+	}
+	if u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#") {
+		return false
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return false
+		}
+	}
+	return u.Scheme+"://"+u.Host == o
+}
+
+// validHostName reports whether h is an IP address or a DNS name (letters,
+// digits, hyphens and dots, labels of 1 to 63 bytes).
+func validHostName(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // hostPort reports whether addr is host:port with a numeric port from

@@ -132,6 +132,33 @@ func TestValidate(t *testing.T) {
 		{name: "egress lists", edit: func(c *config.Config) {
 			c.Egress.Deny, c.Egress.Allow = []string{"10.0.0.0/8", "::1"}, []string{"192.168.0.0/16"}
 		}},
+		{name: "cors origins", edit: func(c *config.Config) {
+			c.API.CORSOrigins, c.API.CORSCredentials = []string{"https://console.example", "http://localhost:3000", "http://[::1]:8080"}, true
+		}},
+		{name: "cors wildcard without credentials", edit: func(c *config.Config) { c.API.CORSOrigins = []string{"*"} }},
+		{name: "cors wildcard with credentials", edit: func(c *config.Config) {
+			c.API.CORSOrigins, c.API.CORSCredentials = []string{"https://a.example", "*"}, true
+		}, key: "api.cors_credentials"},
+		{name: "cors credentials without origins", edit: func(c *config.Config) { c.API.CORSCredentials = true }, key: "api.cors_credentials"},
+		{name: "cors wildcard without auth", edit: func(c *config.Config) {
+			c.API.CORSOrigins, c.API.InsecureNoAuth = []string{"*"}, true
+		}, key: "api.cors_origins"},
+		{name: "cors origin with path", edit: func(c *config.Config) { c.API.CORSOrigins = []string{"https://a.example/"} }, key: "api.cors_origins"},
+		{name: "cors origin without scheme", edit: func(c *config.Config) { c.API.CORSOrigins = []string{"a.example"} }, key: "api.cors_origins"},
+		{name: "cors origin ftp", edit: func(c *config.Config) { c.API.CORSOrigins = []string{"ftp://a.example"} }, key: "api.cors_origins"},
+		{name: "cors origin with user", edit: func(c *config.Config) { c.API.CORSOrigins = []string{"https://u@a.example"} }, key: "api.cors_origins"},
+		{name: "cors origin with bad port", edit: func(c *config.Config) { c.API.CORSOrigins = []string{"https://a.example:99999"} }, key: "api.cors_origins"},
+		{name: "cors origin pattern", edit: func(c *config.Config) { c.API.CORSOrigins = []string{"https://*.example.com"} }, key: "api.cors_origins"},
+		{name: "allowed hosts", edit: func(c *config.Config) {
+			c.API.AllowedHosts = []string{"htq.internal", "10.0.0.7", "::1", "htq-api.default.svc."}
+		}},
+		{name: "allowed host with port", edit: func(c *config.Config) { c.API.AllowedHosts = []string{"htq.internal:5999"} }, key: "api.allowed_hosts"},
+		{name: "allowed host url", edit: func(c *config.Config) { c.API.AllowedHosts = []string{"http://htq.internal"} }, key: "api.allowed_hosts"},
+		{name: "allowed host wildcard", edit: func(c *config.Config) { c.API.AllowedHosts = []string{"*"} }, key: "api.allowed_hosts"},
+		{name: "allowed host empty", edit: func(c *config.Config) { c.API.AllowedHosts = []string{""} }, key: "api.allowed_hosts"},
+		{name: "min variable gap 1ms", edit: func(c *config.Config) { c.Queues.MinVariableGap = d(time.Millisecond) }},
+		{name: "zero min variable gap", edit: func(c *config.Config) { c.Queues.MinVariableGap = 0 }, key: "queues.min_variable_gap"},
+		{name: "huge min variable gap", edit: func(c *config.Config) { c.Queues.MinVariableGap = d(2 * time.Hour) }, key: "queues.min_variable_gap"},
 		{name: "egress deny not a CIDR", edit: func(c *config.Config) { c.Egress.Deny = []string{"10.0.0.0/33"} }, key: "egress.deny"},
 		{name: "egress allow not a CIDR", edit: func(c *config.Config) { c.Egress.Allow = []string{"example.com"} }, key: "egress.allow"},
 	}
@@ -232,5 +259,20 @@ func TestLegacyTokenIsABearerOnlyFromConfigJSON(t *testing.T) {
 	c.LegacyFile = true
 	if hs := c.BearerHashes(); len(hs) != 1 || hs[0] != sha256.Sum256([]byte("legacy-token")) {
 		t.Fatalf("config.json legacy token: %v", hs)
+	}
+}
+
+// TestSecureDefaults: by default no origin gets cross-origin access and no
+// credentials are allowed (the original sent "*" with credentials), and a
+// variable queue may not step below one second.
+func TestSecureDefaults(t *testing.T) {
+	t.Parallel()
+	c := config.Default()
+	if len(c.API.CORSOrigins) != 0 || c.API.CORSCredentials || len(c.API.AllowedHosts) != 0 {
+		t.Errorf("cors_origins %q, cors_credentials %v, allowed_hosts %q: want none, false, none",
+			c.API.CORSOrigins, c.API.CORSCredentials, c.API.AllowedHosts)
+	}
+	if c.Queues.MinVariableGap.Std() != time.Second {
+		t.Errorf("min_variable_gap = %v, want 1s", c.Queues.MinVariableGap.Std())
 	}
 }

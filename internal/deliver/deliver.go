@@ -263,6 +263,7 @@ func (c *Client) build(ctx context.Context, call *Call) (*http.Request, error) {
 		}
 		req.Header.Add(h.Name, h.Value)
 	}
+	dropHopByHop(req.Header)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
@@ -282,6 +283,33 @@ func (c *Client) build(ctx context.Context, call *Call) (*http.Request, error) {
 		req.Header.Set(HeaderWebhookSignature, sig)
 	}
 	return req, nil
+}
+
+// hopByHop are the headers that describe one connection (RFC 9110 section
+// 7.6.1), not the request; Proxy-* headers are dropped as well.
+var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// dropHopByHop removes from a task's headers those it has no business
+// setting: the hop-by-hop ones, the names its Connection header lists, and
+// every Proxy-* header (Proxy-Authorization would be a proxy's
+// credentials). HTQ's transport manages its own connections; an Upgrade
+// or a Connection header would also make an HTTP/2 call fail.
+func dropHopByHop(h http.Header) {
+	for _, v := range h.Values("Connection") {
+		for name := range strings.SplitSeq(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+	for name := range h {
+		if len(name) > 6 && strings.EqualFold(name[:6], "Proxy-") {
+			delete(h, name)
+		}
+	}
 }
 
 // HeaderSafe returns s as is when it is printable ASCII without '%', else

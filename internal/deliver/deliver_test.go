@@ -897,3 +897,32 @@ func TestConcurrentCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestHopByHopHeadersAreNotForwarded: headers that describe one connection
+// (Connection and the names it lists, Keep-Alive, TE, Trailer,
+// Transfer-Encoding, Upgrade, Proxy-*) given with a task are dropped at
+// delivery; they are not the task's to set (Proxy-Authorization would go
+// to a proxy, Upgrade would turn the call into another protocol).
+func TestHopByHopHeadersAreNotForwarded(t *testing.T) {
+	t.Parallel()
+	srv, ch := recorder(t, nil)
+	c := newClient(t, deliver.Options{})
+	hdr := []task.Field{
+		{Name: "Connection", Value: "keep-alive, X-Hop"}, {Name: "X-Hop", Value: "1"}, {Name: "keep-alive", Value: "timeout=5"},
+		{Name: "TE", Value: "trailers"}, {Name: "Trailer", Value: "X-T"}, {Name: "Upgrade", Value: "websocket"},
+		{Name: "Proxy-Authorization", Value: "Basic c2VjcmV0"}, {Name: "Proxy-Connection", Value: "keep-alive"},
+		{Name: "proxy-whatever", Value: "x"}, {Name: "X-Kept", Value: "yes"}, {Name: "Authorization", Value: "Bearer t"},
+	}
+	mustSucceed(t, c.Do(context.Background(), call(&task.Spec{Method: "POST", URL: srv.URL, Header: hdr, BodyKind: task.BodyRaw, Body: "x"})), 200)
+	s := one(t, ch)
+	for _, name := range []string{"Connection", "X-Hop", "Keep-Alive", "Te", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Connection", "Proxy-Whatever"} {
+		if v := s.Header.Values(name); len(v) > 0 {
+			t.Errorf("%s forwarded: %q", name, v)
+		}
+	}
+	for name, want := range map[string]string{"X-Kept": "yes", "Authorization": "Bearer t"} {
+		if got := s.Header.Get(name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+}

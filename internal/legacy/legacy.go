@@ -143,6 +143,13 @@ func ParseExecuteTime(s string, loc *time.Location) (t time.Time, ok bool, err e
 	if t.Day() != n[2] || int(t.Month()) != n[1] {
 		return time.Time{}, false, badTime(s, "no such day")
 	}
+	// In UTC: 9999-12-31 23:59:59 west of UTC is in year 10000, which
+	// could be stored but never shown. Refused even where an execute_time
+	// not understood would run at once: it was understood, and running a
+	// task meant for the far future now would be worse than refusing it.
+	if t.After(task.MaxDue) {
+		return time.Time{}, false, invalid("execute_time", "%q: out of range: %v", clip(s), task.CheckDue(t))
+	}
 	return t.In(loc), true, nil
 }
 
@@ -310,6 +317,12 @@ func ParseSeconds(field, s string) (time.Duration, error) {
 	return time.Duration(max(ms, 0)) * time.Millisecond, nil
 }
 
+// Limits of the addQueue fields stored as posted.
+const (
+	MaxTypeBytes    = 64
+	MaxSecondsBytes = 32
+)
+
 // QueueConfig turns legacy addQueue fields into a queue configuration.
 // typ is kept as posted (nil: the field was missing) and only "variable"
 // makes a variable queue; anything else is one-shot, as in the original.
@@ -323,6 +336,19 @@ func ParseSeconds(field, s string) (time.Duration, error) {
 // a 1 s floor goes 0, 0.5, 1, 1, … s.
 func QueueConfig(base task.QueueConfig, typ, step, maxGap *string, minGap time.Duration) (task.QueueConfig, error) {
 	cfg := base
+	// Stored as posted and listed by every allQueue: bounded (a 900 KB type
+	// was once accepted).
+	if typ != nil && len(*typ) > MaxTypeBytes {
+		return cfg, invalid("type", "%d bytes, limit %d", len(*typ), MaxTypeBytes)
+	}
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"stepping_time", step}, {"max_time_interval", maxGap}} {
+		if f.v != nil && len(*f.v) > MaxSecondsBytes {
+			return cfg, invalid(f.name, "%d bytes, limit %d", len(*f.v), MaxSecondsBytes)
+		}
+	}
 	attr := &task.LegacyAttr{Type: typ, SteppingTime: step, MaxTimeInterval: maxGap}
 	cfg.Legacy = attr
 	cfg.Type = task.KindRealtime

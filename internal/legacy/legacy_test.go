@@ -630,3 +630,22 @@ func TestEscapeURL(t *testing.T) {
 		}
 	}
 }
+
+// TestExecuteTimeBeyondYear9999InUTC: execute_time is read in the
+// configured zone and checked in UTC; west of UTC the last second of 9999
+// is in year 10000, which could be stored but never shown.
+func TestExecuteTimeBeyondYear9999InUTC(t *testing.T) {
+	t.Parallel()
+	west := time.FixedZone("UTC-8", -8*3600)
+	if _, _, err := legacy.ParseExecuteTime("9999-12-31 23:59:59", west); !errors.Is(err, legacy.ErrInvalid) || !strings.Contains(err.Error(), "execute_time") {
+		t.Fatalf("west of UTC: err = %v, want an invalid execute_time", err)
+	}
+	for _, loc := range []*time.Location{time.UTC, time.FixedZone("UTC+8", 8*3600)} {
+		if _, ok, err := legacy.ParseExecuteTime("9999-12-31 23:59:59", loc); err != nil || !ok {
+			t.Fatalf("%s: ok %v, err %v", loc, ok, err)
+		}
+	}
+	if _, ok, err := legacy.ParseExecuteTime("9999-12-31 15:59:59", west); err != nil || !ok {
+		t.Fatalf("last second of 9999 in UTC: ok %v, err %v", ok, err)
+	}
+}

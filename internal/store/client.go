@@ -1,10 +1,13 @@
 package store
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -67,6 +70,25 @@ func (s *Store) NotApplied(err error) bool {
 		return true
 	case errors.As(err, &rerr) && !errors.Is(err, redis.Nil):
 		return !cluster
+	}
+	return false
+}
+
+// Unavailable reports whether err is a failure to use Redis: no connection,
+// a timeout, a connection lost, or an error reply (LOADING, OOM,
+// READONLY…). The API answers these with 503; anything else a store call
+// returns is either a domain outcome (a sentinel error) or a bug.
+func Unavailable(err error) bool {
+	var rerr redis.Error
+	var ne net.Error
+	switch {
+	case err == nil, errors.Is(err, redis.Nil), errors.Is(err, context.Canceled):
+		return false
+	case errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrClosed), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return true
+	case errors.As(err, &ne), errors.As(err, &rerr):
+		return true
 	}
 	return false
 }

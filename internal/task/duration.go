@@ -109,7 +109,7 @@ func ParseDuration(s string) (Duration, error) {
 	if up := strings.ToUpper(s); strings.HasPrefix(up, "P") {
 		m := isoDuration.FindStringSubmatch(up)
 		if m == nil || up == "P" || strings.HasSuffix(up, "T") {
-			return 0, fmt.Errorf("%w: %q", ErrBadDuration, s)
+			return 0, fmt.Errorf("%w: %q", ErrBadDuration, truncate(s, 64))
 		}
 		var total float64
 		for i, unit := range []float64{86400, 3600, 60, 1} {
@@ -123,10 +123,10 @@ func ParseDuration(s string) (Duration, error) {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %q: want seconds, \"500ms\", \"1m30s\" or \"PT1M30S\"", ErrBadDuration, s)
+		return 0, fmt.Errorf("%w: %q: want seconds, \"500ms\", \"1m30s\" or \"PT1M30S\"", ErrBadDuration, truncate(s, 64))
 	}
 	if v < 0 || v > maxDuration {
-		return 0, fmt.Errorf("%w: %q: want 0 to 100 years", ErrBadDuration, s)
+		return 0, fmt.Errorf("%w: %q: want 0 to 100 years", ErrBadDuration, truncate(s, 64))
 	}
 	return Duration(v), nil
 }

@@ -162,6 +162,28 @@ func (c *QueueConfig) Validate() error {
 	return nil
 }
 
+// CheckGapFloor refuses a variable queue that could call its target with
+// less than floor between calls for good: its stepping_time and
+// max_time_interval must both be at least floor. (The gap after a task's
+// first call, or the first after a reset, is 0 by the variable rule; every
+// gap after that is a multiple of stepping_time capped at
+// max_time_interval.) Other queue types pass.
+func (c *QueueConfig) CheckGapFloor(floor time.Duration) error {
+	if c.Type != KindVariable {
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		d    Duration
+	}{{"stepping_time", c.SteppingTime}, {"max_time_interval", c.MaxTimeInterval}} {
+		if f.d.Std() < floor {
+			return fmt.Errorf("%w: %s: %v: a variable queue needs at least %v here (queues.min_variable_gap), else its tasks call their target back to back",
+				ErrBadQueue, f.name, f.d.Std(), floor)
+		}
+	}
+	return nil
+}
+
 // EffectiveBurst is the token-bucket size for the queue's rate limit.
 func (c *QueueConfig) EffectiveBurst() int {
 	if c.Burst > 0 {

@@ -141,7 +141,8 @@ func (c *Cluster) Start(role, name string, env ...string) *Proc {
 	c.t.Helper()
 	p := &Proc{Role: role, Name: name, log: filepath.Join(c.dir, name+".log")}
 	p.args = []string{"--config", c.config, "--listen", "127.0.0.1:0"}
-	p.env = append(append(os.Environ(), "HTQ_DISPATCHER_ID="+name), env...)
+	// Tests use variable queues with sub-second steps, below the 1 s default floor.
+	p.env = append(append(os.Environ(), "HTQ_DISPATCHER_ID="+name, "HTQ_QUEUES_MIN_VARIABLE_GAP=100ms"), env...)
 	c.launch(p)
 	c.procs = append(c.procs, p)
 	return p

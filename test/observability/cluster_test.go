@@ -132,7 +132,8 @@ func (c *cluster) start(role, name string, extra ...string) *proc {
 	pr, pw := io.Pipe()
 	args := append([]string{"--config", c.config, "--listen", "127.0.0.1:0"}, extra...)
 	p.cmd = exec.Command(binary(c.t, role), args...)
-	p.cmd.Env = childEnv("HTQ_DISPATCHER_ID=" + name)
+	// obs-var steps by 200 ms, below the 1 s default floor of variable queues
+	p.cmd.Env = childEnv("HTQ_DISPATCHER_ID="+name, "HTQ_QUEUES_MIN_VARIABLE_GAP=100ms")
 	out := io.MultiWriter(f, pw)
 	p.cmd.Stdout, p.cmd.Stderr = out, out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
