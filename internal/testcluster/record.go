@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -108,6 +109,7 @@ type Findings struct {
 	// lease check and the send"); left out of the order, overlap,
 	// concurrency, rate and sequence rules, and counted.
 	StaleSends int
+	StaleList  []string // the stale sends, described
 	// LostInWindow: accepted within a LossWindow and never called.
 	LostInWindow []string
 	MaxRate      float64 // the highest starts / allowed ratio seen over the rate windows
@@ -190,6 +192,7 @@ func CheckRecord(calls []Call, l *Ledger, o CheckOptions) Findings {
 		}
 		if stale(c, l.Freezes) {
 			f.StaleSends++
+			f.StaleList = append(f.StaleList, fmt.Sprintf("%s by %s arrived %s, ended %s, attempt %s", ref, c.Caller, c.Start.Format("15:04:05.000"), c.End.Format("15:04:05.000"), c.Attempt))
 			firstOf[c.TaskID] = true
 			continue
 		}
@@ -235,13 +238,27 @@ func CheckRecord(calls []Call, l *Ledger, o CheckOptions) Findings {
 	return f
 }
 
+// stale: a call a frozen process sent after it was continued, of a task it
+// held, handed out before the freeze: its X-HTQ-Sequence is below the
+// process's clock at the freeze (a sequence is at least the handing-out
+// dispatcher's clock in Unix ms × 1000; 100 ms absorbs the counter running
+// ahead of the clock, far less than a freeze lasts). A call of a held task
+// the process hands out afresh after the thaw (it claims the queue again)
+// is not stale.
 func stale(c Call, freezes []Freeze) bool {
+	seq, _ := strconv.ParseInt(c.Seq, 10, 64)
 	for _, z := range freezes {
-		if c.Caller == z.Caller && !c.Start.Before(z.Con) && z.Held[c.TaskID] {
+		if c.Caller == z.Caller && !c.Start.Before(z.Con) && z.Held[c.TaskID] && seq < (z.Stop.UnixMilli()+100)*1000 {
 			return true
 		}
 	}
 	return false
+}
+
+// describe says everything the record knows of a call.
+func (c recCall) describe() string {
+	return fmt.Sprintf("[task %s id %s attempt %s seq %d by %q %s..%s]", c.ref, c.TaskID, c.Attempt, c.seq, c.Caller,
+		c.Start.Format("15:04:05.000000"), c.End.Format("15:04:05.000000"))
 }
 
 func within(t time.Time, windows [][2]time.Time) bool {
@@ -282,17 +299,19 @@ func limitAt(t time.Time, steps []Step, cs []recCall) int {
 func checkConcurrency(f *Findings, gen TaskRef, cs []recCall, rules *QueueRules) {
 	for i, b := range cs { // by arrival
 		n := 1
+		var with []string
 		for _, c := range cs[:i] {
 			if c.End.After(b.Start) {
 				n++
+				with = append(with, c.describe())
 			}
 		}
 		limit := limitAt(b.Start, rules.Concurrency, cs)
 		if n <= limit {
 			continue
 		}
-		msg := fmt.Sprintf("%s/g%d: %d calls at once at %s (limit %d), the last task %s",
-			gen.Queue, gen.Gen, n, b.Start.Format("15:04:05.000000"), limit, b.Query.Get("i"))
+		msg := fmt.Sprintf("%s/g%d: %d calls at once (limit %d): %s arrived during %s",
+			gen.Queue, gen.Gen, n, limit, b.describe(), strings.Join(with, ", "))
 		if isSerial(rules) {
 			f.Overlaps = append(f.Overlaps, msg)
 		} else {
@@ -311,8 +330,8 @@ func checkOrder(f *Findings, gen TaskRef, cs []recCall, rules *QueueRules) {
 	check := func(how string, list []recCall) {
 		for k := 1; k < len(list); k++ {
 			if list[k].ref.Index < list[k-1].ref.Index {
-				f.Disorder = append(f.Disorder, fmt.Sprintf("%s/g%d: by %s, task %d's first call came after task %d's (at %s)",
-					gen.Queue, gen.Gen, how, list[k].ref.Index, list[k-1].ref.Index, list[k].Start.Format("15:04:05.000")))
+				f.Disorder = append(f.Disorder, fmt.Sprintf("%s/g%d: by %s, task %d's first call came after task %d's: %s after %s",
+					gen.Queue, gen.Gen, how, list[k].ref.Index, list[k-1].ref.Index, list[k].describe(), list[k-1].describe()))
 				return
 			}
 		}
@@ -339,16 +358,18 @@ func checkRate(f *Findings, gen TaskRef, cs []recCall, rules *QueueRules, o Chec
 	allowed := float64(rules.Burst) + rules.Rate*(o.RateWindow+o.RateJitter).Seconds()
 	for i, a := range cs {
 		n := 0
+		var in []string
 		for _, c := range cs[i:] {
 			if c.Start.Sub(a.Start) >= o.RateWindow {
 				break
 			}
 			n++
+			in = append(in, c.describe())
 		}
 		f.MaxRate = max(f.MaxRate, float64(n)/allowed)
 		if float64(n) > allowed {
-			f.Rate = append(f.Rate, fmt.Sprintf("%s/g%d: %d calls in %v from %s (allowed %.1f)",
-				gen.Queue, gen.Gen, n, o.RateWindow, a.Start.Format("15:04:05.000"), allowed))
+			f.Rate = append(f.Rate, fmt.Sprintf("%s/g%d: %d calls in %v (allowed %.1f): %s",
+				gen.Queue, gen.Gen, n, o.RateWindow, allowed, strings.Join(in, ", ")))
 		}
 	}
 }

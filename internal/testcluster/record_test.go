@@ -96,14 +96,15 @@ func TestCheckRecordExcuses(t *testing.T) {
 	l.Accepted[TaskRef{"a", 1, 1}] = ms(500)
 	l.LossWindows = [][2]time.Time{{ms(400), ms(600)}}
 	stale := call("a", 1, 0, 300, 310, 5)
+	stale.Seq = fmt.Sprint(ms(140).UnixMilli() * 1000) // handed out before the freeze
 	stale.Caller = "frozen"
 	l.Freezes = []Freeze{{Caller: "frozen", Stop: ms(150), Con: ms(290), Held: map[string]bool{stale.TaskID: true}}}
 	calls := []Call{
 		call("a", 0, 0, 0, 10, 1),
-		call("a", 1, 0, 200, 210, 8),  // the new owner's redelivery
-		stale,                         // the thawed process's late call: overlaps nothing, sequence goes back
-		call("a", 1, 0, 305, 320, 9),  // a repeat overlapping the stale send
-		call("a", 1, 2, 330, 340, 10), // unknown: its enqueue had no success answer
+		call("a", 1, 0, 200, 210, ms(200).UnixMilli()*1000), // the new owner's redelivery
+		stale, // the thawed process's late call: overlaps nothing, sequence goes back
+		call("a", 1, 0, 305, 320, ms(305).UnixMilli()*1000), // a repeat overlapping the stale send
+		call("a", 1, 2, 330, 340, ms(330).UnixMilli()*1000), // unknown: its enqueue had no success answer
 	}
 	f := CheckRecord(calls, l, opts)
 	if f.Failed() {
@@ -112,7 +113,14 @@ func TestCheckRecordExcuses(t *testing.T) {
 	if f.Excused != 1 || len(f.LostInWindow) != 1 || f.StaleSends != 1 || f.UnknownCalls != 1 || f.Repeats != 2 {
 		t.Errorf("counts: %v", f)
 	}
+	// A call of a held task the thawed process handed out afresh (its
+	// sequence is after the freeze) is judged: here it overlaps.
+	calls[2].Seq = fmt.Sprint(ms(300).UnixMilli() * 1000)
+	if f := CheckRecord(calls, l, opts); len(f.Overlaps) == 0 || f.StaleSends != 0 {
+		t.Errorf("a fresh call of a held task after the thaw was excused: %v", f)
+	}
 	// The same stale call by another process is not excused.
+	calls[2].Seq = fmt.Sprint(ms(140).UnixMilli() * 1000)
 	calls[2].Caller = "d0"
 	if f := CheckRecord(calls, l, opts); len(f.Sequence) == 0 || !strings.Contains(f.Sequence[0], "below 1 calls") {
 		t.Errorf("a call going back in sequence by a process that was not frozen passed: %v", f)

@@ -280,6 +280,14 @@ scheduler:
 	sort.Strings(kinds)
 	t.Logf("seed %d: %d faults (%s); %d enqueues refused while Redis was down", seed, total, strings.Join(kinds, ", "), r.refused)
 	t.Logf("seed %d: %v; drained %v after the load stopped", seed, f, tookDrain.Round(time.Millisecond))
+	r.mu.Lock()
+	for _, z := range r.ledger.Freezes {
+		t.Logf("froze %s %s..%s holding %d tasks", z.Caller, z.Stop.Format("15:04:05.000"), z.Con.Format("15:04:05.000"), len(z.Held))
+	}
+	r.mu.Unlock()
+	if len(f.StaleList) > 0 {
+		t.Logf("stale sends (a freeze between the lease check and the send): %v", first(f.StaleList, 10))
+	}
 	if !drained {
 		t.Errorf("not drained (every accepted task called and no queue with work) within 90 s of the load's end")
 	}
