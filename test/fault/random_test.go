@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -332,7 +333,30 @@ scheduler:
 		t.Errorf("only %d tasks accepted: the load did not run", f.Accepted)
 	}
 	if t.Failed() {
+		traceTasks(t, c, append(append(first(f.Disorder, 2), first(f.Overlaps, 2)...), first(f.Sequence, 2)...))
 		t.Logf("FAILED with seed %d: rerun with %s=%d %s=%v %s=%s, and add the seed to faultRegressions", seed, envSeed, seed, envDuration, dur, envFsync, fsync)
+	}
+}
+
+var taskIDRE = regexp.MustCompile(`id ([0-9a-f]{14})`)
+
+// traceTasks logs every process's log lines about the tasks the findings
+// name, for the diagnosis of a failing seed.
+func traceTasks(t *testing.T, c *testcluster.Cluster, findings []string) {
+	ids := map[string]bool{}
+	for _, f := range findings {
+		for _, m := range taskIDRE.FindAllStringSubmatch(f, -1) {
+			ids[m[1]] = true
+		}
+	}
+	for _, p := range c.Procs("") {
+		for _, line := range strings.Split(p.Log(), "\n") {
+			for id := range ids {
+				if strings.Contains(line, id) {
+					t.Logf("trace %s: %s", p.Name, line)
+				}
+			}
+		}
 	}
 }
 
