@@ -238,7 +238,7 @@ scheduler:
 		r.loadWG.Go(func() { r.load(q) })
 	}
 
-	steps := r.schedule(dur, len(ds), 2)
+	steps := r.schedule(dur, len(ds), 2, fsync == "everysec")
 	t.Logf("%d queues set up in %v; %d scheduled steps", len(r.queues), time.Since(start).Round(time.Millisecond), len(steps))
 	faultStart := time.Now()
 	for _, s := range steps {
@@ -448,8 +448,13 @@ type step struct {
 
 // schedule draws the faults from the seed: one every 0.4 to 1.4 s; a
 // process fault only on a process that is up and not in another fault; a
-// Redis restart only while no process fault runs, at most one per 10 s.
-func (r *faultRun) schedule(dur time.Duration, dispatchers, schedulers int) []step {
+// Redis kill and restart only while no process fault runs, at most one per
+// 10 s (drawn four times as often with moreRedis).
+func (r *faultRun) schedule(dur time.Duration, dispatchers, schedulers int, moreRedis bool) []step {
+	redisWeight := 1
+	if moreRedis { // the everysec variant is about Redis kills
+		redisWeight = 4
+	}
 	busy := map[string]time.Duration{}
 	var lastRedis time.Duration = -time.Hour
 	var steps []step
@@ -474,7 +479,7 @@ func (r *faultRun) schedule(dur time.Duration, dispatchers, schedulers int) []st
 	kinds := []struct {
 		name   string
 		weight int
-	}{{"kill", 3}, {"freeze", 3}, {"restart", 2}, {"kill-scheduler", 1}, {"redis", 1}, {"timeout", 2}, {"concurrency", 2}, {"pause", 2}, {"recreate", 2}}
+	}{{"kill", 3}, {"freeze", 3}, {"restart", 2}, {"kill-scheduler", 1}, {"redis", redisWeight}, {"timeout", 2}, {"concurrency", 2}, {"pause", 2}, {"recreate", 2}}
 	sum := 0
 	for _, k := range kinds {
 		sum += k.weight
