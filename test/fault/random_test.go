@@ -25,17 +25,23 @@ const (
 	envFsync    = "HTQ_FAULT_FSYNC" // always (the default) or everysec
 )
 
-const defaultFaultDuration = 25 * time.Second
+const defaultFaultDuration = 20 * time.Second
 
 // faultRegressions are seeds that once failed: make test runs them besides
 // a random seed (unless HTQ_FAULT_SEED picks one). A seed fixes the fault
 // schedule, not the processes' timing, so a case is a strong hint, not a
 // replay.
+// Their durations are shorter than the runs that found them: a shorter run
+// replays the first part of the same schedule, and make test keeps this
+// test under 90 s.
 var faultRegressions = []struct {
 	seed     uint64
 	duration time.Duration
 	found    string
-}{}
+}{
+	{1654277581124258822, 15 * time.Second, "timed tasks called out of due order after a scheduler kill (twice in three 25 s runs): a task due now passed its queue's due, unpromoted timed tasks; fixed in store (TestEnqueueNowKeepsBehindDueTimedTasks)"},
+	{7320818364177947664, 15 * time.Second, "8 starts in 2 s on two rate-3 queues where 7.9 are allowed, just after the load stopped; not reproduced, cause unknown"},
+}
 
 // TestRandomFaults runs 3 dispatchers, 2 schedulers and 200 queues of five
 // kinds under a steady load, through a random (seeded) schedule of faults:
