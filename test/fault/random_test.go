@@ -462,7 +462,7 @@ func (r *faultRun) schedule(dur time.Duration, dispatchers, schedulers int, more
 		redisWeight = 4
 	}
 	busy := map[string]time.Duration{}
-	var lastRedis time.Duration = -time.Hour
+	lastRedis := -time.Hour
 	var steps []step
 	pick := func(n int) []string {
 		var out []string
