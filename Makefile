@@ -54,8 +54,12 @@ test-system: $(PROMTOOL) $(PROMETHEUS) ## end-to-end, fault-injection and observ
 fuzz-short: ## run every fuzz target briefly, 10,000 inputs each (make fuzz runs them longer)
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=10000x
 
-soak: redis ## the long reliability runs: 1,000,000 tasks through the load test, longer fuzzing
+FAULT_SOAK ?= 10m
+
+soak: redis ## the long reliability runs: 1,000,000 tasks through the load test, the randomized fault test for FAULT_SOAK (10m) and again with AOF everysec, longer fuzzing
 	HTQ_SOAK=1 $(GO) test -count=1 -timeout 60m -run 'TestLoad' -v ./test/fault/
+	HTQ_FAULT_DURATION=$(FAULT_SOAK) $(GO) test -count=1 -timeout 60m -run 'TestRandomFaults' -v ./test/fault/
+	HTQ_FAULT_DURATION=3m HTQ_FAULT_FSYNC=everysec $(GO) test -count=1 -timeout 30m -run 'TestRandomFaults' -v ./test/fault/
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=60s
 
 test-bench-harness:

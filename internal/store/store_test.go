@@ -1093,3 +1093,25 @@ func TestRecoveredEntriesAsideSurviveARepeatedClaimAndCancel(t *testing.T) {
 		t.Fatalf("cancelled task = %+v, %v; want cancelled after its one attempt", ti, err)
 	}
 }
+
+// TestEnqueueNowKeepsBehindDueTimedTasks: a task due now must not pass a
+// task of its queue that fell due earlier but still waits in the delayed
+// set because no scheduler promoted it yet (the leader died, a lock TTL
+// passes before another leads). Found by the randomized fault test
+// (test/fault TestRandomFaults: timed tasks called out of due order after a
+// scheduler kill).
+func TestEnqueueNowKeepsBehindDueTimedTasks(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	e.enqueue("q", e.clk.Now().Add(time.Second), "http://x/timed1", "http://x/timed2")
+	e.enqueue("q", e.clk.Now().Add(time.Hour), "http://x/later")
+	e.clk.Advance(2 * time.Second) // due, but no scheduler ran
+	e.enqueue("q", e.clk.Now(), "http://x/now")
+	c := e.claim("q", "A", 10)
+	if got := strings.Join(urls(c.Deliveries), " "); got != "http://x/timed1 http://x/timed2 http://x/now" {
+		t.Fatalf("order = %s, want the due timed tasks first", got)
+	}
+	if n, _ := e.s.CountUnfinished(e.ctx, "q"); n != 4 {
+		t.Fatalf("count = %d, want 4 (the later task still scheduled)", n)
+	}
+}

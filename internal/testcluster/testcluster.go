@@ -75,6 +75,10 @@ type Cluster struct {
 	config string
 	API    string // base URL
 	procs  []*Proc
+	// Launched, when set, is called right after a process starts (or
+	// restarts), before it can have called anyone: a test tracking callers
+	// (Target.TrackCallers) learns the new process id there.
+	Launched func(*Proc)
 }
 
 // Proc is one HTQ process.
@@ -162,6 +166,9 @@ func (c *Cluster) launch(p *Proc) {
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
 		c.t.Fatal(err)
+	}
+	if c.Launched != nil {
+		c.Launched(p)
 	}
 	p.done = make(chan struct{})
 	addr := make(chan string, 1)

@@ -177,7 +177,9 @@ func randomLatency(max time.Duration) func(http.ResponseWriter, *http.Request, i
 // called again (nobody can claim them before its lease runs out).
 func pendingOf(t *testing.T, c *testcluster.Cluster, queues []string, consumer string) map[string]bool {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: c.Redis.Addr()})
+	// RESP2 as HTQ itself speaks, with a read timeout: go-redis's RESP3
+	// push-notification peek once blocked here for minutes on a busy Redis.
+	rdb := redis.NewClient(&redis.Options{Addr: c.Redis.Addr(), Protocol: 2, DisableIdentity: true, ReadTimeout: 5 * time.Second})
 	defer rdb.Close()
 	keys := store.NewKeys("htq:")
 	out := map[string]bool{}

@@ -107,6 +107,28 @@ end
 
 -- fix_timer sets a queue's entry in the timer index to its earliest due
 -- time, or removes it when nothing is delayed.
+-- promote_due moves a queue's delayed tasks due by now (at most limit) into
+-- its stream, in due order, each move gated by its ZREM; the due time of
+-- each task moved is appended to dues when given. Returns the number moved.
+local function promote_due(pp, delayed, stream, now, limit, dues)
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
+  local moved = 0
+  for i = 1, #due, 2 do
+    local id = due[i]
+    if redis.call('ZREM', delayed, id) == 1 then
+      redis.call('XADD', stream, '*', 't', id)
+      local skey = state_key(pp, id)
+      if redis.call('EXISTS', skey) == 1 then
+        redis.call('HSET', skey, 'st', 'queued', 'ts', now)
+        redis.call('HDEL', skey, 'rt')
+      end
+      moved = moved + 1
+      if dues then dues[#dues + 1] = due[i + 1] end
+    end
+  end
+  return moved
+end
+
 local function fix_timer(delayed, timers, q)
   local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
   if #first == 0 then

@@ -1,6 +1,7 @@
 -- enqueue.lua: add one or more tasks to a queue, all or nothing. A task due
 -- now is appended to the queue's stream at once (the fast path: it never
--- waits for the scheduler); a later one goes to the queue's delayed set.
+-- waits for the scheduler), behind the queue's delayed tasks already due
+-- (promoted here first); a later one goes to the queue's delayed set.
 --
 -- KEYS[1] meta      KEYS[2] stream    KEYS[3] delayed   KEYS[4] timers
 -- KEYS[5] ready     KEYS[6] registry  KEYS[7] task-id counter  KEYS[8] lease
@@ -61,6 +62,22 @@ end
 local out = {'ok', m[3] or 'realtime', isnew}
 local seen = {}
 local now_added, first_due = false, nil
+-- A task due now goes behind the queue's tasks that fell due earlier but
+-- wait for a scheduler (one may be down): those are promoted here first, up
+-- to PROMOTE_INLINE of them; when more are due, the task joins them in the
+-- delayed set at now, behind them, for the scheduler.
+local PROMOTE_INLINE = 100
+local behind = nil -- nil: not looked yet; true: due tasks remain delayed
+local function due_now()
+  if behind == nil then
+    if promote_due(pp, delayed, stream, now, PROMOTE_INLINE) > 0 then
+      now_added = true
+      fix_timer(delayed, timers, q)
+    end
+    behind = #redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1) > 0
+  end
+  return not behind
+end
 for i = 1, n do
   local due = tonumber(ARGV[base + 3 * i - 2])
   local payload = ARGV[base + 3 * i - 1]
@@ -73,10 +90,11 @@ for i = 1, n do
       id = parthex .. string.format('%012x', redis.call('INCR', counter))
     until redis.call('EXISTS', spec_key(pp, id)) == 0
     redis.call('SET', spec_key(pp, id), q .. '\n' .. payload)
-    if due <= now then
+    if due <= now and due_now() then
       redis.call('XADD', stream, '*', 't', id)
       now_added = true
     else
+      if due <= now then due = now end
       redis.call('ZADD', delayed, due, id)
       if not first_due or due < first_due then first_due = due end
     end

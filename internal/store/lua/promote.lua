@@ -13,21 +13,7 @@ local moved = 0
 local queues = redis.call('ZRANGEBYSCORE', timers, '-inf', now, 'LIMIT', 0, limit)
 for _, q in ipairs(queues) do
   local delayed, stream, meta = pp .. 'z:' .. q, pp .. 's:' .. q, pp .. 'm:' .. q
-  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit - moved)
-  local here = 0
-  for i = 1, #due, 2 do
-    local id = due[i]
-    if redis.call('ZREM', delayed, id) == 1 then
-      redis.call('XADD', stream, '*', 't', id)
-      local skey = state_key(pp, id)
-      if redis.call('EXISTS', skey) == 1 then
-        redis.call('HSET', skey, 'st', 'queued', 'ts', now)
-        redis.call('HDEL', skey, 'rt')
-      end
-      here = here + 1
-      out[#out + 1] = due[i + 1]
-    end
-  end
+  local here = promote_due(pp, delayed, stream, now, limit - moved, out)
   fix_timer(delayed, timers, q)
   if here > 0 then
     moved = moved + here
