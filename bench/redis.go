@@ -369,14 +369,34 @@ func GetCommandStats(ctx context.Context, c redis.Cmdable) (CommandStats, error)
 	return ParseCommandStats(s), nil
 }
 
-// RedisSnapshot bundles the three INFO readings.
+// CommandsProcessed returns INFO stats total_commands_processed (commands
+// run inside scripts count too).
+func CommandsProcessed(ctx context.Context, c redis.Cmdable) (int64, error) {
+	m, err := infoSection(ctx, c, "stats")
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(m["total_commands_processed"], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("INFO stats total_commands_processed: %w", err)
+	}
+	return n, nil
+}
+
+// snapshotInfoCalls is the number of INFO commands one Snapshot sends
+// (they are counted in the next snapshot's totals).
+const snapshotInfoCalls = 4
+
+// RedisSnapshot bundles the four INFO readings.
 type RedisSnapshot struct {
 	UsedMemory int64   // bytes
 	CPUSeconds float64 // used_cpu_sys + used_cpu_user
+	Processed  int64   // total_commands_processed
 	Cmds       CommandStats
 }
 
-// Snapshot reads used_memory, CPU and commandstats from c.
+// Snapshot reads used_memory, CPU, total_commands_processed and
+// commandstats from c.
 func Snapshot(ctx context.Context, c redis.Cmdable) (RedisSnapshot, error) {
 	var s RedisSnapshot
 	var err error
@@ -386,8 +406,17 @@ func Snapshot(ctx context.Context, c redis.Cmdable) (RedisSnapshot, error) {
 	if s.CPUSeconds, err = UsedCPU(ctx, c); err != nil {
 		return s, err
 	}
+	if s.Processed, err = CommandsProcessed(ctx, c); err != nil {
+		return s, err
+	}
 	s.Cmds, err = GetCommandStats(ctx, c)
 	return s, err
+}
+
+// Commands is the number of commands Redis ran between two snapshots
+// (total_commands_processed), without the snapshots' own INFO calls.
+func (s RedisSnapshot) Commands(before RedisSnapshot) int64 {
+	return s.Processed - before.Processed - snapshotInfoCalls
 }
 
 // Snapshot reads the INFO values of this server.
