@@ -370,17 +370,19 @@ func GetCommandStats(ctx context.Context, c redis.Cmdable) (CommandStats, error)
 }
 
 // CommandsProcessed returns INFO stats total_commands_processed (commands
-// run inside scripts count too).
-func CommandsProcessed(ctx context.Context, c redis.Cmdable) (int64, error) {
+// run inside scripts count too) and total_reads_processed (the reads from
+// client connections: about one per request or pipeline).
+func CommandsProcessed(ctx context.Context, c redis.Cmdable) (cmds, reads int64, err error) {
 	m, err := infoSection(ctx, c, "stats")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	n, err := strconv.ParseInt(m["total_commands_processed"], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("INFO stats total_commands_processed: %w", err)
+	cmds, err1 := strconv.ParseInt(m["total_commands_processed"], 10, 64)
+	reads, err2 := strconv.ParseInt(m["total_reads_processed"], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, 0, fmt.Errorf("INFO stats: %w", err)
 	}
-	return n, nil
+	return cmds, reads, nil
 }
 
 // snapshotInfoCalls is the number of INFO commands one Snapshot sends
@@ -392,6 +394,7 @@ type RedisSnapshot struct {
 	UsedMemory int64   // bytes
 	CPUSeconds float64 // used_cpu_sys + used_cpu_user
 	Processed  int64   // total_commands_processed
+	Reads      int64   // total_reads_processed
 	Cmds       CommandStats
 }
 
@@ -406,7 +409,7 @@ func Snapshot(ctx context.Context, c redis.Cmdable) (RedisSnapshot, error) {
 	if s.CPUSeconds, err = UsedCPU(ctx, c); err != nil {
 		return s, err
 	}
-	if s.Processed, err = CommandsProcessed(ctx, c); err != nil {
+	if s.Processed, s.Reads, err = CommandsProcessed(ctx, c); err != nil {
 		return s, err
 	}
 	s.Cmds, err = GetCommandStats(ctx, c)
@@ -417,6 +420,32 @@ func Snapshot(ctx context.Context, c redis.Cmdable) (RedisSnapshot, error) {
 // (total_commands_processed), without the snapshots' own INFO calls.
 func (s RedisSnapshot) Commands(before RedisSnapshot) int64 {
 	return s.Processed - before.Processed - snapshotInfoCalls
+}
+
+// ReadsSince is the number of reads from clients between two snapshots
+// (total_reads_processed), without the snapshots' own INFO calls.
+func (s RedisSnapshot) ReadsSince(before RedisSnapshot) int64 {
+	return s.Reads - before.Reads - snapshotInfoCalls
+}
+
+// roundTripCPU measures Redis CPU µs per request of n unpipelined PINGs:
+// the fixed cost of one round trip on this machine now, beside which a
+// scenario's reads per task can be put.
+func roundTripCPU(ctx context.Context, c *redis.Client, n int) (float64, error) {
+	c0, err := UsedCPU(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	for range n {
+		if err := c.Ping(ctx).Err(); err != nil {
+			return 0, fmt.Errorf("PING: %w", err)
+		}
+	}
+	c1, err := UsedCPU(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	return (c1 - c0) * 1e6 / float64(n), nil
 }
 
 // Snapshot reads the INFO values of this server.

@@ -245,6 +245,12 @@ func runHTQDispatch(ctx context.Context, env *Env, spec dispatchSpec) (Result, e
 		return Result{}, fmt.Errorf("%d calls arrived before any dispatcher ran", n)
 	}
 
+	slowMark := int64(-2) // -2: no per-script breakdown (see slowlog.go)
+	if slowlogOn(ctx, c.Redis.Client) {
+		if slowMark, err = slowlogMark(ctx, c.Redis.Client); err != nil {
+			return Result{}, err
+		}
+	}
 	before, err := c.Redis.Snapshot(ctx)
 	if err != nil {
 		return Result{}, err
@@ -304,6 +310,11 @@ func runHTQDispatch(ctx context.Context, env *Env, spec dispatchSpec) (Result, e
 		res.Extra["cpu_cores"] = float64(runtime.NumCPU())
 		for _, kv := range topCommands(d, total, 8) {
 			res.Extra["cmd_"+kv.name+"_per_task"] = kv.perTask
+		}
+	}
+	if slowMark > -2 {
+		if err := addTopLevelCosts(ctx, c.Redis.Client, slowMark, float64(total), res.Extra); err != nil {
+			return Result{}, err
 		}
 	}
 	res.Note = fmt.Sprintf("%d queue(s) x %d, %d dispatcher(s), %s; %s", spec.queues, spec.perQueue,

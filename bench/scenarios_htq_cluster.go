@@ -345,6 +345,12 @@ func runWakeupWith(ctx context.Context, env *Env, dispatchers int) (Result, erro
 	defer rc.hc.CloseIdleConnections()
 
 	claims0 := claimsByResult(ctx, c)
+	slowMark := int64(-2) // -2: no per-script breakdown (see slowlog.go)
+	if slowlogOn(ctx, c.Redis.Client) {
+		if slowMark, err = slowlogMark(ctx, c.Redis.Client); err != nil {
+			return Result{}, err
+		}
+	}
 	cpu := newCPUMeter(c.Dispatchers...)
 	apiCPU := newCPUMeter(c.APIProc)
 	before, err := c.Redis.Snapshot(ctx)
@@ -372,6 +378,10 @@ func runWakeupWith(ctx context.Context, env *Env, dispatchers int) (Result, erro
 	window := time.Since(w0).Seconds()
 	dispSecs, dispOK := cpu.Seconds()
 	apiSecs, apiOK := apiCPU.Seconds()
+	rtt, err := roundTripCPU(ctx, c.Redis.Client, 3000)
+	if err != nil {
+		return Result{}, err
+	}
 	claims1 := claimsByResult(ctx, c)
 	rep, err := verifyDelivery(env, expected)
 	if err != nil {
@@ -393,9 +403,11 @@ func runWakeupWith(ctx context.Context, env *Env, dispatchers int) (Result, erro
 			"rate_per_s": rate, "window_s": window,
 			"redis_cpu_us_per_task":    (after.CPUSeconds - before.CPUSeconds) * 1e6 / tasks,
 			"redis_cmds_per_task":      float64(after.Commands(before)) / tasks,
+			"redis_reads_per_task":     float64(after.ReadsSince(before)) / tasks,
 			"redis_script_us_per_task": float64(d.ByCmd["evalsha"].Usec+d.ByCmd["eval"].Usec) / tasks,
 			"pickup_p50_ms":            p50, "pickup_p99_ms": p99, "pickup_mean_ms": mean, "pickup_max_ms": mx,
-			"duplicates": float64(rep.Duplicates),
+			"duplicates":                    float64(rep.Duplicates),
+			"redis_cpu_us_per_ping_request": rtt,
 		},
 	}
 	if dispOK {
@@ -411,6 +423,11 @@ func runWakeupWith(ctx context.Context, env *Env, dispatchers int) (Result, erro
 	}
 	for _, kv := range commandsPer(d, tasks, 14) {
 		res.Extra["cmd_"+kv.name+"_per_task"] = kv.perTask
+	}
+	if slowMark > -2 {
+		if err := addTopLevelCosts(ctx, c.Redis.Client, slowMark, tasks, res.Extra); err != nil {
+			return Result{}, err
+		}
 	}
 	res.Note = fmt.Sprintf("value = Redis CPU us/task (idle polling in the window included), p50/p99 = pick-up ms (enqueue request sent -> call at the target); "+
 		"%d tasks at %.0f/s over %d idle queues, %d dispatcher(s), %.1f Redis commands/task; %s; %s",
