@@ -44,12 +44,12 @@ func init() {
 	})
 	Register(Scenario{
 		Name: "idle", Group: GroupHTQ,
-		Desc: "100,000 idle queues (quick 3,000), 4 dispatchers, 2 schedulers, no traffic: Redis commands/s over 30 s after a 20 s settle (quick 5 s, 3 s)",
+		Desc: "100,000 idle queues (quick 2,000), 4 dispatchers, 2 schedulers, no traffic: Redis commands/s over 30 s after a 20 s settle (quick 4 s, 2 s)",
 		Run:  runIdle, Timeout: 8 * time.Minute,
 	})
 	Register(Scenario{
 		Name: "restarts", Group: GroupHTQ,
-		Desc: "10 dispatcher restarts (graceful and kill -9 alternating) with traffic over 200 queues: most stream consumers in one queue afterwards",
+		Desc: "10 dispatcher restarts (graceful and kill -9 alternating, 0.7 s apart, quick 0.35 s) with traffic over 200 queues: most stream consumers in one queue afterwards",
 		Run:  runRestarts, Timeout: 4 * time.Minute,
 	})
 }
@@ -439,10 +439,10 @@ func runWakeupWith(ctx context.Context, env *Env, dispatchers int) (Result, erro
 // ---- idle -----------------------------------------------------------------------
 
 func runIdle(ctx context.Context, env *Env) (Result, error) {
-	nq := env.Size(100000, 3000)
+	nq := env.Size(100000, 2000)
 	settle, window := 20*time.Second, 30*time.Second
 	if env.Cfg.Quick {
-		settle, window = 3*time.Second, 5*time.Second
+		settle, window = 2*time.Second, 4*time.Second
 	}
 	env.Target.Reset(nq + 1024)
 	c, err := startHTQ(ctx, env, htqOptions{Dispatchers: 4, Schedulers: 2, Settings: []string{autoCreate}})
@@ -517,6 +517,9 @@ func runRestarts(ctx context.Context, env *Env) (Result, error) {
 	nq := 200
 	rate := 400.0
 	gap := 700 * time.Millisecond
+	if env.Cfg.Quick {
+		gap = 350 * time.Millisecond
+	}
 	maxTasks := int(rate * 60)
 	env.Target.Reset(nq + maxTasks + 1024)
 	c, err := startHTQ(ctx, env, htqOptions{Dispatchers: dispatchers, Settings: restartSettings})
