@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -212,6 +213,7 @@ func (p *htqProc) tail(n int) string { return tailFile(p.Log, n) }
 type htqOptions struct {
 	Dispatchers int      // started (and waited for) with the cluster; more with StartDispatchers
 	NoScheduler bool     // no scheduler process
+	Schedulers  int      // scheduler processes (0: one, unless NoScheduler)
 	Settings    []string // extra HTQ_* settings (KEY=VALUE) for every process, listed in the note
 }
 
@@ -222,8 +224,9 @@ type htqCluster struct {
 	Dir         string
 	API         string // base URL of the API
 	APIProc     *htqProc
-	Scheduler   *htqProc
-	Dispatchers []*htqProc
+	Scheduler   *htqProc    // the first scheduler
+	Schedulers  []*htqProc  // every scheduler
+	Dispatchers []*htqProc  // the dispatchers running (StopDispatcher removes one)
 	REST        *restClient // 16 keep-alive connections, for setup and checks
 
 	bins     string
@@ -278,9 +281,18 @@ func startHTQ(ctx context.Context, env *Env, opt htqOptions) (c *htqCluster, err
 	c.API = c.APIProc.Health
 	c.REST = newRESTClient(c.API, benchToken, 16)
 	if !opt.NoScheduler {
-		if c.Scheduler, err = c.launch(ctx, "scheduler", "scheduler"); err != nil {
-			return c, err
+		for i := range max(1, opt.Schedulers) {
+			name := "scheduler"
+			if i > 0 {
+				name += strconv.Itoa(i + 1)
+			}
+			p, err := c.launch(ctx, "scheduler", name)
+			if err != nil {
+				return c, err
+			}
+			c.Schedulers = append(c.Schedulers, p)
 		}
+		c.Scheduler = c.Schedulers[0]
 	}
 	if opt.Dispatchers > 0 {
 		if _, err = c.StartDispatchers(ctx, opt.Dispatchers); err != nil {
@@ -312,6 +324,29 @@ func (c *htqCluster) StartDispatchers(ctx context.Context, n int) ([]*htqProc, e
 	}
 	c.Dispatchers = append(c.Dispatchers, ps...)
 	return ps, nil
+}
+
+// StopDispatcher stops one of the cluster's dispatchers: gracefully
+// (SIGTERM, SIGKILL after grace) or at once with SIGKILL (kill -9, nothing
+// released). It is removed from Dispatchers; its log stays in LogProblems.
+func (c *htqCluster) StopDispatcher(p *htqProc, graceful bool, grace time.Duration) error {
+	i := slices.Index(c.Dispatchers, p)
+	if i < 0 {
+		return fmt.Errorf("%s is not a running dispatcher of this cluster", p.Name)
+	}
+	if graceful {
+		p.stop(grace)
+	} else {
+		p.kill()
+	}
+	c.Dispatchers = slices.Delete(c.Dispatchers, i, i+1)
+	liveProcsMu.Lock()
+	delete(liveProcs, p)
+	liveProcsMu.Unlock()
+	if graceful && p.waitErr != nil {
+		return fmt.Errorf("%s did not exit cleanly on SIGTERM (%w): %s", p.Name, p.waitErr, p.tail(8))
+	}
+	return nil
 }
 
 // launch starts a process and waits until it is ready; a port taken between

@@ -369,14 +369,37 @@ func GetCommandStats(ctx context.Context, c redis.Cmdable) (CommandStats, error)
 	return ParseCommandStats(s), nil
 }
 
-// RedisSnapshot bundles the three INFO readings.
+// CommandsProcessed returns INFO stats total_commands_processed (commands
+// run inside scripts count too) and total_reads_processed (the reads from
+// client connections: about one per request or pipeline).
+func CommandsProcessed(ctx context.Context, c redis.Cmdable) (cmds, reads int64, err error) {
+	m, err := infoSection(ctx, c, "stats")
+	if err != nil {
+		return 0, 0, err
+	}
+	cmds, err1 := strconv.ParseInt(m["total_commands_processed"], 10, 64)
+	reads, err2 := strconv.ParseInt(m["total_reads_processed"], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, 0, fmt.Errorf("INFO stats: %w", err)
+	}
+	return cmds, reads, nil
+}
+
+// snapshotInfoCalls is the number of INFO commands one Snapshot sends
+// (they are counted in the next snapshot's totals).
+const snapshotInfoCalls = 4
+
+// RedisSnapshot bundles the four INFO readings.
 type RedisSnapshot struct {
 	UsedMemory int64   // bytes
 	CPUSeconds float64 // used_cpu_sys + used_cpu_user
+	Processed  int64   // total_commands_processed
+	Reads      int64   // total_reads_processed
 	Cmds       CommandStats
 }
 
-// Snapshot reads used_memory, CPU and commandstats from c.
+// Snapshot reads used_memory, CPU, total_commands_processed and
+// commandstats from c.
 func Snapshot(ctx context.Context, c redis.Cmdable) (RedisSnapshot, error) {
 	var s RedisSnapshot
 	var err error
@@ -386,8 +409,43 @@ func Snapshot(ctx context.Context, c redis.Cmdable) (RedisSnapshot, error) {
 	if s.CPUSeconds, err = UsedCPU(ctx, c); err != nil {
 		return s, err
 	}
+	if s.Processed, s.Reads, err = CommandsProcessed(ctx, c); err != nil {
+		return s, err
+	}
 	s.Cmds, err = GetCommandStats(ctx, c)
 	return s, err
+}
+
+// Commands is the number of commands Redis ran between two snapshots
+// (total_commands_processed), without the snapshots' own INFO calls.
+func (s RedisSnapshot) Commands(before RedisSnapshot) int64 {
+	return s.Processed - before.Processed - snapshotInfoCalls
+}
+
+// ReadsSince is the number of reads from clients between two snapshots
+// (total_reads_processed), without the snapshots' own INFO calls.
+func (s RedisSnapshot) ReadsSince(before RedisSnapshot) int64 {
+	return s.Reads - before.Reads - snapshotInfoCalls
+}
+
+// roundTripCPU measures Redis CPU µs per request of n unpipelined PINGs:
+// the fixed cost of one round trip on this machine now, beside which a
+// scenario's reads per task can be put.
+func roundTripCPU(ctx context.Context, c *redis.Client, n int) (float64, error) {
+	c0, err := UsedCPU(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	for range n {
+		if err := c.Ping(ctx).Err(); err != nil {
+			return 0, fmt.Errorf("PING: %w", err)
+		}
+	}
+	c1, err := UsedCPU(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	return (c1 - c0) * 1e6 / float64(n), nil
 }
 
 // Snapshot reads the INFO values of this server.

@@ -6,7 +6,8 @@ package main
 //   dispatch_serial  1 queue, tasks preloaded, then 1 dispatcher started
 //   dispatch_multi   100 queues × 200 tasks, same method
 //   scale_out_1/2/4  dispatch_multi with 1, 2, 4 dispatcher processes
-//   many_queues      20,000 queues × 5 tasks: per-queue completion, slowest/mean
+//   many_queues      100,000 queues × 2 tasks, 4 dispatchers: per-queue completion,
+//                    slowest/mean; drain time; Redis memory per queue once drained
 //
 // Method: start Redis, the API and the scheduler; create the queues; preload
 // every task through the REST batch API (batches of ≤ 500, each queue's
@@ -29,7 +30,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -63,8 +63,8 @@ func init() {
 	}
 	Register(Scenario{
 		Name: "many_queues", Group: GroupHTQ,
-		Desc: "20,000 queues x 5 tasks (quick 2,000 x 5), 1 dispatcher: slowest queue's completion / mean",
-		Run:  runManyQueues,
+		Desc: "100,000 queues x 2 tasks (quick 2,000 x 2), 4 dispatchers: slowest queue's completion / mean; time to drain, Redis memory per queue once drained",
+		Run:  runManyQueues, Timeout: 8 * time.Minute,
 	})
 }
 
@@ -245,6 +245,12 @@ func runHTQDispatch(ctx context.Context, env *Env, spec dispatchSpec) (Result, e
 		return Result{}, fmt.Errorf("%d calls arrived before any dispatcher ran", n)
 	}
 
+	slowMark := int64(-2) // -2: no per-script breakdown (see slowlog.go)
+	if slowlogOn(ctx, c.Redis.Client) {
+		if slowMark, err = slowlogMark(ctx, c.Redis.Client); err != nil {
+			return Result{}, err
+		}
+	}
 	before, err := c.Redis.Snapshot(ctx)
 	if err != nil {
 		return Result{}, err
@@ -306,6 +312,11 @@ func runHTQDispatch(ctx context.Context, env *Env, spec dispatchSpec) (Result, e
 			res.Extra["cmd_"+kv.name+"_per_task"] = kv.perTask
 		}
 	}
+	if slowMark > -2 {
+		if err := addTopLevelCosts(ctx, c.Redis.Client, slowMark, float64(total), res.Extra); err != nil {
+			return Result{}, err
+		}
+	}
 	res.Note = fmt.Sprintf("%d queue(s) x %d, %d dispatcher(s), %s; %s", spec.queues, spec.perQueue,
 		spec.dispatchers, orderSummary(rep), c.Note())
 	addProblems(ctx, env, c, &res)
@@ -351,37 +362,33 @@ type cmdPerTask struct {
 // topCommands returns the k commands with the most calls per task
 // (names with "|" made key-safe).
 func topCommands(d CommandStats, tasks, k int) []cmdPerTask {
-	var out []cmdPerTask
-	for name, st := range d.ByCmd {
-		if name == "info" {
-			continue
-		}
-		out = append(out, cmdPerTask{strings.ReplaceAll(name, "|", "_"), float64(st.Calls) / float64(tasks)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].perTask > out[j].perTask })
-	if len(out) > k {
-		out = out[:k]
-	}
-	return out
+	return commandsPer(d, float64(tasks), k)
 }
 
 // ---- many_queues -------------------------------------------------------------------
 
+// manyQueuesDispatchers is the dispatcher count of many_queues.
+const manyQueuesDispatchers = 4
+
 func runManyQueues(ctx context.Context, env *Env) (Result, error) {
-	nq := env.Size(20000, 2000)
+	const per = 2
+	nq := env.Size(100000, 2000)
 	if env.Cfg.Tasks > 0 {
-		nq = max(1, env.Cfg.Tasks/5)
+		nq = max(1, env.Cfg.Tasks/per)
 	}
-	const per = 5
 	total := nq * per
 	env.Target.Reset(total + 1024)
 	// Queues are created by their first batch (auto_create_queues): one
 	// request per queue instead of two during the (unmeasured) setup.
-	c, err := startHTQ(ctx, env, htqOptions{Settings: []string{"HTQ_API_AUTO_CREATE_QUEUES=true"}})
+	c, err := startHTQ(ctx, env, htqOptions{Settings: []string{autoCreate}})
 	if err != nil {
 		return Result{}, err
 	}
 	defer c.Close()
+	mem0, err := settledMemory(ctx, c.Redis)
+	if err != nil {
+		return Result{}, err
+	}
 	names := queueNames(env, "mq", nq)
 	expected := make(map[string]int, nq)
 	for _, q := range names {
@@ -398,9 +405,10 @@ func runManyQueues(ctx context.Context, env *Env) (Result, error) {
 	}
 	tr := newDeliveryTracker(expected)
 	m := env.BeginMeasure()
-	if _, err := c.StartDispatchers(ctx, 1); err != nil {
+	if _, err := c.StartDispatchers(ctx, manyQueuesDispatchers); err != nil {
 		return Result{}, err
 	}
+	cpu := newCPUMeter(c.Dispatchers...)
 	tEnd, err := waitDelivered(ctx, env.Target, tr, 30*time.Second, c.Check)
 	if err != nil {
 		return Result{}, err
@@ -409,7 +417,16 @@ func runManyQueues(ctx context.Context, env *Env) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	dispSecs, dispOK := cpu.Seconds()
 	rep, err := verifyDelivery(env, expected)
+	if err != nil {
+		return Result{}, err
+	}
+	// Drained: every queue handed back, Redis memory settled.
+	if err := waitReleased(ctx, c, time.Minute); err != nil {
+		return Result{}, err
+	}
+	memDrained, err := settledMemory(ctx, c.Redis)
 	if err != nil {
 		return Result{}, err
 	}
@@ -419,13 +436,28 @@ func runManyQueues(ctx context.Context, env *Env) (Result, error) {
 	res.Value, res.Unit = st.max/st.mean, "ratio"
 	res.Extra["tasks_per_s"] = float64(total) / (float64(tEnd-m.T0) / 1e9)
 	res.Extra["queues"] = float64(nq)
+	res.Extra["dispatchers"] = manyQueuesDispatchers
 	res.Extra["completion_mean_s"] = st.mean
 	res.Extra["completion_p50_s"] = st.p50
 	res.Extra["completion_p99_s"] = st.p99
 	res.Extra["completion_max_s"] = st.max
 	res.Extra["duplicates"] = float64(rep.Duplicates)
-	res.Note = fmt.Sprintf("slowest/mean completion; %d queues x %d, %s; %s (auto-create only speeds up the unmeasured setup)",
-		nq, per, orderSummary(rep), c.Note())
+	res.Extra["redis_mem_per_queue_drained_bytes"] = float64(memDrained-mem0) / float64(nq)
+	res.Extra["redis_mem_drained_mb"] = float64(memDrained) / (1 << 20)
+	if dispOK {
+		res.Extra["dispatcher_cpu_us_per_task"] = dispSecs * 1e6 / float64(total)
+	}
+	if kinds, err := keyKindBytes(ctx, c.Redis.Client, 4000); err == nil {
+		for k, b := range kinds {
+			res.Extra["mem_"+k+"_bytes_per_queue"] = b / float64(nq)
+		}
+	} else {
+		env.Logf("memory by key kind: %v", err)
+	}
+	res.Note = fmt.Sprintf("slowest/mean completion; %d queues x %d, %d dispatchers, all delivered in %.1fs, %s; "+
+		"Redis memory once drained %.0f bytes/queue (used_memory delta from before the queues, task records kept for their retention); "+
+		"%s (auto-create only speeds up the unmeasured setup)",
+		nq, per, manyQueuesDispatchers, res.Extra["seconds"], orderSummary(rep), res.Extra["redis_mem_per_queue_drained_bytes"], c.Note())
 	addProblems(ctx, env, c, &res)
 	return res, nil
 }
