@@ -42,10 +42,10 @@ type DueKind int
 
 // Due index kinds.
 const (
-	DueReady  DueKind = iota // the ready index: queues to claim (read by dispatchers)
-	DueTimers                // the timer index: delayed tasks to promote (read by the scheduler leader)
-	DueDead                  // the deadq index: dead letters to trim (read by the janitor)
-	DueSchedules             // the schedule index: schedules to fire (read by the scheduler leader)
+	DueReady     DueKind = iota // the ready index: queues to claim (read by dispatchers)
+	DueTimers                   // the timer index: delayed tasks to promote (read by the scheduler leader)
+	DueDead                     // the deadq index: dead letters to trim (read by the janitor)
+	DueSchedules                // the schedule index: schedules to fire (read by the scheduler leader)
 	dueKinds     = 4
 )
 
