@@ -53,6 +53,9 @@ func toError(err error) *Error {
 	var he *echo.HTTPError
 	var mbe *http.MaxBytesError
 	var full *task.QueueFullError
+	if se := scheduleError(err); se != nil {
+		return se
+	}
 	switch {
 	case errors.As(err, &ae):
 		return ae

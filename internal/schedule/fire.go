@@ -186,22 +186,3 @@ func occurrence(def *recur.Schedule, at, now time.Time) store.Occurrence {
 	}
 	return store.Occurrence{At: at, Due: due, Spec: def.Occurrence(at, now), Key: def.OccurrenceKey(at)}
 }
-
-// Trigger creates one run of a schedule now, outside its plan (the
-// API's /trigger); it follows the schedule's overlap policy. It needs no
-// leader: the run's idempotency key is its own.
-func Trigger(ctx context.Context, st *store.Store, state *store.ScheduleState, now time.Time) (store.FireOutcome, error) {
-	def := state.Def
-	plan, err := def.Normalize()
-	if err != nil {
-		return store.FireOutcome{}, err
-	}
-	at := now.In(plan.Location())
-	occ := store.Occurrence{At: at, Due: at, Spec: def.Occurrence(at, now), Key: def.TriggerKey(now)}
-	outs, err := st.FireSchedule(ctx, &store.Fire{State: state, Trigger: true, Occ: []store.Occurrence{occ},
-		Window: time.Hour})
-	if err != nil {
-		return store.FireOutcome{}, err
-	}
-	return outs[0], nil
-}
