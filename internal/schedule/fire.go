@@ -89,7 +89,9 @@ func (s *Scheduler) fireDue(ctx context.Context) time.Time {
 	if soon := now.Add(100 * time.Millisecond); retry && soon.Before(next) {
 		next = soon
 	}
-	if len(due) == dueLimit {
+	if len(due) > 0 && !retry {
+		// later was read before firing moved the due entries: look again
+		// at once, to wait for the entries as they are now.
 		next = now
 	}
 	return next
