@@ -76,6 +76,9 @@ func mapError(err error) *Error {
 	var he *echo.HTTPError
 	var mbe *http.MaxBytesError
 	var full *task.QueueFullError
+	if se := scheduleError(err); se != nil {
+		return se
+	}
 	var bre *bodyReadError
 	switch {
 	case errors.As(err, &ae):

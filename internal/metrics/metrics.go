@@ -199,7 +199,20 @@ type Scheduler struct {
 	Promoted      prometheus.Counter
 	PromotionLag  prometheus.Histogram
 	JanitorFixes  prometheus.Counter
+	// ScheduleRuns counts schedule occurrences by outcome (fired,
+	// skipped_overlap, missed).
+	ScheduleRuns *prometheus.CounterVec
+	// ScheduleLateness is the time from an occurrence's instant to the
+	// creation of its task.
+	ScheduleLateness prometheus.Histogram
 }
+
+// Outcomes of a schedule occurrence (label outcome).
+const (
+	RunFired          = "fired"
+	RunSkippedOverlap = "skipped_overlap"
+	RunMissed         = "missed"
+)
 
 // NewScheduler registers the scheduler metrics.
 func NewScheduler(reg prometheus.Registerer) *Scheduler {
@@ -220,6 +233,16 @@ func NewScheduler(reg prometheus.Registerer) *Scheduler {
 			Name: "htq_scheduler_janitor_fixes_total", Help: "Index entries the janitor had to put back.",
 		}),
 	}
-	reg.MustRegister(m.IsLeader, m.LeaderChanges, m.Promoted, m.PromotionLag, m.JanitorFixes)
+	m.ScheduleRuns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "htq_scheduler_schedule_runs_total",
+		Help: "Schedule occurrences by outcome: fired (a task was created), skipped_overlap (the last run was still queued or active), missed (never fired: the scheduler was down past the missed policy, or the queue was gone or full).",
+	}, []string{"outcome"})
+	for _, o := range []string{RunFired, RunSkippedOverlap, RunMissed} {
+		m.ScheduleRuns.WithLabelValues(o)
+	}
+	m.ScheduleLateness = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "htq_scheduler_schedule_lateness_seconds", Help: "Time from a schedule occurrence's instant to the creation of its task.", Buckets: lagBuckets,
+	})
+	reg.MustRegister(m.IsLeader, m.LeaderChanges, m.Promoted, m.PromotionLag, m.JanitorFixes, m.ScheduleRuns, m.ScheduleLateness)
 	return m
 }

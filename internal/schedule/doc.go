@@ -13,6 +13,28 @@
 // scheduler that still thinks it leads does no harm. Leadership only keeps
 // the work from being done twice as often as needed.
 //
+// Schedules (recurring tasks, package recur) are fired by the leader too,
+// in a loop of their own beside promotion. A schedule lives in its queue's
+// partition: a hash (definition, version, next instant, last run) and an
+// entry in the partition's schedule index (next instant) while it is
+// neither paused nor ended; the global due index of schedule indexes
+// (store.DueSchedules) names the partitions with something due, so 100,000
+// registered schedules cost nothing while none is due. The leader reads a
+// due schedule, decides in Go which passed occurrences to fire
+// (recur.Schedule.Decide: the missed policy, catch_up, end_at) and calls
+// lua/schedule_fire.lua, which creates the tasks and advances the schedule
+// in one script, only if the schedule's version and next instant are still
+// what the leader read. Two leaders at once (or one leader and a client's
+// update) therefore never both fire an occurrence: the second finds the
+// schedule moved and does nothing. Each task is also created under the
+// occurrence's idempotency key (schedule name and instant), so an
+// occurrence fired again after a change that reset the next instant finds
+// its task instead of creating another. A leader killed between reading
+// and firing leaves the schedule due; the next leader fires it (as late as
+// the takeover took, within the missed policy's grace or catch_up).
+// Partitions are fired by a bounded pool of workers, each partition's
+// schedules in order.
+//
 // Timing: the leader reads the due index of the timer indexes
 // (store.DueKind: one key names the partitions with delayed tasks and the
 // time each needs a look), sleeps until its earliest entry, a hint that an

@@ -26,6 +26,9 @@ type Config struct {
 	// JanitorTick is how often the janitor trims due dead letters and takes
 	// a step of its repair sweep (0: DefaultJanitorTick).
 	JanitorTick time.Duration
+	// MissedGrace is how late a schedule occurrence may be fired as on
+	// time (0: DefaultMissedGrace); see recur.Schedule.Decide.
+	MissedGrace time.Duration
 }
 
 // Defaults of the settings without a configuration key.
@@ -58,6 +61,9 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 	}
 	if cfg.JanitorTick <= 0 {
 		cfg.JanitorTick = min(DefaultJanitorTick, cfg.JanitorInterval)
+	}
+	if cfg.MissedGrace <= 0 {
+		cfg.MissedGrace = DefaultMissedGrace
 	}
 	return &Scheduler{cfg: cfg, st: st, clock: clk, log: log, m: m, backlog: backlog}
 }
@@ -105,7 +111,28 @@ func (s *Scheduler) lead(t *Term, hints *store.ScheduleHints) {
 	if s.backlog != nil {
 		wg.Go(func() { s.exportBacklog(ctx) })
 	}
-	s.promoteLoop(ctx, hints)
+	// One subscription, two loops: timer hints go to promotion, schedule
+	// hints to firing.
+	timers, scheds := make(chan store.ScheduleHint, 256), make(chan store.ScheduleHint, 256)
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case h := <-hints.C():
+				to := timers
+				if h.Kind == store.DueSchedules {
+					to = scheds
+				}
+				select {
+				case to <- h:
+				default: // the due index has it
+				}
+			}
+		}
+	})
+	wg.Go(func() { s.fireLoop(ctx, scheds) })
+	s.promoteLoop(ctx, timers)
 	wg.Wait()
 }
 
@@ -143,14 +170,14 @@ const dueLimit = 256
 // promotes what is due in rounds: one batch per due partition per round, so
 // that a large backlog in one partition does not delay timed tasks
 // everywhere else.
-func (s *Scheduler) promoteLoop(ctx context.Context, hints *store.ScheduleHints) {
+func (s *Scheduler) promoteLoop(ctx context.Context, hints <-chan store.ScheduleHint) {
 	wake := time.Time{}
 	for ctx.Err() == nil {
 		timer := time.NewTimer(max(0, wake.Sub(s.clock.Now())))
 		select {
 		case <-ctx.Done():
 		case <-timer.C:
-		case h := <-hints.C():
+		case h := <-hints:
 			if h.Due.Before(wake) {
 				wake = h.Due
 			}

@@ -42,10 +42,11 @@ type DueKind int
 
 // Due index kinds.
 const (
-	DueReady  DueKind = iota // the ready index: queues to claim (read by dispatchers)
-	DueTimers                // the timer index: delayed tasks to promote (read by the scheduler leader)
-	DueDead                  // the deadq index: dead letters to trim (read by the janitor)
-	dueKinds  = 3
+	DueReady     DueKind = iota // the ready index: queues to claim (read by dispatchers)
+	DueTimers                   // the timer index: delayed tasks to promote (read by the scheduler leader)
+	DueDead                     // the deadq index: dead letters to trim (read by the janitor)
+	DueSchedules                // the schedule index: schedules to fire (read by the scheduler leader)
+	dueKinds     = 4
 )
 
 func (k DueKind) String() string {
@@ -56,6 +57,8 @@ func (k DueKind) String() string {
 		return "timers"
 	case DueDead:
 		return "dead"
+	case DueSchedules:
+		return "schedules"
 	}
 	return "kind" + strconv.Itoa(int(k))
 }
@@ -67,6 +70,8 @@ func (k *Keys) partIndex(kind DueKind, p int) string {
 		return k.Timers(p)
 	case DueDead:
 		return k.DeadQueues(p)
+	case DueSchedules:
+		return k.Schedules(p)
 	default:
 		return k.Ready(p)
 	}

@@ -5,7 +5,7 @@ package store
 // this table against the .lua files: every literal field a script reads or
 // writes is listed here, and every field listed here is used by a script.
 type HashField struct {
-	Hash    string // "meta" (<prefix>{pNNN}:m:<queue>) or "state" (<prefix>{pNNN}:u:<id>)
+	Hash    string // "meta" (<prefix>{pNNN}:m:<queue>), "state" (<prefix>{pNNN}:u:<id>) or "schedule" (<prefix>{pNNN}:r:<name>)
 	Name    string
 	Meaning string
 	Writers string
@@ -52,4 +52,12 @@ var HashFields = []HashField{
 	{"state", "sc", "last HTTP status", "complete"},
 	{"state", "err", "last error", "complete"},
 	{"state", "fin", "time it finished, ms", "finish; cleared by retry"},
+
+	// A schedule's hash.
+	{"schedule", "def", "the definition as JSON (recur.Schedule)", "schedule_put"},
+	{"schedule", "ver", "version, bumped by every change; firing compares it", "schedule_put"},
+	{"schedule", "paused", "'1' while paused", "schedule_put"},
+	{"schedule", "next", "the next instant to fire, ms; absent once ended", "schedule_put, schedule_fire"},
+	{"schedule", "lt", "the id of the last task it created", "schedule_fire"},
+	{"schedule", "la", "the instant of that task's occurrence, ms", "schedule_fire"},
 }

@@ -47,6 +47,8 @@ func hashOfKey(file, key string) string {
 		return "meta"
 	case (file == "cancel.lua" || file == "retry.lua") && key == "KEYS[2]":
 		return "state"
+	case strings.Contains(key, "shash"):
+		return "schedule"
 	case strings.Contains(key, "seqs") || strings.Contains(key, "KEYS[5]"):
 		return "seqs" // field: a queue name
 	}

@@ -231,10 +231,12 @@ func (h *Hints) Close() error {
 	return nil
 }
 
-// ScheduleHint says a partition's earliest due time moved earlier.
+// ScheduleHint says a partition's earliest due time moved earlier: of its
+// timer index (Kind DueTimers) or of its schedule index (DueSchedules).
 type ScheduleHint struct {
 	Partition int
 	Due       time.Time
+	Kind      DueKind
 }
 
 // ScheduleHints is a scheduler's subscription to earlier due times.
@@ -269,9 +271,13 @@ func (s *Store) SubscribeSchedule(ctx context.Context, buffer int) *ScheduleHint
 				case *redis.Subscription:
 					once.Do(func() { close(sh.subscribed) })
 				case *redis.Message:
-					if p, due, ok := ParseScheduleHint(m.Payload); ok {
+					kind, payload := DueTimers, m.Payload
+					if rest, ok := strings.CutPrefix(payload, "r"); ok {
+						kind, payload = DueSchedules, rest
+					}
+					if p, due, ok := ParseScheduleHint(payload); ok {
 						select {
-						case sh.c <- ScheduleHint{p, due}:
+						case sh.c <- ScheduleHint{Partition: p, Due: due, Kind: kind}:
 						default: // the due index has it
 						}
 					}
@@ -306,7 +312,8 @@ func (sh *ScheduleHints) Close() error {
 	return nil
 }
 
-// ParseScheduleHint reads "<partition>:<due ms>".
+// ParseScheduleHint reads "<partition>:<due ms>" (a schedule index's hint
+// has an "r" before it, which the subscription strips).
 func ParseScheduleHint(payload string) (partition int, due time.Time, ok bool) {
 	ps, ds, found := strings.Cut(payload, ":")
 	if !found {

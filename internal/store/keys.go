@@ -27,6 +27,10 @@ import (
 //	<prefix>{pNNN}:t:<id>      STRING task spec ("<queue>\n<json>")
 //	<prefix>{pNNN}:u:<id>      HASH   task state, attempts, last result, history
 //	<prefix>{pNNN}:i:<sha1>    STRING idempotency key -> task id
+//	<prefix>{pNNN}:sched       ZSET   schedule name -> its next instant (schedules of the partition's
+//	                                  queues that are neither paused nor ended)
+//	<prefix>{pNNN}:r:<name>    HASH   a schedule of a queue of the partition: definition, version, next
+//	                                  instant, last run
 //	<prefix>{pNNN}:hint        shard channel: "<queue>" when a queue got work nobody owns (SPUBLISH)
 //
 // and a few global keys, each a single key of its own (see global):
@@ -34,9 +38,13 @@ import (
 //	<prefix>due:ready          ZSET   partition -> a time at or before which its ready index needs a look
 //	<prefix>due:timers         ZSET   partition -> the same for its timer index (the scheduler's)
 //	<prefix>due:dead           ZSET   partition -> the same for its deadq index (the janitor's)
+//	<prefix>due:schedules      ZSET   partition -> the same for its schedule index (the scheduler's)
+//	<prefix>schedules          ZSET   "<schedule name>\n<queue>", score 0: every schedule and the
+//	                                  queue (so the partition) it lives in (lexicographic pages)
 //	<prefix>dispatchers        ZSET   consumer -> expiry of its last heartbeat (live dispatchers)
 //	<prefix>names              ZSET   every queue name, score 0 (lexicographic pages)
-//	<prefix>hint:schedule      channel "<partition>:<due ms>" when a partition's earliest due time moves earlier
+//	<prefix>hint:schedule      channel "<partition>:<due ms>" when a partition's earliest due time moves earlier,
+//	                           "r<partition>:<ms>" when its earliest schedule instant does
 //	<prefix>hint:members       channel: a dispatcher joined or left
 //	<prefix>hint:c:<consumer>  channel "<queue>": work for a queue that consumer owns and has room in
 //	<prefix>leader             STRING scheduler leader lock (redsync)
@@ -97,6 +105,16 @@ func (k *Keys) Ready(p int) string { return k.tags[p] + "ready" }
 
 // Timers returns partition p's timer index.
 func (k *Keys) Timers(p int) string { return k.tags[p] + "timers" }
+
+// Schedules returns partition p's schedule index.
+func (k *Keys) Schedules(p int) string { return k.tags[p] + "sched" }
+
+// Schedule returns the hash of schedule name, kept in partition p (its
+// queue's).
+func (k *Keys) Schedule(p int, name string) string { return k.tags[p] + "r:" + name }
+
+// ScheduleNames is the global index of schedule names and their queues.
+func (k *Keys) ScheduleNames() string { return k.global("schedules") }
 
 // Registry returns partition p's set of queue names.
 func (k *Keys) Registry(p int) string { return k.tags[p] + "queues" }

@@ -51,7 +51,7 @@ const seqsScan = 100
 // start), and reports how many deleted queues wait in its trash.
 func (s *Store) JanitorPass(ctx context.Context, p int, cursor string) (trash int64, next string, err error) {
 	v, err := s.run(ctx, s.sc.janitor, p,
-		[]string{s.keys.Ready(p), s.keys.Timers(p), s.keys.DeadQueues(p), s.keys.Trash(p), s.keys.Seqs(p)},
+		[]string{s.keys.Ready(p), s.keys.Timers(p), s.keys.DeadQueues(p), s.keys.Trash(p), s.keys.Seqs(p), s.keys.Schedules(p)},
 		s.nowMs(), seqsScan, cursor)
 	if err != nil {
 		return 0, cursor, fmt.Errorf("janitor partition %d: %w", p, err)

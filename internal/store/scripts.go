@@ -28,6 +28,7 @@ type scripts struct {
 	enqueue, claim, complete, reattempt, renew, release, pull *script
 	promote, queuePut, queueDelete, trashDrain, pause, purge  *script
 	repair, cancel, retry, janitor, deadTrim, dueSettle       *script
+	schedulePut, scheduleDelete, scheduleFire                 *script
 }
 
 // all lists the scripts with the file each is read from.
@@ -36,6 +37,7 @@ func (s *scripts) all() []**script {
 		&s.enqueue, &s.claim, &s.complete, &s.reattempt, &s.renew, &s.release, &s.pull,
 		&s.promote, &s.queuePut, &s.queueDelete, &s.trashDrain, &s.pause, &s.purge,
 		&s.repair, &s.cancel, &s.retry, &s.janitor, &s.deadTrim, &s.dueSettle,
+		&s.schedulePut, &s.scheduleDelete, &s.scheduleFire,
 	}
 }
 
@@ -44,6 +46,7 @@ var scriptFiles = []string{
 	"enqueue", "claim", "complete", "reattempt", "renew", "release", "pull",
 	"promote", "queue_put", "queue_delete", "trash_drain", "pause", "purge",
 	"repair", "cancel", "retry", "janitor", "dead_trim", "due_settle",
+	"schedule_put", "schedule_delete", "schedule_fire",
 }
 
 func loadScripts() (*scripts, error) {

@@ -49,6 +49,8 @@ var usedMetrics = []string{
 	"htq_scheduler_janitor_fixes_total",
 	"htq_scheduler_leader_changes_total",
 	"htq_scheduler_promotion_lag_seconds_bucket",
+	"htq_scheduler_schedule_lateness_seconds_bucket",
+	"htq_scheduler_schedule_runs_total",
 	"htq_scheduler_tasks_promoted_total",
 	"process_cpu_seconds_total",
 	"process_resident_memory_bytes",
@@ -58,7 +60,7 @@ var usedMetrics = []string{
 // requiredAlerts are the alerts the issue asks for (the file may hold more).
 var requiredAlerts = []string{
 	"HTQSchedulerNoLeader", "HTQBacklogGrowing", "HTQDeadLettersIncreasing", "HTQCallErrorRatioHigh",
-	"HTQQueueLagHigh", "HTQRoleDown", "HTQRedisErrors",
+	"HTQQueueLagHigh", "HTQRoleDown", "HTQRedisErrors", "HTQScheduleRunsMissed",
 }
 
 type datasourceRef struct {

@@ -1,6 +1,7 @@
 package observability
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -80,6 +81,22 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	} {
 		c.mustREST(e2eToken, "PUT", "/v1/queues/"+q, cfg, http.StatusCreated)
 	}
+	// A schedule firing every second until end_at: its next_runs (at most
+	// 5, none after end_at) are exactly the runs it will fire.
+	var sched struct {
+		NextRuns []string `json:"next_runs"`
+	}
+	end := time.Now().Add(2500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
+	if err := json.Unmarshal([]byte(c.mustREST(e2eToken, "PUT", "/v1/schedules/obs-every-second", map[string]any{
+		"queue": "obs-ok", "cron": "* * * * * *", "overlap": "allow", "end_at": end,
+		"task": map[string]any{"url": tg.URL + "/ok/schedule"},
+	}, http.StatusCreated)), &sched); err != nil {
+		t.Fatal(err)
+	}
+	schedRuns := len(sched.NextRuns)
+	if schedRuns < 2 {
+		t.Fatalf("schedule next_runs %v: want 2 or 3 runs before end_at", sched.NextRuns)
+	}
 	created := 0 // 201 answers of POST /v1/queues/:queue/tasks
 	post := func(q string, body map[string]any) {
 		c.mustREST(e2eToken, "POST", "/v1/queues/"+q+"/tasks", body, http.StatusCreated)
@@ -154,7 +171,7 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	}
 
 	realtime := okSingles + okBatch + okTimed + fails + slows + legacyNow + 1
-	okCalls := okSingles + okBatch + okTimed + legacyNow + 1 + 3*vars // each variable task: 3 calls
+	okCalls := okSingles + okBatch + okTimed + legacyNow + 1 + 3*vars + schedRuns // each variable task: 3 calls
 	waitFor(t, "every call", 45*time.Second, func() bool {
 		ok, by := tg.counts()
 		return ok >= okCalls && by["fail"] >= fails && by["slow"] >= slows
@@ -197,6 +214,9 @@ func TestPrometheusEndToEnd(t *testing.T) {
 		{`max(htq_queues)`, 5},
 		{`sum(htq_scheduler_tasks_promoted_total)`, okTimed + 1 + 2*vars}, // variable tasks: 2 delayed calls each
 		{`sum(htq_scheduler_promotion_lag_seconds_count)`, okTimed + 1 + 2*vars},
+		{`sum(htq_scheduler_schedule_runs_total{outcome="fired"})`, float64(schedRuns)},
+		{`sum(htq_scheduler_schedule_runs_total{outcome=~"missed|skipped_overlap"})`, 0},
+		{`sum(htq_scheduler_schedule_lateness_seconds_count)`, float64(schedRuns)},
 		{`sum(htq_scheduler_is_leader)`, 1},
 		{`sum(htq_scheduler_leader_changes_total)`, 1},
 		{`sum(htq_dispatcher_inflight_calls)`, 0},

@@ -3,9 +3,10 @@
 -- pp is a partition's prefix "<prefix>{pNNN}:"; fields.go lists every hash
 -- field these scripts read or write.
 --
--- Every script answers {ready mark, timer mark, dead mark, body}: a mark is
--- the earliest time (ms) the script added to, or moved earlier in, the
--- partition's ready, timer or dead-letter index (0: none). The caller lowers
+-- Every script answers {ready mark, timer mark, dead mark, schedule mark,
+-- body}: a mark is the earliest time (ms) the script added to, or moved
+-- earlier in, the partition's ready, timer, dead-letter or schedule index
+-- (0: none). The caller lowers
 -- the partition's entry in the matching global due index to it (keys.go:
 -- DueIndex), which is how pollers find the partitions that need a look
 -- without reading all of them.
@@ -19,7 +20,7 @@ local GROUP = 'htq'
 -- The ready-index score of a paused queue that has work: never claimable,
 -- but still listed (backlog metrics read the ready index).
 local PARKED = 4503599627370496 -- 2^52
-local marks = {0, 0, 0}
+local marks = {0, 0, 0, 0}
 
 local function mark(i, t)
   t = tonumber(t)
@@ -28,13 +29,32 @@ end
 local function mark_ready(t) mark(1, t) end
 local function mark_timer(t) mark(2, t) end
 local function mark_dead(t) mark(3, t) end
+local function mark_sched(t) mark(4, t) end
 
 -- reply wraps a script's answer with its marks.
-local function reply(body) return {marks[1], marks[2], marks[3], body} end
+local function reply(body) return {marks[1], marks[2], marks[3], marks[4], body} end
 
 local function spec_key(pp, id) return pp .. 't:' .. id end
 local function state_key(pp, id) return pp .. 'u:' .. id end
 local function hint_channel(pp) return pp .. 'hint' end
+
+-- idem_key is the key that remembers the task an idempotency key created in
+-- queue q (created: the queue's creation time, so a re-created queue starts
+-- afresh).
+local function idem_key(pp, created, q, key)
+  return pp .. 'i:' .. redis.sha1hex(created .. '\0' .. q .. '\0' .. key)
+end
+
+-- new_task stores a new task's spec under a fresh id of the partition and
+-- returns the id.
+local function new_task(pp, counter, parthex, q, payload)
+  local id
+  repeat
+    id = parthex .. string.format('%012x', redis.call('INCR', counter))
+  until redis.call('EXISTS', spec_key(pp, id)) == 0
+  redis.call('SET', spec_key(pp, id), q .. '\n' .. payload)
+  return id
+end
 
 -- spec_timeout returns the task's own timeout (ms) from its stored spec, or
 -- nil. The spec is "<queue>\n<json>"; inside the JSON every string is

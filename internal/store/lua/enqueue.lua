@@ -43,7 +43,7 @@ local idem, fresh, counted = {}, 0, {}
 for i = 1, n do
   local key = ARGV[base + 3 * i]
   if key ~= '' then
-    local ik = pp .. 'i:' .. redis.sha1hex(created .. '\0' .. q .. '\0' .. key)
+    local ik = idem_key(pp, created, q, key)
     idem[i] = {ik, redis.call('GET', ik)}
     if not idem[i][2] and not counted[ik] then
       fresh = fresh + 1
@@ -86,10 +86,7 @@ for i = 1, n do
     out[#out + 1] = id
     out[#out + 1] = 1
   else
-    repeat
-      id = parthex .. string.format('%012x', redis.call('INCR', counter))
-    until redis.call('EXISTS', spec_key(pp, id)) == 0
-    redis.call('SET', spec_key(pp, id), q .. '\n' .. payload)
+    id = new_task(pp, counter, parthex, q, payload)
     if due <= now and due_now() then
       redis.call('XADD', stream, '*', 't', id)
       now_added = true
