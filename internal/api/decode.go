@@ -160,7 +160,7 @@ func (d *durationJSON) std() time.Duration {
 	if d == nil {
 		return 0
 	}
-	return d.Duration.Std()
+	return d.Std()
 }
 
 // ptr returns the duration, nil when absent.
