@@ -29,31 +29,6 @@ const (
 	fireRounds = 20
 )
 
-// fireLoop fires due schedules while the term lasts: it looks at the
-// schedule due index when its earliest entry comes due (or a hint says an
-// earlier one arrived, or PollInterval passed).
-func (s *Scheduler) fireLoop(ctx context.Context, hints <-chan store.ScheduleHint) {
-	wake := time.Time{}
-	for ctx.Err() == nil {
-		timer := time.NewTimer(max(0, wake.Sub(s.clock.Now())))
-		select {
-		case <-ctx.Done():
-		case <-timer.C:
-		case h := <-hints:
-			if h.Due.Before(wake) {
-				wake = h.Due
-			}
-			timer.Stop()
-			continue
-		}
-		timer.Stop()
-		if ctx.Err() != nil {
-			return
-		}
-		wake = s.fireDue(ctx)
-	}
-}
-
 // fireDue fires every due schedule and returns when to look next.
 func (s *Scheduler) fireDue(ctx context.Context) time.Time {
 	due, later, err := s.st.Due(ctx, store.DueSchedules, dueLimit, 1)
@@ -82,13 +57,7 @@ func (s *Scheduler) fireDue(ctx context.Context) time.Time {
 	}
 	wg.Wait()
 	now := s.clock.Now()
-	next := now.Add(s.cfg.PollInterval)
-	if len(later) > 0 && later[0].Time().Before(next) {
-		next = later[0].Time()
-	}
-	if soon := now.Add(100 * time.Millisecond); retry && soon.Before(next) {
-		next = soon
-	}
+	next := s.nextLook(now, later, retry)
 	if len(due) > 0 && !retry {
 		// later was read before firing moved the due entries: look again
 		// at once, to wait for the entries as they are now.

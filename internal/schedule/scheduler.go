@@ -131,8 +131,8 @@ func (s *Scheduler) lead(t *Term, hints *store.ScheduleHints) {
 			}
 		}
 	})
-	wg.Go(func() { s.fireLoop(ctx, scheds) })
-	s.promoteLoop(ctx, timers)
+	wg.Go(func() { s.dueLoop(ctx, scheds, s.fireDue) })
+	s.dueLoop(ctx, timers, s.promoteDue)
 	wg.Wait()
 }
 
@@ -165,12 +165,11 @@ func (s *Scheduler) exportBacklog(ctx context.Context) {
 // dueLimit bounds the due partitions one look at the timer due index reads.
 const dueLimit = 256
 
-// promoteLoop looks at the timer due index when its earliest entry comes
-// due (or a hint says an earlier one arrived, or PollInterval passed), and
-// promotes what is due in rounds: one batch per due partition per round, so
-// that a large backlog in one partition does not delay timed tasks
-// everywhere else.
-func (s *Scheduler) promoteLoop(ctx context.Context, hints <-chan store.ScheduleHint) {
+// dueLoop runs look when the time it last returned comes (the earliest
+// entry of the due index it reads), when a hint says an earlier one
+// arrived, or when PollInterval passed; the promotion and the firing of
+// schedules are each one such loop over their own due index.
+func (s *Scheduler) dueLoop(ctx context.Context, hints <-chan store.ScheduleHint, look func(context.Context) time.Time) {
 	wake := time.Time{}
 	for ctx.Err() == nil {
 		timer := time.NewTimer(max(0, wake.Sub(s.clock.Now())))
@@ -188,8 +187,22 @@ func (s *Scheduler) promoteLoop(ctx context.Context, hints <-chan store.Schedule
 		if ctx.Err() != nil {
 			return
 		}
-		wake = s.promoteDue(ctx)
+		wake = look(ctx)
 	}
+}
+
+// nextLook is when a due loop looks again: PollInterval from now at the
+// latest, the first due entry after now (later, as read) if sooner, and
+// within 100 ms when something failed (retry).
+func (s *Scheduler) nextLook(now time.Time, later []store.DueEntry, retry bool) time.Time {
+	next := now.Add(s.cfg.PollInterval)
+	if len(later) > 0 && later[0].Time().Before(next) {
+		next = later[0].Time()
+	}
+	if soon := now.Add(100 * time.Millisecond); retry && soon.Before(next) {
+		next = soon
+	}
+	return next
 }
 
 // promoteDue promotes every due partition's due tasks and returns when to
@@ -223,13 +236,7 @@ func (s *Scheduler) promoteDue(ctx context.Context) time.Time {
 		}
 		due = again
 	}
-	next := s.clock.Now().Add(s.cfg.PollInterval)
-	if len(later) > 0 && later[0].Time().Before(next) {
-		next = later[0].Time()
-	}
-	if soon := s.clock.Now().Add(100 * time.Millisecond); retry && soon.Before(next) {
-		next = soon
-	}
+	next := s.nextLook(s.clock.Now(), later, retry)
 	if len(due) == dueLimit {
 		next = s.clock.Now()
 	}
