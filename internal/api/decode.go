@@ -282,14 +282,9 @@ func (r *taskRequest) toNewTask(now time.Time, l task.Limits) (store.NewTask, er
 	case r.RunAt != nil && r.Delay != nil:
 		return store.NewTask{}, invalidField("run_at", "set run_at or delay, not both")
 	case r.RunAt != nil:
-		t, err := time.Parse(time.RFC3339Nano, *r.RunAt)
+		t, err := parseInstant("run_at", *r.RunAt)
 		if err != nil {
-			return store.NewTask{}, invalidField("run_at", "%q: want an RFC 3339 time such as 2030-01-02T15:04:05Z", clip(*r.RunAt))
-		}
-		// Checked in UTC after rounding: 9999-12-31T23:59:59-23:59 is in
-		// year 10000, and so is the last nanosecond of 9999 rounded up.
-		if err := task.CheckDue(clock.CeilMillis(t)); err != nil {
-			return store.NewTask{}, invalidField("run_at", "%q: out of range: %v", clip(*r.RunAt), err)
+			return store.NewTask{}, err
 		}
 		nt.Due = t
 	case r.Delay != nil:
@@ -411,4 +406,19 @@ func hasHeader(h map[string]string, name string) bool {
 		}
 	}
 	return false
+}
+
+// parseInstant reads an RFC 3339 time a request gives (a task's run_at, a
+// schedule's start_at or end_at). It is checked in UTC after rounding up to
+// the millisecond it is kept in: 9999-12-31T23:59:59-23:59 is in year
+// 10000, and so is the last nanosecond of 9999 rounded up.
+func parseInstant(field, v string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, invalidField(field, "%q: want an RFC 3339 time such as 2030-01-02T15:04:05Z", clip(v))
+	}
+	if err := task.CheckDue(clock.CeilMillis(t)); err != nil {
+		return time.Time{}, invalidField(field, "%q: out of range: %v", clip(v), err)
+	}
+	return t, nil
 }

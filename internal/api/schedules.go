@@ -150,14 +150,14 @@ func parseDuration(field string, raw json.RawMessage, dst *task.Duration) error 
 	return nil
 }
 
-// parseInstant reads an optional RFC 3339 time field.
-func parseInstant(field string, v *string) (*time.Time, error) {
+// optionalInstant reads an optional time field (parseInstant).
+func optionalInstant(field string, v *string) (*time.Time, error) {
 	if v == nil {
 		return nil, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, *v)
-	if err != nil || t.Year() < 1970 || t.Year() > 9999 {
-		return nil, invalidField(field, "%q: want an RFC 3339 time such as 2030-01-02T15:04:05Z", clip(*v))
+	t, err := parseInstant(field, *v)
+	if err != nil {
+		return nil, err
 	}
 	return &t, nil
 }
@@ -218,10 +218,10 @@ func (s *Server) putSchedule(c echo.Context) error {
 	if err := parseDuration("jitter", req.Jitter, &def.Jitter); err != nil {
 		return err
 	}
-	if def.StartAt, err = parseInstant("start_at", req.StartAt); err != nil {
+	if def.StartAt, err = optionalInstant("start_at", req.StartAt); err != nil {
 		return err
 	}
-	if def.EndAt, err = parseInstant("end_at", req.EndAt); err != nil {
+	if def.EndAt, err = optionalInstant("end_at", req.EndAt); err != nil {
 		return err
 	}
 	if req.Queue == "" {

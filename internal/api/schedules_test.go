@@ -167,6 +167,9 @@ func TestScheduleBadInput(t *testing.T) {
 		{"bad start_at", set(`"start_at"`, `"tomorrow"`), "start_at"},
 		{"end_at before start_at", set(`"start_at":"2026-06-01T00:00:00Z","end_at"`, `"2026-05-01T00:00:00Z"`), "end_at"},
 		{"end_at in the past", set(`"end_at"`, `"2020-01-01T00:00:00Z"`), "end_at"},
+		// the year is judged in UTC, not in the offset given (issue 12)
+		{"end_at beyond 9999 in UTC", set(`"end_at"`, `"9999-12-31T23:59:59-23:59"`), "end_at"},
+		{"start_at beyond 9999 in UTC", set(`"start_at"`, `"9999-12-31T23:59:59-23:59"`), "start_at"},
 		{"unknown field", set(`"color"`, `"blue"`), "color"},
 		{"task missing", replace(`,"task":{"url":"http://example.test/report","method":"POST","body":{"kind":"daily"}}`, ``), "task"},
 		{"task without url", replace(`"url":"http://example.test/report",`, ``), "task.url"},
