@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -1113,5 +1114,27 @@ func TestEnqueueNowKeepsBehindDueTimedTasks(t *testing.T) {
 	}
 	if n, _ := e.s.CountUnfinished(e.ctx, "q"); n != 4 {
 		t.Fatalf("count = %d, want 4 (the later task still scheduled)", n)
+	}
+}
+
+// TestEnqueueNowWaitsBehindMoreDueTasksThanItPromotes: the enqueue moves at
+// most 100 due timed tasks itself; with more due, the task due now joins
+// the delayed set behind them and the scheduler's promotion keeps the order.
+func TestEnqueueNowWaitsBehindMoreDueTasksThanItPromotes(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	var timed []string
+	for i := range 101 {
+		timed = append(timed, fmt.Sprintf("http://x/timed%d", i))
+	}
+	e.enqueue("q", e.clk.Now().Add(time.Second), timed...)
+	e.clk.Advance(2 * time.Second) // due, but no scheduler ran
+	e.enqueue("q", e.clk.Now(), "http://x/now")
+	if r, err := e.s.Promote(e.ctx, task.Partition("q"), 1000); err != nil || r.Moved != 2 {
+		t.Fatalf("promote: %+v, %v; want the last timed task and the task due now moved", r, err)
+	}
+	got := urls(e.claim("q", "A", 200).Deliveries)
+	if want := append(timed, "http://x/now"); !slices.Equal(got, want) {
+		t.Fatalf("order = %v, want the 101 timed tasks, then the task due now", got)
 	}
 }

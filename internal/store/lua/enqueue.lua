@@ -70,11 +70,15 @@ local PROMOTE_INLINE = 100
 local behind = nil -- nil: not looked yet; true: due tasks remain delayed
 local function due_now()
   if behind == nil then
-    if promote_due(pp, delayed, stream, now, PROMOTE_INLINE) > 0 then
+    local moved = promote_due(pp, delayed, stream, now, PROMOTE_INLINE)
+    if moved > 0 then
       now_added = true
       fix_timer(delayed, timers, q)
     end
-    behind = #redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1) > 0
+    -- Fewer than the limit moved: every due one did (the script runs
+    -- alone). Only a full batch needs a second look.
+    behind = moved == PROMOTE_INLINE and
+      #redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1) > 0
   end
   return not behind
 end
