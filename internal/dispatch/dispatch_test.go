@@ -146,22 +146,20 @@ func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
 
 func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitForOr(t, what, within, cond, nil)
 }
 
-// waitForOr is waitFor that says what it saw last when it times out.
+// waitForOr is waitFor that says what it saw last (saw, when not nil) when
+// it times out.
 func waitForOr(t *testing.T, what string, within time.Duration, cond func() bool, saw func() string) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %s", what, saw())
+			if saw != nil {
+				t.Fatalf("timed out waiting for %s: %s", what, saw())
+			}
+			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -270,6 +270,25 @@ func (p *Proc) Metric(name string) float64 {
 	return sum
 }
 
+// Leaders waits until one of the cluster's two schedulers leads, and
+// returns it and the other one.
+func (c *Cluster) Leaders() (leader, follower *Proc) {
+	scheds := c.Procs("scheduler")
+	if len(scheds) != 2 {
+		c.t.Fatalf("Leaders needs 2 schedulers, the cluster has %d", len(scheds))
+	}
+	c.WaitFor("a leader", 10*time.Second, func() bool {
+		for i, p := range scheds {
+			if p.Metric("htq_scheduler_is_leader") == 1 {
+				leader, follower = p, scheds[1-i]
+				return true
+			}
+		}
+		return false
+	})
+	return leader, follower
+}
+
 // StopAll stops every process gracefully (SIGTERM), then kills stragglers.
 func (c *Cluster) StopAll() {
 	for _, p := range c.procs {

@@ -121,17 +121,7 @@ func TestSchedulerFailover(t *testing.T) {
 	const ttl = 2 * time.Second
 	c := testcluster.NewCluster(t, testcluster.Options{Schedulers: 2, Dispatchers: 1, Config: fmt.Sprintf("scheduler:\n  lock_ttl: %s\n", ttl)})
 	tg := testcluster.NewTarget(t)
-	scheds := c.Procs("scheduler")
-	var leader, follower *testcluster.Proc
-	c.WaitFor("a leader", 10*time.Second, func() bool {
-		for i, p := range scheds {
-			if p.Metric("htq_scheduler_is_leader") == 1 {
-				leader, follower = p, scheds[1-i]
-				return true
-			}
-		}
-		return false
-	})
+	leader, follower := c.Leaders()
 	c.REST("PUT", "/v1/queues/timed", map[string]any{}, nil)
 	var created struct{ ID string }
 	due := time.Now().Add(1500 * time.Millisecond)

@@ -103,11 +103,5 @@ func TestLegacyDropIn(t *testing.T) {
 	}
 	// stepping_time 0 became the 300 ms floor, max_time_interval 0 means
 	// no maximum: gaps 0, 0.3, 0.6, 0.9 s, through the failures too
-	for i := 1; i < len(polls); i++ {
-		gap := polls[i].Start.Sub(polls[i-1].End)
-		want := time.Duration(i-1) * 300 * time.Millisecond
-		if gap < want-50*time.Millisecond || gap > want+400*time.Millisecond {
-			t.Errorf("/poll gap %d = %v, want about %v", i, gap, want)
-		}
-	}
+	checkGaps(t, "/poll", gapsOf(tg.Calls(), "/poll"), []time.Duration{0, 300 * time.Millisecond, 600 * time.Millisecond, 900 * time.Millisecond}, 400*time.Millisecond)
 }

@@ -216,13 +216,7 @@ func TestMigrateLegacy(t *testing.T) {
 	if len(polls) != 4 {
 		t.Fatalf("/poll called %d times, want 4 (done on the 4th)", len(polls))
 	}
-	for i := 1; i < len(polls); i++ {
-		gap := polls[i].Start.Sub(polls[i-1].End)
-		want := min(time.Duration(i-1)*time.Second, 2*time.Second)
-		if gap < want-50*time.Millisecond || gap > want+300*time.Millisecond {
-			t.Errorf("/poll gap %d = %v, want about %v", i, gap, want)
-		}
-	}
+	checkGaps(t, "/poll", gapsOf(tg.Calls(), "/poll"), []time.Duration{0, time.Second, 2 * time.Second}, 300*time.Millisecond)
 	if c.REST(http.MethodGet, "/v1/queues/poll", nil, nil) != http.StatusOK {
 		t.Error("queue poll was not created")
 	}

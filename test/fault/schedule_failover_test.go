@@ -29,17 +29,7 @@ func TestScheduleFailover(t *testing.T) {
 	queues := queueNames("sched", 20)
 	createQueues(t, c, queues, map[string]any{"concurrency": 10})
 
-	var leader, follower *testcluster.Proc
-	scheds := c.Procs("scheduler")
-	c.WaitFor("a leader", 10*time.Second, func() bool {
-		for i, p := range scheds {
-			if p.Metric("htq_scheduler_is_leader") == 1 {
-				leader, follower = p, scheds[1-i]
-				return true
-			}
-		}
-		return false
-	})
+	leader, follower := c.Leaders()
 
 	start := time.Now().Add(3 * time.Second).Truncate(time.Second)
 	end := start.Add(10 * time.Second)

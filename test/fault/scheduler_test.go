@@ -32,17 +32,7 @@ func TestSchedulerFailoverWhileTasksAreDue(t *testing.T) {
 	createQueues(t, c, timedQueues, map[string]any{})
 	createQueues(t, c, varQueues, map[string]any{"type": "variable", "stepping_time": "300ms", "max_time_interval": "600ms"})
 
-	var leader, follower *testcluster.Proc
-	scheds := c.Procs("scheduler")
-	c.WaitFor("a leader", 10*time.Second, func() bool {
-		for i, p := range scheds {
-			if p.Metric("htq_scheduler_is_leader") == 1 {
-				leader, follower = p, scheds[1-i]
-				return true
-			}
-		}
-		return false
-	})
+	leader, follower := c.Leaders()
 
 	for _, q := range varQueues { // variable tasks, cycling
 		var tasks []map[string]any
