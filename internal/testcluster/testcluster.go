@@ -25,6 +25,9 @@ import (
 	"time"
 
 	"github.com/htq/htq/internal/redistest"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Token, LegacyKey and LegacyToken are the credentials every cluster accepts.
@@ -238,31 +241,65 @@ func (c *Cluster) Restart(p *Proc) {
 	c.launch(p)
 }
 
-// Metric returns the value of a metric without labels (or the sum over its
-// series) from the process's /metrics.
-func (p *Proc) Metric(name string) float64 {
+// Scrape reads the process's /metrics and parses it with Prometheus's own
+// text parser.
+func (p *Proc) Scrape() (map[string]*dto.MetricFamily, error) {
 	resp, err := http.Get(p.Health + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(resp.Body)
+}
+
+// Metric returns the sum of a counter's or gauge's series (histograms and
+// summaries: their sample counts) whose labels include the given
+// name=value pairs; -1 when the process does not answer or has no such
+// series.
+func (p *Proc) Metric(name string, labels ...string) float64 {
+	fams, err := p.Scrape()
 	if err != nil {
 		return -1
 	}
-	defer resp.Body.Close()
+	return SumSeries(fams, name, labels...)
+}
+
+// SumSeries sums the series of family name whose labels include the given
+// name=value pairs (-1 when there is none).
+func SumSeries(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	fam, ok := fams[name]
+	if !ok {
+		return -1
+	}
 	sum, found := 0.0, false
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
-			continue
+series:
+	for _, m := range fam.GetMetric() {
+		for i := 0; i+1 < len(labels); i += 2 {
+			match := false
+			for _, lp := range m.GetLabel() {
+				match = match || (lp.GetName() == labels[i] && lp.GetValue() == labels[i+1])
+			}
+			if !match {
+				continue series
+			}
 		}
-		rest := line[len(name):]
-		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
-			continue
+		switch {
+		case m.Counter != nil:
+			sum += m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			sum += m.GetGauge().GetValue()
+		case m.Untyped != nil:
+			sum += m.GetUntyped().GetValue()
+		case m.Histogram != nil:
+			sum += float64(m.GetHistogram().GetSampleCount())
+		case m.Summary != nil:
+			sum += float64(m.GetSummary().GetSampleCount())
 		}
-		var v float64
-		fields := strings.Fields(rest)
-		if _, err := fmt.Sscan(fields[len(fields)-1], &v); err == nil {
-			sum, found = sum+v, true
-		}
+		found = true
 	}
 	if !found {
 		return -1
