@@ -201,6 +201,7 @@ func RunScheduler(ctx context.Context, env *Env) error {
 	sch := schedule.New(schedule.Config{
 		LockTTL: s.LockTTL.Std(), PollInterval: s.PollInterval.Std(), PromoteBatch: s.PromoteBatch,
 		JanitorInterval: s.JanitorInterval.Std(), BacklogInterval: s.BacklogInterval.Std(),
+		MissedGrace: s.MissedGrace.Std(),
 	}, st, env.Clock, env.Log, m, metrics.NewBacklog(env.Registry, s.BacklogTopQueues))
 	hs := healthServer(env, func(ctx context.Context) error {
 		if !sch.Running() {
