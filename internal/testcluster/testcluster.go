@@ -551,35 +551,16 @@ func (c *Cluster) MustRESTAs(token, method, path string, body any, want int) str
 // REST sends a REST request with the bearer token and decodes the answer.
 func (c *Cluster) REST(method, path string, body any, out any) int {
 	c.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, c.API+path, rd)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+Token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	code, b := c.RESTAs(Token, method, path, body)
 	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
+		if err := json.Unmarshal([]byte(b), out); err != nil {
 			c.t.Fatalf("%s %s: decode %q: %v", method, path, b, err)
 		}
 	}
-	if resp.StatusCode >= 400 {
-		c.t.Logf("%s %s -> %d %s", method, path, resp.StatusCode, b)
+	if code >= 400 {
+		c.t.Logf("%s %s -> %d %s", method, path, code, b)
 	}
-	return resp.StatusCode
+	return code
 }
 
 // Legacy posts a legacy call as the PHP SDK does (multipart form, fields in
