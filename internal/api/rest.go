@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -391,6 +392,9 @@ func (s *Server) listTasks(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := onlyParams(c, "state", "q", "code", "since", "until", "cursor", "limit"); err != nil {
+		return err
+	}
 	cursor, limit, err := pageParams(c)
 	if err != nil {
 		return err
@@ -399,28 +403,94 @@ func (s *Server) listTasks(c echo.Context) error {
 	if state == "" {
 		state = task.StateQueued
 	}
-	listable := false
-	for _, st := range task.ListableStates {
-		listable = listable || st == state
-	}
-	if !listable {
-		return apiErr(http.StatusBadRequest, CodeBadRequest, "state: %q: want scheduled, queued, active or dead", clip(string(state)))
+	if !slices.Contains(searchableStates, state) {
+		return apiErr(http.StatusBadRequest, CodeBadRequest, "state: %q: want scheduled, queued, active, retrying or dead "+
+			"(succeeded and cancelled tasks are not indexed per queue: look them up by id)", clip(string(state)))
 	}
 	if err := checkCursor(state, cursor); err != nil {
 		return err
 	}
-	tasks, next, err := s.st.ListTasks(c.Request().Context(), name, state, cursor, limit)
+	f, err := taskFilter(c)
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Tasks      []taskJSON `json:"tasks"`
-		NextCursor string     `json:"next_cursor,omitempty"`
-	}{Tasks: []taskJSON{}, NextCursor: next}
+	ctx := c.Request().Context()
+	var tasks []*store.TaskInfo
+	var next string
+	if f.Empty() && state != task.StateRetrying {
+		tasks, next, err = s.st.ListTasks(ctx, name, state, cursor, limit)
+	} else {
+		tasks, next, err = s.st.SearchTasks(ctx, name, state, f, cursor, limit)
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toTaskList(tasks, next))
+}
+
+// searchableStates are the states a queue's tasks can be listed in.
+var searchableStates = []task.State{task.StateScheduled, task.StateQueued, task.StateActive, task.StateRetrying, task.StateDead}
+
+// taskList is a page of tasks as REST shows it.
+type taskList struct {
+	Tasks      []taskJSON `json:"tasks"`
+	NextCursor string     `json:"next_cursor,omitempty"`
+}
+
+func toTaskList(tasks []*store.TaskInfo, next string) taskList {
+	out := taskList{Tasks: make([]taskJSON, 0, len(tasks)), NextCursor: next}
 	for _, t := range tasks {
 		out.Tasks = append(out.Tasks, toTaskJSON(t))
 	}
-	return c.JSON(http.StatusOK, out)
+	return out
+}
+
+// onlyParams refuses a query parameter other than the given ones, so that
+// a misspelt filter is an error instead of being ignored.
+func onlyParams(c echo.Context, allowed ...string) error {
+	for k := range c.QueryParams() {
+		if !slices.Contains(allowed, k) {
+			return apiErr(http.StatusBadRequest, CodeBadRequest, "%s: unknown query parameter: want one of %s", clip(k), strings.Join(allowed, ", "))
+		}
+	}
+	return nil
+}
+
+// taskFilter reads the search parameters q, code, since and until.
+func taskFilter(c echo.Context) (store.TaskFilter, error) {
+	var f store.TaskFilter
+	if q := c.QueryParam("q"); q != "" {
+		if _, err := task.IDPartition(q); err == nil {
+			f.ID = q
+		} else {
+			f.URL = q
+		}
+	}
+	if v := c.QueryParam("code"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 100 || n > 599 {
+			return f, apiErr(http.StatusBadRequest, CodeBadRequest, "code: %q: want an HTTP status, 100 to 599", clip(v))
+		}
+		f.Code = n
+	}
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		v := c.QueryParam(p.name)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil || t.Year() < 1970 || t.Year() > 9999 {
+			return f, apiErr(http.StatusBadRequest, CodeBadRequest, "%s: %q: want an RFC 3339 time between 1970 and 9999, such as 2026-03-04T05:06:07Z", p.name, clip(v))
+		}
+		*p.t = t
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && f.Since.After(f.Until) {
+		return f, apiErr(http.StatusBadRequest, CodeBadRequest, "since: %s is after until: %s", f.Since.Format(time.RFC3339Nano), f.Until.Format(time.RFC3339Nano))
+	}
+	return f, nil
 }
 
 // streamID is the form of a queued list's cursor (a Redis stream id).
