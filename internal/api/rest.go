@@ -456,39 +456,52 @@ func onlyParams(c echo.Context, allowed ...string) error {
 	return nil
 }
 
-// taskFilter reads the search parameters q, code, since and until.
+// taskFilter reads the search parameters q, code, since and until of the
+// query string.
 func taskFilter(c echo.Context) (store.TaskFilter, error) {
+	return parseFilter(filterInput{Q: c.QueryParam("q"), Code: c.QueryParam("code"), Since: c.QueryParam("since"), Until: c.QueryParam("until")},
+		"", http.StatusBadRequest, CodeBadRequest)
+}
+
+// filterInput is a search filter as a client wrote it.
+type filterInput struct {
+	Q, Code, Since, Until string
+}
+
+// parseFilter checks a filter; errors name the field (prefix + name) and
+// have the given status and code.
+func parseFilter(in filterInput, prefix string, status int, code string) (store.TaskFilter, error) {
 	var f store.TaskFilter
-	if q := c.QueryParam("q"); q != "" {
-		if _, err := task.IDPartition(q); err == nil {
-			f.ID = q
+	if in.Q != "" {
+		if _, err := task.IDPartition(in.Q); err == nil {
+			f.ID = in.Q
 		} else {
-			f.URL = q
+			f.URL = in.Q
 		}
 	}
-	if v := c.QueryParam("code"); v != "" {
+	if v := in.Code; v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 100 || n > 599 {
-			return f, apiErr(http.StatusBadRequest, CodeBadRequest, "code: %q: want an HTTP status, 100 to 599", clip(v))
+			return f, apiErr(status, code, "%scode: %q: want an HTTP status, 100 to 599", prefix, clip(v))
 		}
 		f.Code = n
 	}
 	for _, p := range []struct {
 		name string
+		v    string
 		t    *time.Time
-	}{{"since", &f.Since}, {"until", &f.Until}} {
-		v := c.QueryParam(p.name)
-		if v == "" {
+	}{{"since", in.Since, &f.Since}, {"until", in.Until, &f.Until}} {
+		if p.v == "" {
 			continue
 		}
-		t, err := time.Parse(time.RFC3339Nano, v)
+		t, err := time.Parse(time.RFC3339Nano, p.v)
 		if err != nil || t.Year() < 1970 || t.Year() > 9999 {
-			return f, apiErr(http.StatusBadRequest, CodeBadRequest, "%s: %q: want an RFC 3339 time between 1970 and 9999, such as 2026-03-04T05:06:07Z", p.name, clip(v))
+			return f, apiErr(status, code, "%s%s: %q: want an RFC 3339 time between 1970 and 9999, such as 2026-03-04T05:06:07Z", prefix, p.name, clip(p.v))
 		}
 		*p.t = t
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && f.Since.After(f.Until) {
-		return f, apiErr(http.StatusBadRequest, CodeBadRequest, "since: %s is after until: %s", f.Since.Format(time.RFC3339Nano), f.Until.Format(time.RFC3339Nano))
+		return f, apiErr(status, code, "%ssince: %s is after %suntil: %s", prefix, f.Since.Format(time.RFC3339Nano), prefix, f.Until.Format(time.RFC3339Nano))
 	}
 	return f, nil
 }

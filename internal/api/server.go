@@ -146,6 +146,7 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 	v1.DELETE("/tasks/:id", s.cancelTask)
 	v1.POST("/tasks/:id/retry", s.retryTask)
 	s.scheduleRoutes(v1)
+	s.deadRoutes(v1)
 	s.echo = e
 	return s
 }
