@@ -106,6 +106,7 @@ type API struct {
 	MetricsListen     string        `yaml:"metrics_listen"` // empty: /metrics on Listen
 	Tokens            []string      `yaml:"tokens" secret:"true"`
 	TokenSHA256       []string      `yaml:"token_sha256"`
+	ReadOnlyTokens    []string      `yaml:"read_only_tokens" secret:"true"` // may call every GET, nothing else
 	InsecureNoAuth    bool          `yaml:"insecure_no_auth"`
 	LegacyAppKey      string        `yaml:"legacy_app_key"`
 	LegacyAppToken    string        `yaml:"legacy_app_token" secret:"true"`

@@ -150,7 +150,7 @@ func RunAPI(ctx context.Context, env *Env) error {
 	m := metrics.NewAPI(env.Registry)
 	a := cfg.API
 	srv := api.New(api.Config{
-		Tokens: cfg.BearerHashes(), InsecureNoAuth: a.InsecureNoAuth,
+		Tokens: cfg.BearerHashes(), ReadOnlyTokens: cfg.ReadOnlyHashes(), InsecureNoAuth: a.InsecureNoAuth,
 		LegacyAppKey: a.LegacyAppKey, LegacyAppToken: a.LegacyAppToken, TimeZone: loc,
 		Legacy: api.LegacyConfig{
 			MaxAttempts: cfg.Legacy.MaxAttempts, MinGap: cfg.Legacy.MinGap.Std(),
