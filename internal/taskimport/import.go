@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/htq/htq/client"
@@ -141,7 +142,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	var readErr error
 	var readBad []BadLine
 	var lines int
-	var mu sync.Mutex // guards readBad, read by the collector as it goes
+	var offset atomic.Int64 // input bytes the reader consumed
+	var mu sync.Mutex       // guards readBad, read by the collector as it goes
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { // the reader
@@ -165,6 +167,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		for {
 			l, bad, err := rd.next()
+			offset.Store(rd.offset())
 			if errors.Is(err, io.EOF) {
 				break
 			}
@@ -284,7 +287,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		if o.Progress != nil {
 			o.Progress(Progress{Lines: rep.Lines, Imported: rep.Imported, Existed: rep.Existed, Bad: rep.Bad,
-				Offset: rd.offset(), Size: o.Size, Elapsed: time.Since(start)})
+				Offset: offset.Load(), Size: o.Size, Elapsed: time.Since(start)})
 		}
 	}
 	takeBad()
