@@ -16,9 +16,11 @@ const testReadOnlyToken = "read-only-token-0123"
 
 func newReadOnlyEnv(t *testing.T) *testEnv {
 	t.Helper()
-	return newEnvWith(t, envOptions{mutate: func(c *api.Config) {
-		c.ReadOnlyTokens = [][sha256.Size]byte{sha256.Sum256([]byte(testReadOnlyToken))}
-	}})
+	return newEnvWith(t, envOptions{mutate: func(c *api.Config) { c.ReadOnlyTokens = newReadOnlyConfig() }})
+}
+
+func newReadOnlyConfig() [][sha256.Size]byte {
+	return [][sha256.Size]byte{sha256.Sum256([]byte(testReadOnlyToken))}
 }
 
 func TestWhoami(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -57,6 +58,7 @@ type Config struct {
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
+	EventKeepalive    time.Duration // between keepalive comments of /v1/events; 0: 15 s
 	Version           string
 }
 
@@ -89,12 +91,16 @@ type Server struct {
 	m     *metrics.API
 	gath  prometheus.Gatherer
 	echo  *echo.Echo
+	// closing is closed when Serve starts shutting down, ending the event
+	// streams (http.Server.Shutdown waits for them otherwise).
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // New builds the API. metricsOnMain says whether /metrics is served here
 // (else the caller serves gath on its own listener).
 func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metrics.API, gath prometheus.Gatherer, metricsOnMain bool) *Server {
-	s := &Server{cfg: cfg, st: st, clock: clk, log: log, m: m, gath: gath}
+	s := &Server{cfg: cfg, st: st, clock: clk, log: log, m: m, gath: gath, closing: make(chan struct{})}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -147,6 +153,7 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 	v1.POST("/tasks/:id/retry", s.retryTask)
 	s.scheduleRoutes(v1)
 	s.deadRoutes(v1)
+	v1.GET("/events", s.events)
 	s.echo = e
 	return s
 }
@@ -171,8 +178,14 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 		MaxHeaderBytes:    1 << 16,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	hs.RegisterOnShutdown(s.Close)
 	return ServeHTTP(ctx, hs, l, grace)
 }
+
+// Close ends every event stream (Serve calls it when it shuts down; a
+// caller serving Handler itself calls it before shutting its server down).
+// Safe to call more than once.
+func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closing) }) }
 
 // ServeHTTP runs hs on l until ctx ends, then shuts it down within grace.
 func ServeHTTP(ctx context.Context, hs *http.Server, l net.Listener, grace time.Duration) error {
