@@ -450,6 +450,9 @@ func toTaskList(tasks []*store.TaskInfo, next string) taskList {
 func onlyParams(c echo.Context, allowed ...string) error {
 	for k := range c.QueryParams() {
 		if !slices.Contains(allowed, k) {
+			if len(allowed) == 0 {
+				return apiErr(http.StatusBadRequest, CodeBadRequest, "%s: unknown query parameter: this route takes none", clip(k))
+			}
 			return apiErr(http.StatusBadRequest, CodeBadRequest, "%s: unknown query parameter: want one of %s", clip(k), strings.Join(allowed, ", "))
 		}
 	}

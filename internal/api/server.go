@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -95,12 +96,19 @@ type Server struct {
 	// streams (http.Server.Shutdown waits for them otherwise).
 	closing   chan struct{}
 	closeOnce sync.Once
+	// background work (the overview's backlog refresh): baseCtx ends at
+	// Close, Serve waits for bg.
+	baseCtx    context.Context
+	cancelBase context.CancelFunc
+	bg         sync.WaitGroup
+	refreshing atomic.Bool
 }
 
 // New builds the API. metricsOnMain says whether /metrics is served here
 // (else the caller serves gath on its own listener).
 func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metrics.API, gath prometheus.Gatherer, metricsOnMain bool) *Server {
 	s := &Server{cfg: cfg, st: st, clock: clk, log: log, m: m, gath: gath, closing: make(chan struct{})}
+	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -154,6 +162,7 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 	s.scheduleRoutes(v1)
 	s.deadRoutes(v1)
 	v1.GET("/events", s.events)
+	v1.GET("/overview", s.overview)
 	s.echo = e
 	return s
 }
@@ -179,13 +188,21 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	hs.RegisterOnShutdown(s.Close)
-	return ServeHTTP(ctx, hs, l, grace)
+	err := ServeHTTP(ctx, hs, l, grace)
+	s.Close()
+	s.bg.Wait()
+	return err
 }
 
 // Close ends every event stream (Serve calls it when it shuts down; a
 // caller serving Handler itself calls it before shutting its server down).
 // Safe to call more than once.
-func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closing) }) }
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.cancelBase()
+	})
+}
 
 // ServeHTTP runs hs on l until ctx ends, then shuts it down within grace.
 func ServeHTTP(ctx context.Context, hs *http.Server, l net.Listener, grace time.Duration) error {

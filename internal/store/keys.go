@@ -48,6 +48,9 @@ import (
 //	                           "r<partition>:<ms>" when its earliest schedule instant does
 //	<prefix>hint:members       channel: a dispatcher joined or left
 //	<prefix>hint:c:<consumer>  channel "<queue>": work for a queue that consumer owns and has room in
+//	<prefix>stats:m:<minute>   HASH   outcomes finished in that Unix minute: succeeded, failed, dead (TTL 3 h)
+//	<prefix>stats:backlog      HASH   the overview's backlog snapshot (counts, queues, at)
+//	<prefix>stats:backlog:lock STRING one backlog refresh at a time (PX)
 //	<prefix>leader             STRING scheduler leader lock (redsync)
 //	<prefix>leader:term        STRING leader term counter
 //
