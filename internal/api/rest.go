@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -193,11 +195,18 @@ func (s *Server) getQueue(c echo.Context) error {
 }
 
 func (s *Server) listQueues(c echo.Context) error {
+	if err := onlyParams(c, "prefix", "cursor", "limit"); err != nil {
+		return err
+	}
 	cursor, limit, err := pageParams(c)
 	if err != nil {
 		return err
 	}
-	qs, more, err := s.st.ListQueues(c.Request().Context(), cursor, limit)
+	prefix := c.QueryParam("prefix")
+	if len(prefix) > task.MaxQueueNameBytes || !utf8.ValidString(prefix) || strings.ContainsFunc(prefix, unicode.IsControl) {
+		return apiErr(http.StatusBadRequest, CodeBadRequest, "prefix: want at most %d bytes of UTF-8 without control characters", task.MaxQueueNameBytes)
+	}
+	qs, more, err := s.st.ListQueuesPrefix(c.Request().Context(), prefix, cursor, limit)
 	if err != nil {
 		return err
 	}
