@@ -37,6 +37,7 @@ const (
 	DefaultSchedulerPoll     = time.Second
 	DefaultPromoteBatch      = 1000
 	DefaultJanitorInterval   = 5 * time.Minute
+	DefaultMissedGrace       = time.Second
 	DefaultBacklogInterval   = 15 * time.Second
 	DefaultBacklogTopQueues  = 20
 	DefaultIdempotencyWindow = 24 * time.Hour
@@ -147,6 +148,7 @@ type Scheduler struct {
 	JanitorInterval  task.Duration `yaml:"janitor_interval"`
 	BacklogInterval  task.Duration `yaml:"backlog_interval"`
 	BacklogTopQueues int           `yaml:"backlog_top_queues"`
+	MissedGrace      task.Duration `yaml:"missed_grace"`
 }
 
 // Queues holds the defaults of new queues and task-wide settings.
@@ -221,7 +223,7 @@ func Default() *Config {
 			Listen: DefaultRoleListen, LockTTL: task.Duration(DefaultLockTTL),
 			PollInterval: task.Duration(DefaultSchedulerPoll), PromoteBatch: DefaultPromoteBatch,
 			JanitorInterval: task.Duration(DefaultJanitorInterval), BacklogInterval: task.Duration(DefaultBacklogInterval),
-			BacklogTopQueues: DefaultBacklogTopQueues,
+			BacklogTopQueues: DefaultBacklogTopQueues, MissedGrace: task.Duration(DefaultMissedGrace),
 		},
 		Queues: Queues{
 			Timeout: q.Timeout, MaxAttempts: q.Retry.MaxAttempts, MinBackoff: q.Retry.MinBackoff,

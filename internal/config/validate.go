@@ -155,6 +155,8 @@ func (c *Config) Validate() error {
 		return bad("scheduler.backlog_interval", "want at least 1s", s.BacklogInterval.Std())
 	case s.BacklogTopQueues < 0 || s.BacklogTopQueues > 1000:
 		return bad("scheduler.backlog_top_queues", "want 0 to 1000 (each queue adds 4 series)", s.BacklogTopQueues)
+	case s.MissedGrace.Std() < 100*time.Millisecond || s.MissedGrace.Std() > time.Hour:
+		return bad("scheduler.missed_grace", "want 100ms to 1h", s.MissedGrace.Std())
 	}
 
 	qs := &c.Queues
