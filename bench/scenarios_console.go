@@ -195,7 +195,14 @@ func runConsole(ctx context.Context, env *Env) (Result, error) {
 		}
 		slices.Sort(lat)
 		p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
-		res.Sub[name] = Result{Value: round(p99, 2), Unit: "ms", P50: F(round(p50, 2)), P99: F(round(p99, 2))}
+		over := 0
+		for _, v := range lat {
+			if v > 50 {
+				over++
+			}
+		}
+		res.Sub[name] = Result{Value: round(p99, 2), Unit: "ms", P50: F(round(p50, 2)), P99: F(round(p99, 2)),
+			Extra: map[string]float64{"max_ms": round(lat[len(lat)-1], 2), "samples_over_50ms": float64(over)}}
 		if p99 > res.Value {
 			res.Value, worst = round(p99, 2), name
 		}
