@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/labstack/echo/v4"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/htq/htq/internal/api"
 )
@@ -118,4 +119,39 @@ func TestReadOnlyTokenRefusedLegacy(t *testing.T) {
 	}
 	// the legacy credentials alone still work
 	wantLegacy(t, e.legacy("addQueue", encMultipart, creds("queue_name", "lq")), 0)
+}
+
+// TestOpenAPIDocumentsReadOnly403: every /v1 operation that changes
+// something lists the 403 a read-only token gets.
+func TestOpenAPIDocumentsReadOnly403(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.rest(http.MethodGet, "/openapi.yaml", nil, "Authorization", "-")
+	e.must(r, http.StatusOK, nil)
+	var doc struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(r.body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for path, ops := range doc.Paths {
+		if !strings.HasPrefix(path, "/v1/") {
+			continue
+		}
+		for m, op := range ops {
+			if m != "put" && m != "post" && m != "delete" {
+				continue
+			}
+			n++
+			o, _ := op.(map[string]any)
+			resp, _ := o["responses"].(map[string]any)
+			if _, ok := resp["403"]; !ok {
+				t.Errorf("%s %s does not document 403 (read-only token)", strings.ToUpper(m), path)
+			}
+		}
+	}
+	if n < 14 {
+		t.Fatalf("only %d changing operations found", n)
+	}
 }
