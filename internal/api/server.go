@@ -57,6 +57,7 @@ type Config struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	Version           string
+	UI                http.Handler // the browser console, served at /ui/ (nil: none; api.ui)
 }
 
 // The routes that create tasks (under /v1, POST): only their refusals count
@@ -117,6 +118,10 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", openAPI) })
+	if cfg.UI != nil { // public files; the console's calls to /v1 carry the token
+		e.Any("/ui", echo.WrapHandler(cfg.UI))
+		e.Any("/ui/*", echo.WrapHandler(cfg.UI))
+	}
 	if metricsOnMain {
 		e.GET("/metrics", echo.WrapHandler(MetricsHandler(gath)))
 	}
