@@ -28,16 +28,16 @@ function build(el, props, children) {
     else if (/^on/i.test(k)) throw new Error('event handlers go in props.on, not attribute ' + k);
     else el.setAttribute(k, v === true ? '' : String(v));
   }
-  append(el, children);
+  append(el, ...children);
   return el;
 }
 
 // append adds children: nodes as they are, strings and numbers as text,
 // arrays flattened, null and undefined skipped.
-export function append(el, children) {
+export function append(el, ...children) {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;
-    if (Array.isArray(c)) append(el, c);
+    if (Array.isArray(c)) append(el, ...c);
     else if (c instanceof Node) el.appendChild(c);
     else el.appendChild(document.createTextNode(String(c)));
   }
