@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -132,4 +133,26 @@ func (e *env) restAs(base, tok, method, path string) int {
 	}
 	_ = resp.Body.Close()
 	return resp.StatusCode
+}
+
+// liveProbe returns the Content-Type of GET /v1/events (empty when the
+// route is missing), reading no further than the headers.
+func (e *env) liveProbe() string {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.c.API+"/v1/events", nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testcluster.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	return resp.Header.Get("Content-Type")
 }

@@ -29,7 +29,7 @@ export async function schedules(main) {
         h('td', {}, h('code', { text: sc.cron }), ' ', h('span', { class: 'muted', text: sc.time_zone || 'UTC' })),
         h('td', {}, sc.paused ? badge('paused') : badge('running')),
         h('td', {}, (sc.next_runs || []).length ? h('ul', { class: 'runs' }, sc.next_runs.slice(0, 3).map((t) => h('li', {}, fmtTime(t)))) : h('span', { class: 'muted', text: 'none' })),
-        h('td', {}, sc.last_run ? [fmtTime(sc.last_run.scheduled_at), ' ', link(sc.last_run.task_id, 'task', sc.last_run.task_id), ' ', sc.last_run.state ? badge(sc.last_run.state) : h('span', { class: 'muted', text: '(expired)' })] : h('span', { class: 'muted', text: 'never' })),
+        h('td', {}, sc.last_run ? [fmtTime(sc.last_run.scheduled_at), ' ', link(sc.last_run.task_id, 'task', sc.last_run.task_id), ' ', sc.last_run.state ? badge(sc.last_run.state) : null] : h('span', { class: 'muted', text: 'never' })),
         h('td', { class: 'actions' },
           sc.paused
             ? action('Resume', async () => { await api.post(`/schedules/${api.seg(sc.name)}/resume`); flash(`Schedule “${sc.name}” resumed.`); pg.reload(); }, { name: 'resume' })
