@@ -90,7 +90,8 @@ export async function queues(main) {
   return () => clearTimeout(debounce);
 }
 
-const STATES = ['queued', 'scheduled', 'active', 'retrying', 'dead', 'succeeded'];
+// The states the API lists per queue (succeeded tasks are looked up by id).
+const STATES = ['queued', 'scheduled', 'active', 'retrying', 'dead'];
 
 export async function queue(main, name) {
   const head = h('div', { 'data-testid': 'queue-head' });
