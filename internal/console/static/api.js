@@ -76,7 +76,8 @@ export function query(params) {
 // stream reads GET /v1<path> as server-sent events with fetch() and a
 // stream reader (EventSource cannot send the Authorization header), calling
 // onEvent(type, data) for each event until signal aborts or the stream ends.
-export async function stream(path, onEvent, signal) {
+// onOpen runs once the server has accepted the stream.
+export async function stream(path, onEvent, signal, onOpen) {
   const r = await fetch('/v1' + path, {
     headers: headers({ Accept: 'text/event-stream' }), cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer', signal,
   });
@@ -86,6 +87,7 @@ export async function stream(path, onEvent, signal) {
     if (r.status === 401) unauthorized();
     throw new APIError(r.status, err.code || 'http_' + r.status, err.message || r.statusText);
   }
+  if (onOpen) onOpen();
   const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   let type = 'message';

@@ -4,7 +4,7 @@
 // the main element and returns a function that stops its timers and streams.
 import { h, clear, append } from './dom.js';
 import * as api from './api.js';
-import { session, setFlashBox, flash, describe } from './ui.js';
+import { session, setFlashBox, describe } from './ui.js';
 import { overview } from './overview.js';
 import { queues, queue } from './queues.js';
 import { taskPage } from './task.js';
@@ -31,6 +31,7 @@ function route() {
 
 function signIn(message) {
   stop();
+  main = null; // no page renders until signed in again
   clear(root);
   const input = h('input', { type: 'password', id: 'token', name: 'token', autocomplete: 'off', required: true, 'data-testid': 'token' });
   const err = h('div', { 'data-testid': 'signin-error' });
@@ -84,12 +85,13 @@ function stop() {
 }
 
 let main = null;
+let flashBox = null;
 let navLinks = [];
 
 function shell() {
   clear(root);
   navLinks = nav.map(([href, label]) => h('a', { href, text: label }));
-  const flashBox = h('div', { class: 'flash-box' });
+  flashBox = h('div', { class: 'flash-box' });
   setFlashBox(flashBox);
   main = h('main', { id: 'main' });
   append(root,
@@ -112,10 +114,7 @@ async function render() {
   const cur = '#/' + (page === 'overview' ? '' : page);
   for (const a of navLinks) a.classList.toggle('current', a.getAttribute('href') === cur || (page === 'queue' && a.getAttribute('href') === '#/queues'));
   clear(main);
-  flash('', 'ok');
-  setFlashBox(null);
-  setFlashBox(root.querySelector('.flash-box'));
-  clear(root.querySelector('.flash-box'));
+  clear(flashBox); // a message belongs to the page it was shown on
   const fn = pages[page];
   if (!fn) {
     append(main, h('h1', { text: 'Not found' }), h('p', {}, 'No console page is called ', h('code', { text: page }), '.'));

@@ -40,8 +40,9 @@ export async function live(main, _arg, params) {
     let backoff = 1000;
     while (!mine.signal.aborted) {
       try {
-        status.textContent = 'connected' + (queue.value ? ` to queue “${queue.value}”` : ' to all queues');
-        await api.stream('/events' + api.query({ queue: queue.value.trim() }), (type, data) => add(type, data || {}), mine.signal);
+        const q = queue.value.trim();
+        await api.stream('/events' + api.query({ queue: q }), (type, data) => add(type, data || {}), mine.signal,
+          () => { status.textContent = 'connected' + (q ? ` to queue “${q}”` : ' to all queues'); });
         backoff = 1000;
         status.textContent = 'stream ended; reconnecting…';
       } catch (e) {
