@@ -155,7 +155,7 @@ func RunAPI(ctx context.Context, env *Env) error {
 		ui = console.Handler()
 	}
 	srv := api.New(api.Config{
-		Tokens: cfg.BearerHashes(), InsecureNoAuth: a.InsecureNoAuth,
+		Tokens: cfg.BearerHashes(), ReadOnlyTokens: cfg.ReadOnlyHashes(), InsecureNoAuth: a.InsecureNoAuth,
 		LegacyAppKey: a.LegacyAppKey, LegacyAppToken: a.LegacyAppToken, TimeZone: loc,
 		Legacy: api.LegacyConfig{
 			MaxAttempts: cfg.Legacy.MaxAttempts, MinGap: cfg.Legacy.MinGap.Std(),
@@ -207,6 +207,7 @@ func RunScheduler(ctx context.Context, env *Env) error {
 	sch := schedule.New(schedule.Config{
 		LockTTL: s.LockTTL.Std(), PollInterval: s.PollInterval.Std(), PromoteBatch: s.PromoteBatch,
 		JanitorInterval: s.JanitorInterval.Std(), BacklogInterval: s.BacklogInterval.Std(),
+		MissedGrace: s.MissedGrace.Std(),
 	}, st, env.Clock, env.Log, m, metrics.NewBacklog(env.Registry, s.BacklogTopQueues))
 	hs := healthServer(env, func(ctx context.Context) error {
 		if !sch.Running() {
