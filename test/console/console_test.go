@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -69,6 +70,15 @@ func TestQueueCounts(t *testing.T) {
 		return r && [...r.cells].some((c) => c.textContent === '3') && r.textContent.includes('paused'); })()`)
 	b.waitJS("emails row", `!!document.querySelector('tr[data-queue="emails"]')`)
 	b.screenshot("TestQueueCounts-queues")
+	var filtered struct {
+		Queues []queueView `json:"queues"`
+	}
+	if st := e.c.REST("GET", "/v1/queues?prefix=ord", nil, &filtered); st == http.StatusOK && len(filtered.Queues) == 1 {
+		b.run("filter", sendKeys(`[data-testid=queue-filter]`, "ord"))
+		b.waitJS("only orders", `document.querySelectorAll('tr[data-queue]').length === 1 && !!document.querySelector('tr[data-queue="orders"]')`)
+	} else {
+		t.Log("GET /v1/queues has no prefix filter on this API: the filter is not driven")
+	}
 
 	b.run("open the queue", click(`tr[data-queue="orders"] a`), waitVisible(`[data-testid=count-queued]`))
 	b.waitJS("3 tasks listed", `document.querySelectorAll('[data-testid=tasks] tr[data-task]').length === 3`)
@@ -199,6 +209,7 @@ func TestBulkRetryByFilter(t *testing.T) {
 	if msg := b.text(`[data-testid=confirm-message]`); !strings.Contains(msg, "Retry 3 dead task(s)") || !strings.Contains(msg, "queue=bulk-a") {
 		t.Fatalf("confirmation %q does not give the count and the filter", msg)
 	}
+	b.screenshot("TestBulkRetryByFilter-confirm")
 	b.run("confirm", click(`[data-testid=confirm-ok]`))
 	b.waitJS("progress done", `((document.querySelector('[data-testid=bulk-label]') || {}).textContent || '').includes('Retried 3')`)
 	b.screenshot("TestBulkRetryByFilter")
@@ -208,6 +219,22 @@ func TestBulkRetryByFilter(t *testing.T) {
 	if st := e.getTask(other).State; st != "dead" {
 		t.Fatalf("a dead task outside the filter is %s", st)
 	}
+
+	// The selection: bulk-b's task, deleted by id after a confirmation.
+	b.run("all queues", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Evaluate[string](`(() => { document.querySelector('[data-testid=dead-queue]').value = ''; return ''; })()`)(ctx, tg)
+		return err
+	}), click(`[data-testid=dead-apply]`))
+	b.waitJS("bulk-b's task listed", fmt.Sprintf(`!!document.querySelector('[data-testid=dead-list] input[data-id=%q]')`, other))
+	b.run("select and delete", click(fmt.Sprintf(`[data-testid=dead-list] input[data-id=%q]`, other)),
+		click(`button[data-action=delete-selected]`), waitVisible(`[data-testid=confirm-ok]`), click(`[data-testid=confirm-ok]`))
+	eventually(t, "the selected task deleted", 10*time.Second, func() error {
+		if st := e.c.REST("GET", "/v1/tasks/"+other, nil, nil); st != http.StatusNotFound {
+			return fmt.Errorf("GET task: %d", st)
+		}
+		return nil
+	})
+	b.waitJS("list empty", `!!document.querySelector('[data-testid=dead-empty]')`)
 	b.noDialogs()
 }
 
