@@ -36,7 +36,7 @@ redis: ## install Debian's redis-server if it is missing
 chromium: ## install Debian's chromium if it is missing (the console's browser tests drive it)
 	scripts/ensure-chromium.sh
 
-test: ## everything CI checks: format, vet, lint, rules and dashboard, unit and integration tests with -race, system tests (real binaries, Redis, Prometheus), brief fuzzing, the Helm chart against a real kube-apiserver; ends with a summary of the stages (scripts/test.sh)
+test: ## everything CI checks: format, vet, lint, rules and dashboard, unit and integration tests with -race, system tests (real binaries, Redis, Prometheus; the console in a real Chromium), brief fuzzing, the Helm chart against a real kube-apiserver; ends with a summary of the stages (scripts/test.sh)
 	MAKE='$(MAKE)' scripts/test.sh
 
 print-tools-dir:
