@@ -86,10 +86,10 @@ func (handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ct = "application/octet-stream"
 	}
 	h.Set("Content-Type", ct)
-	// The files change only with the binary: a browser may keep them for a
-	// short while but must ask again after (no fingerprinted names, no build
-	// chain to produce them).
-	h.Set("Cache-Control", "public, max-age=300, must-revalidate")
+	// The names carry no version (no build chain to fingerprint them), so a
+	// browser must ask every time: an upgraded binary's index.html must never
+	// run with the previous scripts. The ETag makes asking cheap (304).
+	h.Set("Cache-Control", "no-cache")
 	h.Set("ETag", etags[name])
 	if match := r.Header.Get("If-None-Match"); match != "" && match == etags[name] {
 		w.WriteHeader(http.StatusNotModified)
