@@ -180,3 +180,29 @@ func TestQueueSearch(t *testing.T) {
 	b.waitJS("none with 404", `document.querySelectorAll('[data-testid=tasks] tr[data-task]').length === 0 && !!document.querySelector('[data-testid=tasks] p.muted')`)
 	b.noDialogs()
 }
+
+// TestCancelTask: Cancel on a waiting task asks, naming the task and its
+// queue, and the API then has it cancelled (or gone).
+func TestCancelTask(t *testing.T) {
+	e := newEnv(t)
+	e.queue("held", true) // paused: the task waits
+	id := e.task("held", map[string]any{})
+	b := e.b
+	b.signIn(testcluster.Token)
+	b.nav("#/task/" + id)
+	b.run("cancel asks", waitVisible(`[data-testid=task-state]`), click(`button[data-action=cancel]`), waitVisible(`[data-testid=confirm-message]`))
+	if msg := b.text(`[data-testid=confirm-message]`); !strings.Contains(msg, id) || !strings.Contains(msg, "“held”") {
+		t.Fatalf("confirmation %q does not name the task and its queue", msg)
+	}
+	b.run("confirm", click(`[data-testid=confirm-ok]`))
+	eventually(t, "the task cancelled", 10*time.Second, func() error {
+		var tv taskView
+		switch st := e.c.REST("GET", "/v1/tasks/"+id, nil, &tv); {
+		case st == 404, st == 200 && tv.State == "cancelled":
+			return nil
+		default:
+			return fmt.Errorf("GET: %d, state %s", st, tv.State)
+		}
+	})
+	b.noDialogs()
+}
