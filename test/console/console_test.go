@@ -170,6 +170,9 @@ func TestDeadTaskRetry(t *testing.T) {
 	if tv := e.getTask(id); tv.State != "succeeded" {
 		t.Fatalf("API says %s", tv.State)
 	}
+	if !eval[bool](b, `document.querySelector('button[data-action=retry]').disabled && document.querySelector('button[data-action=cancel]').disabled`) {
+		t.Fatal("a succeeded task's Retry or Cancel is enabled (the API refuses both)")
+	}
 	b.run("copy as curl", click(`[data-testid=copy-curl]`), waitVisible(`[data-testid=curl]`))
 	curl := b.text(`[data-testid=curl]`)
 	if !strings.Contains(curl, "curl -X POST '"+e.target.URL+"/charge'") {

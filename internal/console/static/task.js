@@ -6,7 +6,8 @@ import * as api from './api.js';
 import { action, confirm, flash, errorBox, badge } from './ui.js';
 
 const REFRESH_MS = 2000;
-const FINISHED = new Set(['succeeded', 'dead', 'cancelled', 'canceled']);
+const FINISHED = new Set(['succeeded', 'dead', 'cancelled']);
+const RETRYABLE = new Set(['dead', 'cancelled']); // POST /v1/tasks/{id}/retry refuses the others
 
 // headerPairs reads a task's headers whichever way the API lists them:
 // an object of strings or string arrays, or a list of {name, value} or
@@ -73,13 +74,20 @@ function draw(body, t, reload) {
         await api.post(`/tasks/${api.seg(t.id)}/retry`);
         flash(`Task ${t.id} queued again.`);
         reload();
-      }, { name: 'retry' }),
-      action('Cancel', async () => {
-        if (!(await confirm(`Cancel task ${t.id} of queue “${t.queue}”?`, 'Cancel task'))) return;
-        await api.del(`/tasks/${api.seg(t.id)}`);
-        flash(`Task ${t.id} cancelled.`);
-        reload();
-      }, { name: 'cancel', danger: true }),
+      }, { name: 'retry', disabled: !RETRYABLE.has(t.state), title: 'only a dead or cancelled task runs again' }),
+      t.state === 'dead'
+        ? action('Delete', async () => {
+          if (!(await confirm(`Delete dead task ${t.id} of queue “${t.queue}” for good?`, 'Delete'))) return;
+          await api.del(`/tasks/${api.seg(t.id)}`);
+          flash(`Dead task ${t.id} deleted.`);
+          location.hash = '#/queue/' + encodeURIComponent(t.queue);
+        }, { name: 'delete', danger: true })
+        : action('Cancel', async () => {
+          if (!(await confirm(`Cancel task ${t.id} of queue “${t.queue}”?`, 'Cancel task'))) return;
+          await api.del(`/tasks/${api.seg(t.id)}`);
+          flash(`Task ${t.id} cancelled.`);
+          reload();
+        }, { name: 'cancel', danger: true, disabled: FINISHED.has(t.state), title: 'a finished task cannot be cancelled' }),
       h('button', { type: 'button', 'data-testid': 'copy-curl', on: { click: async () => {
         curlBox.hidden = false;
         try { await navigator.clipboard.writeText(cmd); flash('curl command copied.'); } catch (_) { flash('Select the command below to copy it.'); }

@@ -40,7 +40,7 @@ export function action(label, fn, opts) {
   const o = opts || {};
   const b = h('button', {
     type: 'button', class: 'action' + (o.danger ? ' danger' : ''), 'data-action': o.name || label.toLowerCase(),
-    disabled: session.readOnly || !!o.disabled, title: session.readOnly ? 'read-only token: actions are disabled' : o.title,
+    disabled: session.readOnly || !!o.disabled, title: session.readOnly ? 'read-only token: actions are disabled' : (o.disabled ? o.title : undefined),
   }, label);
   b.addEventListener('click', async () => {
     if (session.readOnly) return;
