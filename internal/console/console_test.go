@@ -134,7 +134,7 @@ func TestStaticFilesAreSafe(t *testing.T) {
 		"style attribute":                   regexp.MustCompile(`setAttribute\(\s*['"]style|\sstyle=`),
 		"on* attribute in HTML":             regexp.MustCompile(`<[^>]+\son[a-z]+=`),
 		"inline script":                     regexp.MustCompile(`<script(?:\s[^>]*)?>\s*[^<\s]`),
-		"other origin":                      regexp.MustCompile(`(?:src|href|url\()\s*=?\s*["']?(?:https?:)?//`),
+		"other origin":                      regexp.MustCompile(`(?:src|href|url\(|from|import\(|fetch\(|@import)\s*=?\s*["'\x60]?(?:https?:|wss?:)?//`),
 		"storage other than sessionStorage": regexp.MustCompile(`localStorage|document\.cookie`),
 	}
 	dir := "static"
