@@ -124,7 +124,11 @@ func TestOverview(t *testing.T) {
 	b := e.b
 	b.signIn(testcluster.Token)
 	b.waitJS("succeeded counted", `+((document.querySelector('[data-testid=card-succeeded] .value') || {}).textContent || 0) >= 3`)
-	b.run("backlog and chart", waitVisible(`[data-testid=backlog]`), waitVisible(`svg.chart rect.succeeded`))
+	b.run("backlog, chart, dispatcher", waitVisible(`[data-testid=backlog]`), waitVisible(`svg.chart rect.succeeded`),
+		waitVisible(`[data-testid=dispatchers] tr[data-dispatcher]`))
+	if got := b.text(`[data-testid=leader]`); !strings.Contains(got, "term") {
+		t.Fatalf("no scheduler leader shown: %q", got)
+	}
 	b.screenshot("TestOverview")
 	b.noDialogs()
 }

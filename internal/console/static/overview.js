@@ -32,29 +32,40 @@ export async function overview(main) {
 
 function sum(minutes, k) { return minutes.reduce((n, m) => n + (m[k] || 0), 0); }
 
+// inWords says how far t is from now ("in 8 s", "3 min ago").
+function inWords(t) {
+  const ms = new Date(t).getTime() - Date.now();
+  if (!isFinite(ms)) return '';
+  return ms >= 0 ? 'in ' + ago(new Date(Date.now() - ms).toISOString()).replace(' ago', '') : ago(t);
+}
+
 function draw(body, o) {
   const minutes = o.minutes || [];
+  // succeeded and failed count calls (a variable task makes many), dead
+  // counts tasks whose last call failed: together, every finished call.
   const succ = sum(minutes, 'succeeded');
   const failed = sum(minutes, 'failed');
   const deadN = sum(minutes, 'dead');
-  const finished = succ + deadN;
-  const ratio = finished ? (100 * succ / finished).toFixed(1) + ' %' : '–';
+  const calls = succ + failed + deadN;
+  const ratio = calls ? (100 * succ / calls).toFixed(1) + ' %' : '–';
   const b = o.backlog || {};
+  const sched = o.scheduler || {};
   append(body,
     h('section', { class: 'cards' },
-      card('Succeeded (1 h)', succ, 'succeeded'), card('Failed attempts (1 h)', failed, 'failed'),
-      card('Dead (1 h)', deadN, 'dead'), card('Success ratio', ratio, 'ratio', 'succeeded / (succeeded + dead) over the last hour'),
+      card('Calls succeeded (1 h)', succ, 'succeeded'), card('Calls failed, to retry (1 h)', failed, 'failed'),
+      card('Tasks dead (1 h)', deadN, 'dead'), card('Success ratio (1 h)', ratio, 'ratio', 'succeeded / (succeeded + failed + dead) calls over the last hour'),
       card('Queues', o.queues ?? '–', 'queues')),
-    h('section', {}, h('h2', { text: 'Tasks finished per minute, last hour' }), chart(minutes),
-      h('p', { class: 'legend' }, h('span', { class: 'key succeeded', text: 'succeeded' }), ' ', h('span', { class: 'key failed', text: 'failed attempts' }), ' ', h('span', { class: 'key dead', text: 'dead' }))),
-    h('section', {}, h('h2', { text: 'Backlog' }),
-      table(['scheduled', 'queued', 'active', 'retrying', 'dead'],
-        [h('tr', { 'data-testid': 'backlog' }, ['scheduled', 'queued', 'active', 'retrying', 'dead'].map((k) => h('td', { class: 'num', text: b[k] ?? '–' })))]),
-      h('p', {}, h('a', { href: '#/dead', text: 'Dead letters →' }))),
+    h('section', {}, h('h2', { text: 'Calls per minute, last hour' }), chart(minutes),
+      h('p', { class: 'legend' }, h('span', { class: 'key succeeded', text: 'succeeded' }), ' ', h('span', { class: 'key failed', text: 'failed (to retry)' }), ' ', h('span', { class: 'key dead', text: 'dead' }))),
+    h('section', {}, h('h2', {}, 'Backlog ', b.at ? h('span', { class: 'muted', text: 'as of ' + new Date(b.at).toLocaleTimeString() }) : null),
+      h('div', { class: 'cards', 'data-testid': 'backlog' }, ['scheduled', 'queued', 'active', 'dead'].map((k) => card(k, b[k] ?? '–', 'backlog-' + k))),
+      h('p', { class: 'muted' }, 'Retrying tasks count as active (strict queues) or scheduled (relaxed ones). ', h('a', { href: '#/dead', text: 'Dead letters →' }))),
     h('section', {}, h('h2', { text: 'Scheduler and dispatchers' }),
-      h('p', {}, 'Scheduler leader: ', o.scheduler && o.scheduler.leader ? h('code', { text: o.scheduler.leader }) : h('span', { class: 'muted', text: 'none elected' })),
-      table(['Dispatcher', 'Last seen'], (o.dispatchers || []).map((d) => h('tr', {}, h('td', {}, h('code', { text: d.id })), h('td', { title: d.last_seen, text: ago(d.last_seen) })))),
-      (o.dispatchers || []).length ? null : h('p', { class: 'muted', text: 'No dispatcher has reported.' })));
+      h('p', { 'data-testid': 'leader' }, 'Scheduler leader: ', sched.leader ? [h('code', { text: sched.leader }), sched.term ? ` (term ${sched.term})` : ''] : h('span', { class: 'muted', text: 'none leads' })),
+      (o.dispatchers || []).length
+        ? table(['Dispatcher', 'Heartbeat'], (o.dispatchers || []).map((d) => h('tr', { 'data-dispatcher': d.id }, h('td', {}, h('code', { text: d.id })),
+          d.expires_at ? h('td', { title: d.expires_at, text: 'expires ' + inWords(d.expires_at) }) : h('td', { title: d.last_seen || '', text: d.last_seen ? 'seen ' + ago(d.last_seen) : '' }))), { 'data-testid': 'dispatchers' })
+        : h('p', { class: 'muted', text: 'No live dispatcher.' })));
 }
 
 function card(label, value, key, title) {
@@ -65,7 +76,7 @@ function card(label, value, key, title) {
 function chart(minutes) {
   const W = 600, H = 120, n = Math.max(minutes.length, 1), bw = W / n;
   const max = Math.max(1, ...minutes.map((m) => (m.succeeded || 0) + (m.failed || 0) + (m.dead || 0)));
-  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': 'tasks per minute' });
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', class: 'chart', role: 'img', 'aria-label': 'calls per minute' });
   minutes.forEach((m, i) => {
     let y = H;
     for (const k of ['succeeded', 'failed', 'dead']) {
@@ -77,6 +88,5 @@ function chart(minutes) {
         s('title', { text: `${new Date(m.t).toLocaleTimeString()}: ${k} ${v}` })));
     }
   });
-  svg.appendChild(s('text', { x: 2, y: 10, class: 'axis', text: 'max ' + max + '/min' }));
-  return svg;
+  return h('figure', { class: 'chart' }, svg, h('figcaption', { class: 'muted', text: `top of the scale: ${max} a minute; oldest minute on the left, the current one on the right` }));
 }
