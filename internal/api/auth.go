@@ -3,7 +3,6 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	_ "embed"
 	"net"
 	"net/http"
 	"net/netip"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/htq/htq/internal/legacy"
 	"github.com/htq/htq/internal/metrics"
 )
 
@@ -97,21 +97,35 @@ func (s *Server) tokenKind(tok string) (full, readOnly bool) {
 // read-only token as its bearer token: every legacy call changes something
 // or exposes the legacy credentials' powers, so none is allowed to such a
 // token. (A legacy app_token equal to a read-only token is refused in
-// legacyHandler; config validation keeps the two apart.)
+// refuseReadOnlyAppToken, called by internal/legacy; config validation
+// keeps the two apart.)
 func (s *Server) refuseReadOnlyLegacy(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !strings.HasPrefix(c.Request().URL.Path, "/api/") || len(s.cfg.ReadOnlyTokens) == 0 {
+		if !strings.HasPrefix(c.Request().URL.Path, legacy.Prefix) || len(s.cfg.ReadOnlyTokens) == 0 {
 			return next(c)
 		}
 		scheme, tok, _ := strings.Cut(strings.TrimSpace(c.Request().Header.Get("Authorization")), " ")
 		if strings.EqualFold(scheme, "Bearer") {
 			if _, ro := s.tokenKind(strings.TrimSpace(tok)); ro {
-				s.legacyRejected(c, metrics.ReasonUnauthorized)
+				s.legacy.RejectedBy(c, metrics.ReasonUnauthorized)
 				return forbiddenLegacy
 			}
 		}
 		return next(c)
 	}
+}
+
+// refuseReadOnlyAppToken refuses a legacy call whose app_token is one of
+// the read-only bearer tokens (config validation keeps the two apart; this
+// holds even if they met).
+func (s *Server) refuseReadOnlyAppToken(appToken string) error {
+	if len(s.cfg.ReadOnlyTokens) == 0 {
+		return nil
+	}
+	if _, ro := s.tokenKind(appToken); ro {
+		return forbiddenLegacy
+	}
+	return nil
 }
 
 // forbiddenLegacy answers a legacy call made with a read-only token.

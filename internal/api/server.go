@@ -37,11 +37,9 @@ type Config struct {
 	Tokens         [][sha256.Size]byte // accepted bearer tokens (hashed)
 	ReadOnlyTokens [][sha256.Size]byte // bearer tokens that may only read (GET, HEAD)
 	InsecureNoAuth bool
-	LegacyAppKey   string
-	LegacyAppToken string
-	TimeZone       *time.Location
-	// Legacy holds the settings of the legacy protocol's queues and tasks.
-	Legacy            LegacyConfig
+	// Legacy holds the legacy protocol's own settings; the limits and
+	// queue defaults below apply to it too.
+	Legacy            legacy.Settings
 	CORSOrigins       []string // empty: no cross-origin access
 	CORSCredentials   bool
 	AllowedHosts      []string      // with InsecureNoAuth: Host names /v1 answers besides loopback
@@ -99,6 +97,8 @@ type Server struct {
 	cancelBase context.CancelFunc
 	bg         sync.WaitGroup
 	refreshing atomic.Bool
+	// legacy serves the original's /api/* protocol
+	legacy *legacy.Handler
 }
 
 // New builds the API. metricsOnMain says whether /metrics is served here
@@ -106,6 +106,17 @@ type Server struct {
 func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metrics.API, gath prometheus.Gatherer, metricsOnMain bool) *Server {
 	s := &Server{cfg: cfg, st: st, clock: clk, log: log, m: m, gath: gath, closing: make(chan struct{})}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
+	s.legacy = legacy.NewHandler(cfg.Legacy, legacy.Shared{
+		Limits: cfg.Limits, MaxBodyBytes: cfg.MaxBodyBytes, MinVariableGap: cfg.MinVariableGap, QueueDefaults: cfg.QueueDefaults,
+	}, legacy.Deps{
+		Store: st,
+		Enqueue: func(ctx context.Context, queue string, tasks []store.NewTask, create *task.QueueConfig) error {
+			_, err := s.enqueue(ctx, queue, tasks, create)
+			return err
+		},
+		Refuse: s.refuseReadOnlyAppToken,
+		Now:    s.now, Log: log, Metrics: m,
+	})
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -135,13 +146,7 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 		e.GET("/metrics", echo.WrapHandler(httpserve.Metrics(gath)))
 	}
 
-	legacyAPI := e.Group("/api")
-	for name, h := range map[string]func(echo.Context, *legacyForm) (any, error){
-		"addQueue": s.legacyAddQueue, "deleteQueue": s.legacyDeleteQueue, "allQueue": s.legacyAllQueue,
-		"countQueue": s.legacyCountQueue, legacyAddTask: s.legacyAddTask,
-	} {
-		legacyAPI.POST("/"+name, s.legacyHandler(h))
-	}
+	s.legacy.Register(e.Group(strings.TrimSuffix(legacy.Prefix, "/")))
 
 	v1 := e.Group("/v1") // no group middleware: see authV1
 	v1.GET("/whoami", s.whoami)
@@ -247,8 +252,8 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		if r.ContentLength > int64(s.cfg.MaxBodyBytes) {
-			if strings.HasPrefix(r.URL.Path, "/api/") {
-				return s.legacyReply(c, legacyResult{Code: legacy.CodeTooLarge, Message: legacy.MsgTooLarge + "：" + strconv.Itoa(s.cfg.MaxBodyBytes) + " 字节以内"})
+			if strings.HasPrefix(r.URL.Path, legacy.Prefix) {
+				return s.legacy.TooLarge(c)
 			}
 			return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
 				Message: "request body over the limit of " + strconv.Itoa(s.cfg.MaxBodyBytes) + " bytes", reason: metrics.ReasonTooLarge}
