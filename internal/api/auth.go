@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	_ "embed"
 	"net"
 	"net/http"
 	"net/netip"
@@ -97,8 +98,7 @@ func (s *Server) tokenKind(tok string) (full, readOnly bool) {
 // read-only token as its bearer token: every legacy call changes something
 // or exposes the legacy credentials' powers, so none is allowed to such a
 // token. (A legacy app_token equal to a read-only token is refused in
-// refuseReadOnlyAppToken, called by internal/legacy; config validation
-// keeps the two apart.)
+// refuseReadOnlyAppToken; config validation keeps the two apart.)
 func (s *Server) refuseReadOnlyLegacy(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if !strings.HasPrefix(c.Request().URL.Path, legacy.Prefix) || len(s.cfg.ReadOnlyTokens) == 0 {

@@ -56,6 +56,7 @@ type Config struct {
 	IdleTimeout       time.Duration
 	EventKeepalive    time.Duration // between keepalive comments of /v1/events; 0: 15 s
 	Version           string
+	UI                http.Handler // the browser console, served at /ui/ (nil: none; api.ui)
 }
 
 // The routes that create tasks (under /v1, POST): only their refusals count
@@ -87,6 +88,8 @@ type Server struct {
 	m     *metrics.API
 	gath  prometheus.Gatherer
 	echo  *echo.Echo
+	// legacy serves the original's /api/* protocol
+	legacy *legacy.Handler
 	// closing is closed when Serve starts shutting down, ending the event
 	// streams (http.Server.Shutdown waits for them otherwise).
 	closing   chan struct{}
@@ -97,8 +100,6 @@ type Server struct {
 	cancelBase context.CancelFunc
 	bg         sync.WaitGroup
 	refreshing atomic.Bool
-	// legacy serves the original's /api/* protocol
-	legacy *legacy.Handler
 }
 
 // New builds the API. metricsOnMain says whether /metrics is served here
@@ -142,6 +143,10 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 	// error names Redis's address); the log has the whole error
 	e.GET("/readyz", echo.WrapHandler(httpserve.Readyz(log, httpserve.Check{Name: "redis unreachable", Fn: st.Ready})))
 	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", openAPI) })
+	if cfg.UI != nil { // public files; the console's calls to /v1 carry the token
+		e.Any("/ui", echo.WrapHandler(cfg.UI))
+		e.Any("/ui/*", echo.WrapHandler(cfg.UI))
+	}
 	if metricsOnMain {
 		e.GET("/metrics", echo.WrapHandler(httpserve.Metrics(gath)))
 	}
