@@ -34,6 +34,9 @@ import (
 //     in between. An entry written before that second read is seen by it;
 //     one written after it is marked after the compare and set.
 //
+// A queue whose wake-up hint a dispatcher heard is listed in the ready index
+// HintGrace ahead (and so marked), not at once: see HintGrace.
+//
 // A mark can be lost (a process dies between a script and its mark); the
 // scheduler leader's janitor lowers every due entry to its partition's
 // earliest on a slow full pass (Store.JanitorPass), and the announcement
@@ -90,7 +93,12 @@ func (e DueEntry) Time() time.Time { return clock.FromMillis(e.At) }
 // the first peek partitions due after now (so a poller knows when to look
 // next).
 func (s *Store) Due(ctx context.Context, kind DueKind, limit, peek int) (due, later []DueEntry, err error) {
-	now := strconv.FormatInt(s.nowMs(), 10)
+	return s.DueAhead(ctx, kind, limit, peek, 0)
+}
+
+// DueAhead is Due with "now" moved ahead by ahead.
+func (s *Store) DueAhead(ctx context.Context, kind DueKind, limit, peek int, ahead time.Duration) (due, later []DueEntry, err error) {
+	now := strconv.FormatInt(s.nowMs()+ahead.Milliseconds(), 10)
 	key := s.keys.DueIndex(kind)
 	p := s.rdb.Pipeline()
 	dc := p.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{Min: "-inf", Max: now, Count: int64(limit)})

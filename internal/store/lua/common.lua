@@ -158,12 +158,28 @@ local function fix_timer(delayed, timers, q)
   end
 end
 
+-- HINT_GRACE (ms, store.HintGrace): how long the pollers leave alone a
+-- queue whose wake-up hint reached a dispatcher. That dispatcher claims it
+-- at once (or, unable to, gives it back to the pollers: lua/unhint.lua), so
+-- the due index is only the safety net for a hint lost after it was sent;
+-- looking at the partition at once would cost every wake-up a settle.
+local HINT_GRACE = 2000
+
+-- hint tells the partition's dispatcher that queue q got work, and returns
+-- when the pollers should look at q: now when no dispatcher heard the hint,
+-- else now + HINT_GRACE.
+local function hint(pp, q, now)
+  if redis.call('SPUBLISH', hint_channel(pp), q) > 0 then return now + HINT_GRACE end
+  return now
+end
+
 -- make_ready puts a queue in its partition's ready index at time t (or
--- moves it there) and tells the dispatchers when t is now.
+-- moves it there); when t is now it tells the dispatchers (and the entry's
+-- time is what hint returns).
 local function make_ready(pp, ready, q, t, now)
+  if t <= now then t = hint(pp, q, now) end
   redis.call('ZADD', ready, t, q)
   mark_ready(t)
-  if t <= now then redis.call('SPUBLISH', hint_channel(pp), q) end
 end
 
 -- tokens returns how many of want calls the queue's rate limit lets start
@@ -349,9 +365,10 @@ local function announce(pp, meta, lease, ready, q, now, m)
     redis.call('ZADD', ready, 'NX', PARKED, q)
     return
   end
-  if redis.call('ZADD', ready, 'NX', now, q) == 1 then
-    mark_ready(now)
-    redis.call('SPUBLISH', hint_channel(pp), q)
+  if not redis.call('ZSCORE', ready, q) then
+    local t = hint(pp, q, now)
+    redis.call('ZADD', ready, t, q)
+    mark_ready(t)
   end
 end
 
