@@ -56,18 +56,19 @@ type Dispatcher struct {
 	log      *slog.Logger
 	m        *metrics.Dispatcher
 
-	slots   chan struct{} // one token per owned queue
-	route   atomic.Pointer[routing]
-	poke    chan struct{} // asks the poller for a look at the due index now
-	members chan struct{} // asks the membership loop for a heartbeat now
-	starved atomic.Bool   // a queue has waited for a slot longer than everyone's fallback
-	waiting atomic.Bool   // this dispatcher left work for lack of a slot
+	slots    chan struct{} // one token per owned queue
+	route    atomic.Pointer[routing]
+	poke     chan struct{} // asks the poller for a look at the due index now
+	members  chan struct{} // asks the membership loop for a heartbeat now
+	starved  atomic.Bool   // a queue has waited for a slot longer than everyone's fallback
+	waiting  atomic.Bool   // this dispatcher left work for lack of a slot
+	draining atomic.Bool
+	running  atomic.Bool
+	drainCh  chan struct{} // closed when draining starts
+
 	// lookAhead: hints may have been lost; the next poll also takes its
 	// first-choice partitions' queues within store.HintGrace.
 	lookAhead atomic.Bool
-	draining  atomic.Bool
-	running   atomic.Bool
-	drainCh   chan struct{} // closed when draining starts
 
 	// wrap, when set (by tests, before Run), wraps every owner's writer.
 	wrap func(queueWriter) queueWriter
