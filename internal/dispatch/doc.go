@@ -34,7 +34,11 @@
 // delivery plus the queue's current timeout, plus RecoveryGrace: never while
 // the old call may still run, whatever happened to the queue's timeout in
 // between. A clean release (the owner knows none of its calls runs) lets the
-// next owner take the entries at once.
+// next owner take the entries at once. Only the last claimer can hold
+// pending entries (a claim takes over every pending one), and an owner that
+// releases with none pending removes the meta's 'cons' with its stream
+// consumer: a claim that finds no 'cons' skips the recovery checks (the
+// common wake-up of an idle queue).
 //
 // # Finding work
 //

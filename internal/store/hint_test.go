@@ -4,10 +4,12 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/htq/htq/internal/store"
+	"github.com/htq/htq/internal/task"
 )
 
 // TestHintGraceMatchesTheScripts: the Go constant and the scripts' agree.
@@ -103,5 +105,93 @@ func TestAHeardHintKeepsThePollersAway(t *testing.T) {
 	}
 	if r, _ := e.readyAt("claimed"); r != before || r <= now {
 		t.Fatalf("unhint moved an owned queue's entry from %d to %d", before, r)
+	}
+}
+
+// TestAClaimLooksForPendingEntriesOnlyWhenSomeMayBe: a queue its owner
+// handed back with nothing pending is claimed without the recovery checks
+// (no XPENDING); one handed back with an entry pending (cleanly, here) is
+// claimed with them, and the entry is delivered again.
+func TestAClaimLooksForPendingEntriesOnlyWhenSomeMayBe(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	e.enqueue("q", time.Time{}, "http://x/1")
+	c := e.claim("q", "A", 1)
+	if n := e.complete(c.Owned, &c.Deliveries[0], store.OutcomeSucceeded, 1); n.Status != store.NextReleased {
+		t.Fatalf("complete = %v, want released", n.Status)
+	}
+	e.enqueue("q", time.Time{}, "http://x/2")
+	xpending := func() int {
+		info, err := e.rdb.Info(e.ctx, "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(info, "\r\n") {
+			if rest, ok := strings.CutPrefix(line, "cmdstat_xpending:calls="); ok {
+				n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+				return n
+			}
+		}
+		return 0
+	}
+	before := xpending()
+	c = e.claim("q", "B", 1)
+	if c.Status != store.ClaimOK || len(c.Deliveries) != 1 || c.Deliveries[0].Spec.URL != "http://x/2" {
+		t.Fatalf("claim after an idle release = %+v", c)
+	}
+	if n := xpending() - before; n != 0 {
+		t.Fatalf("the claim after an idle release ran XPENDING %d times", n)
+	}
+	// B hands the queue back with its entry pending, uncalled.
+	if ok, err := c.Owned.Release(e.ctx, time.Time{}, true); !ok || err != nil {
+		t.Fatalf("release = %v, %v", ok, err)
+	}
+	c = e.claim("q", "C", 1)
+	if c.Status != store.ClaimOK || len(c.Deliveries) != 1 || c.Deliveries[0].Spec.URL != "http://x/2" || c.Deliveries[0].Attempt != 2 {
+		t.Fatalf("claim after a release with an entry pending = %+v", c)
+	}
+}
+
+// TestClaimingAnEmptyQueueLeavesNothing: a claim that finds nothing to do
+// (its work was taken between the hint and the claim) answers empty and
+// leaves no lease, no token, no consumer and no ready entry behind, with
+// and without a rate limit.
+func TestClaimingAnEmptyQueueLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	for _, q := range []string{"plain", "limited"} {
+		e.queue(q, func(c *task.QueueConfig) {
+			if q == "limited" {
+				c.Rate, c.Burst = 10, 1
+			}
+		})
+		e.enqueue(q, time.Time{}, "http://x/1")
+		c := e.claim(q, "A", 1)
+		if n := e.complete(c.Owned, &c.Deliveries[0], store.OutcomeSucceeded, 1); n.Status != store.NextReleased {
+			t.Fatalf("%s: complete = %v", q, n.Status)
+		}
+		// work arrived and was taken between a hint and the claim
+		e.enqueue(q, time.Time{}, "http://x/2")
+		e.clk.Set(e.clk.Now().Add(time.Second)) // a rate token
+		c = e.claim(q, "A", 1)
+		if n := e.complete(c.Owned, &c.Deliveries[0], store.OutcomeSucceeded, 1); n.Status != store.NextReleased {
+			t.Fatalf("%s: complete = %v", q, n.Status)
+		}
+		e.clk.Set(e.clk.Now().Add(time.Second))
+		if c := e.claim(q, "B", 1); c.Status != store.ClaimEmpty {
+			t.Fatalf("%s: claim of an empty queue = %+v", q, c)
+		}
+		k := e.s.Keys().Queue(q)
+		if n, _ := e.rdb.Exists(e.ctx, k.Lease).Result(); n != 0 {
+			t.Fatalf("%s: a lease is left", q)
+		}
+		if tok, _ := e.rdb.HMGet(e.ctx, k.Meta, "tok", "cons").Result(); tok[0] != nil || tok[1] != nil {
+			t.Fatalf("%s: meta tok, cons = %v", q, tok)
+		}
+		if cs, err := e.rdb.XInfoConsumers(e.ctx, k.Stream, "htq").Result(); err != nil || len(cs) != 0 {
+			t.Fatalf("%s: consumers = %v, %v", q, cs, err)
+		}
+		if _, err := e.rdb.ZScore(e.ctx, k.Ready, q).Result(); err == nil {
+			t.Fatalf("%s: still in the ready index", q)
+		}
 	}
 }

@@ -321,13 +321,20 @@ local function pending_count(stream)
 end
 
 -- drop_lease ends an ownership: the lease and the meta's token go (so no
--- late write of the owner can bring the lease back), and so does the
--- owner's consumer in the stream's group when it holds no entry (a consumer
--- is unique to one dispatcher run: left behind, they would pile up).
+-- late write of the owner can bring the lease back), and so do the owner's
+-- consumer in the stream's group and the meta's 'cons' when it holds no
+-- entry (a consumer is unique to one dispatcher run: left behind, they
+-- would pile up). Only the last claimer can hold entries (a claim takes
+-- over all that are pending), so without 'cons' none is pending and the
+-- next claim need not look for them.
 local function drop_lease(meta, stream, lease, consumer, pend)
   redis.call('DEL', lease)
-  redis.call('HDEL', meta, 'tok', 'want')
-  if pend == 0 then redis.call('XGROUP', 'DELCONSUMER', stream, GROUP, consumer) end
+  if pend == 0 then
+    redis.call('HDEL', meta, 'tok', 'want', 'cons')
+    redis.call('XGROUP', 'DELCONSUMER', stream, GROUP, consumer)
+  else
+    redis.call('HDEL', meta, 'tok', 'want')
+  end
 end
 
 -- release_if_idle drops the lease when the owner has no entry left in hand,
@@ -365,9 +372,10 @@ local function announce(pp, meta, lease, ready, q, now, m)
     redis.call('ZADD', ready, 'NX', PARKED, q)
     return
   end
-  if not redis.call('ZSCORE', ready, q) then
+  -- listed as if a dispatcher hears the hint; listed at once if none did
+  if redis.call('ZADD', ready, 'NX', now + HINT_GRACE, q) == 1 then
     local t = hint(pp, q, now)
-    redis.call('ZADD', ready, t, q)
+    if t == now then redis.call('ZADD', ready, now, q) end
     mark_ready(t)
   end
 end
