@@ -37,7 +37,7 @@ func New(rdb redis.UniversalClient, keyPrefix string, clk clock.Clock) (*Store, 
 		return nil, err
 	}
 	keys := NewKeys(keyPrefix)
-	st := &Store{rdb: rdb, keys: keys, sc: sc, clock: clk, due: newDueMarker(rdb, keys)}
+	st := &Store{rdb: rdb, keys: keys, sc: sc, clock: clk, due: newDueMarker(rdb, keys, clk)}
 	st.group = &batcher{rdb: rdb, onErr: st.Init}
 	return st, nil
 }
