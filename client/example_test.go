@@ -167,3 +167,32 @@ func ExampleClient_ListTasks() {
 	// dead letters: 0
 	// not found: true
 }
+
+// Run a report every weekday at 09:00 Berlin time, and once now by hand.
+func ExampleClient_PutSchedule() {
+	ctx := context.Background()
+	c, err := client.New(htqURL, client.WithToken(token))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, _, err := c.PutQueue(ctx, "daily", client.QueueSettings{}); err != nil {
+		log.Fatal(err)
+	}
+	sc, created, err := c.PutSchedule(ctx, "weekday-report", client.ScheduleRequest{
+		Queue: "daily", Cron: "0 9 * * 1-5", TimeZone: "Europe/Berlin",
+		Task: client.TaskRequest{URL: "https://shop.example/report", Method: "POST", Body: json.RawMessage(`{"kind":"daily"}`)},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	next, _ := time.Parse(time.RFC3339, sc.NextRuns[0])
+	fmt.Println(created, len(sc.NextRuns), next.Format("15:04"))
+	run, err := c.TriggerSchedule(ctx, "weekday-report")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(run.Queue)
+	// Output:
+	// true 5 09:00
+	// daily
+}

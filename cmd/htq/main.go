@@ -1,5 +1,5 @@
-// Command htq is HTQ's command-line tool (see internal/cli). Its first
-// command, migrate-legacy, moves the original HTQ's data into HTQ.
+// Command htq is HTQ's command-line tool (see internal/cli and docs/cli.md):
+// queues, tasks, dead letters, schedules, import and export, migrate-legacy.
 package main
 
 import (
@@ -24,11 +24,11 @@ func (quietRedis) Printf(context.Context, string, ...any) {}
 func main() {
 	redis.SetLogger(quietRedis{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	env := cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, IsTerminal: isatty.IsTerminal(os.Stderr.Fd())}
+	env := cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin, Getenv: os.Getenv, IsTerminal: isatty.IsTerminal(os.Stderr.Fd())}
 	err := cli.Execute(ctx, env, os.Args[1:])
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "htq:", err)
-		os.Exit(1)
+		fmt.Fprintln(os.Stderr, "htq:", cli.Message(err))
+		os.Exit(cli.ExitCode(err))
 	}
 }

@@ -100,9 +100,7 @@ func mapError(err error) *Error {
 		return apiErr(http.StatusConflict, CodeTaskNotDead, "%s", err.Error())
 	case errors.Is(err, task.ErrTooLarge):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: err.Error(), reason: metrics.ReasonTooLarge}
-	case errors.Is(err, task.ErrBadURL), errors.Is(err, task.ErrBadMethod), errors.Is(err, task.ErrBadHeader),
-		errors.Is(err, task.ErrBadTimeout), errors.Is(err, task.ErrBadQueue), errors.Is(err, task.ErrBadDuration),
-		errors.Is(err, task.ErrBadID):
+	case errors.Is(err, task.ErrInvalid): // every validation sentinel of package task wraps it
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeValidation, Message: err.Error(), reason: metrics.ReasonInvalid}
 	case errors.As(err, &he):
 		return fromEcho(he)

@@ -121,6 +121,12 @@ func (s *Server) legacyHandler(h func(echo.Context, *legacyForm) (any, error)) e
 		if perr != nil && len(f.vals) == 0 {
 			f.vals = map[string][]string{}
 		}
+		if len(s.cfg.ReadOnlyTokens) > 0 {
+			if _, ro := s.tokenKind(f.value("app_token")); ro {
+				s.legacyRejected(c, metrics.ReasonUnauthorized)
+				return forbiddenLegacy
+			}
+		}
 		if !s.legacyAuthorized(f) {
 			s.legacyRejected(c, metrics.ReasonUnauthorized)
 			return s.legacyReply(c, legacyResult{Code: legacy.CodeAuth, Message: legacy.MsgAuth})

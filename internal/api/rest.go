@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -391,6 +392,9 @@ func (s *Server) listTasks(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := onlyParams(c, "state", "q", "code", "since", "until", "cursor", "limit"); err != nil {
+		return err
+	}
 	cursor, limit, err := pageParams(c)
 	if err != nil {
 		return err
@@ -399,28 +403,107 @@ func (s *Server) listTasks(c echo.Context) error {
 	if state == "" {
 		state = task.StateQueued
 	}
-	listable := false
-	for _, st := range task.ListableStates {
-		listable = listable || st == state
-	}
-	if !listable {
-		return apiErr(http.StatusBadRequest, CodeBadRequest, "state: %q: want scheduled, queued, active or dead", clip(string(state)))
+	if !slices.Contains(searchableStates, state) {
+		return apiErr(http.StatusBadRequest, CodeBadRequest, "state: %q: want scheduled, queued, active, retrying or dead "+
+			"(succeeded and cancelled tasks are not indexed per queue: look them up by id)", clip(string(state)))
 	}
 	if err := checkCursor(state, cursor); err != nil {
 		return err
 	}
-	tasks, next, err := s.st.ListTasks(c.Request().Context(), name, state, cursor, limit)
+	f, err := taskFilter(c)
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Tasks      []taskJSON `json:"tasks"`
-		NextCursor string     `json:"next_cursor,omitempty"`
-	}{Tasks: []taskJSON{}, NextCursor: next}
+	ctx := c.Request().Context()
+	var tasks []*store.TaskInfo
+	var next string
+	if f.Empty() && state != task.StateRetrying {
+		tasks, next, err = s.st.ListTasks(ctx, name, state, cursor, limit)
+	} else {
+		tasks, next, err = s.st.SearchTasks(ctx, name, state, f, cursor, limit)
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toTaskList(tasks, next))
+}
+
+// searchableStates are the states a queue's tasks can be listed in.
+var searchableStates = []task.State{task.StateScheduled, task.StateQueued, task.StateActive, task.StateRetrying, task.StateDead}
+
+// taskList is a page of tasks as REST shows it.
+type taskList struct {
+	Tasks      []taskJSON `json:"tasks"`
+	NextCursor string     `json:"next_cursor,omitempty"`
+}
+
+func toTaskList(tasks []*store.TaskInfo, next string) taskList {
+	out := taskList{Tasks: make([]taskJSON, 0, len(tasks)), NextCursor: next}
 	for _, t := range tasks {
 		out.Tasks = append(out.Tasks, toTaskJSON(t))
 	}
-	return c.JSON(http.StatusOK, out)
+	return out
+}
+
+// onlyParams refuses a query parameter other than the given ones, so that
+// a misspelt filter is an error instead of being ignored.
+func onlyParams(c echo.Context, allowed ...string) error {
+	for k := range c.QueryParams() {
+		if !slices.Contains(allowed, k) {
+			return apiErr(http.StatusBadRequest, CodeBadRequest, "%s: unknown query parameter: want one of %s", clip(k), strings.Join(allowed, ", "))
+		}
+	}
+	return nil
+}
+
+// taskFilter reads the search parameters q, code, since and until of the
+// query string.
+func taskFilter(c echo.Context) (store.TaskFilter, error) {
+	return parseFilter(filterInput{Q: c.QueryParam("q"), Code: c.QueryParam("code"), Since: c.QueryParam("since"), Until: c.QueryParam("until")},
+		"", http.StatusBadRequest, CodeBadRequest)
+}
+
+// filterInput is a search filter as a client wrote it.
+type filterInput struct {
+	Q, Code, Since, Until string
+}
+
+// parseFilter checks a filter; errors name the field (prefix + name) and
+// have the given status and code.
+func parseFilter(in filterInput, prefix string, status int, code string) (store.TaskFilter, error) {
+	var f store.TaskFilter
+	if in.Q != "" {
+		if _, err := task.IDPartition(in.Q); err == nil {
+			f.ID = in.Q
+		} else {
+			f.URL = in.Q
+		}
+	}
+	if v := in.Code; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 100 || n > 599 {
+			return f, apiErr(status, code, "%scode: %q: want an HTTP status, 100 to 599", prefix, clip(v))
+		}
+		f.Code = n
+	}
+	for _, p := range []struct {
+		name string
+		v    string
+		t    *time.Time
+	}{{"since", in.Since, &f.Since}, {"until", in.Until, &f.Until}} {
+		if p.v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, p.v)
+		if err != nil || t.Year() < 1970 || t.Year() > 9999 {
+			return f, apiErr(status, code, "%s%s: %q: want an RFC 3339 time between 1970 and 9999, such as 2026-03-04T05:06:07Z", prefix, p.name, clip(p.v))
+		}
+		*p.t = t
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && f.Since.After(f.Until) {
+		return f, apiErr(status, code, "%ssince: %s is after %suntil: %s", prefix, f.Since.Format(time.RFC3339Nano), prefix, f.Until.Format(time.RFC3339Nano))
+	}
+	return f, nil
 }
 
 // streamID is the form of a queued list's cursor (a Redis stream id).

@@ -21,9 +21,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/htq/htq/internal/clock"
+	"github.com/htq/htq/internal/httpserve"
 	"github.com/htq/htq/internal/legacy"
 	"github.com/htq/htq/internal/metrics"
 	"github.com/htq/htq/internal/store"
@@ -36,6 +36,7 @@ var openAPI []byte
 // Config is what the API needs to know.
 type Config struct {
 	Tokens         [][sha256.Size]byte // accepted bearer tokens (hashed)
+	ReadOnlyTokens [][sha256.Size]byte // bearer tokens that may only read (GET, HEAD)
 	InsecureNoAuth bool
 	LegacyAppKey   string
 	LegacyAppToken string
@@ -106,7 +107,7 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 			AllowMethods:     []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete},
 		}))
 	}
-	e.Use(s.authV1)
+	e.Use(s.authV1, s.refuseReadOnlyLegacy)
 	if cfg.InsecureNoAuth {
 		log.Warn("AUTHENTICATION IS OFF (api.insecure_no_auth): anyone who can reach this port can create, read and delete every queue and task; "+
 			"/v1 answers only requests addressed to a loopback address, localhost or api.allowed_hosts and refuses cross-origin ones from browsers. "+
@@ -114,11 +115,13 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 	}
 
 	e.GET("/", func(c echo.Context) error { return c.String(http.StatusOK, "HTQ") })
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
+	e.GET("/healthz", echo.WrapHandler(httpserve.Healthz()))
+	// the probe needs no token: it says what failed, never where (the
+	// error names Redis's address); the log has the whole error
+	e.GET("/readyz", echo.WrapHandler(httpserve.Readyz(log, httpserve.Check{Name: "redis unreachable", Fn: st.Ready})))
 	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", openAPI) })
 	if metricsOnMain {
-		e.GET("/metrics", echo.WrapHandler(MetricsHandler(gath)))
+		e.GET("/metrics", echo.WrapHandler(httpserve.Metrics(gath)))
 	}
 
 	legacyAPI := e.Group("/api")
@@ -130,6 +133,7 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 	}
 
 	v1 := e.Group("/v1") // no group middleware: see authV1
+	v1.GET("/whoami", s.whoami)
 	v1.PUT("/queues/:queue", s.putQueue)
 	v1.GET("/queues", s.listQueues)
 	v1.GET("/queues/:queue", s.getQueue)
@@ -144,17 +148,13 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 	v1.DELETE("/tasks/:id", s.cancelTask)
 	v1.POST("/tasks/:id/retry", s.retryTask)
 	s.scheduleRoutes(v1)
+	s.deadRoutes(v1)
 	s.echo = e
 	return s
 }
 
 // Handler returns the HTTP handler (for tests).
 func (s *Server) Handler() http.Handler { return s.echo }
-
-// MetricsHandler serves a registry's metrics.
-func MetricsHandler(g prometheus.Gatherer) http.Handler {
-	return promhttp.HandlerFor(g, promhttp.HandlerOpts{})
-}
 
 // Serve serves on l until ctx is cancelled, then shuts down gracefully:
 // requests in progress get up to grace to finish.
@@ -168,41 +168,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 		MaxHeaderBytes:    1 << 16,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	return ServeHTTP(ctx, hs, l, grace)
-}
-
-// ServeHTTP runs hs on l until ctx ends, then shuts it down within grace.
-func ServeHTTP(ctx context.Context, hs *http.Server, l net.Listener, grace time.Duration) error {
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(l) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
-		err = e
-	}
-	return err
-}
-
-func (s *Server) healthz(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
-}
-
-func (s *Server) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-	defer cancel()
-	if err := s.st.Ready(ctx); err != nil {
-		// The probe needs no token: say what, not where (the error names
-		// Redis's address). The log has the whole error.
-		s.log.Warn("not ready", "err", err)
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "redis unreachable"})
-	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	return httpserve.Serve(ctx, hs, l, grace)
 }
 
 // noSniff tells browsers to take every answer as the type it says (JSON,
@@ -307,17 +273,78 @@ func (s *Server) auth(next echo.HandlerFunc) echo.HandlerFunc {
 			s.rejectUnauthorized(c)
 			return apiErr(http.StatusUnauthorized, CodeUnauthorized, "missing bearer token: send Authorization: Bearer <token>")
 		}
-		sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-		match := 0
-		for _, t := range s.cfg.Tokens {
-			match |= subtle.ConstantTimeCompare(sum[:], t[:])
-		}
-		if match != 1 {
+		full, readOnly := s.tokenKind(strings.TrimSpace(tok))
+		if !full && !readOnly {
 			s.rejectUnauthorized(c)
 			return apiErr(http.StatusUnauthorized, CodeUnauthorized, "invalid bearer token")
 		}
+		if readOnly {
+			c.Set(ctxReadOnly, true)
+			if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
+				s.rejectUnauthorized(c)
+				return apiErr(http.StatusForbidden, CodeForbidden, "this token is read-only (api.read_only_tokens): it may only call GET routes")
+			}
+		}
 		return next(c)
 	}
+}
+
+// ctxReadOnly is the echo context key set when a request was
+// authenticated with a read-only token.
+const ctxReadOnly = "htq.read_only"
+
+// tokenKind compares tok in constant time against every accepted token and
+// says whether it is a full one or a read-only one (never both: config
+// validation refuses a token in both lists, and a token in both counts as
+// read-only here).
+func (s *Server) tokenKind(tok string) (full, readOnly bool) {
+	sum := sha256.Sum256([]byte(tok))
+	mf, mr := 0, 0
+	for _, t := range s.cfg.Tokens {
+		mf |= subtle.ConstantTimeCompare(sum[:], t[:])
+	}
+	for _, t := range s.cfg.ReadOnlyTokens {
+		mr |= subtle.ConstantTimeCompare(sum[:], t[:])
+	}
+	return mf == 1 && mr == 0, mr == 1
+}
+
+// refuseReadOnlyLegacy refuses a legacy /api call that presents a
+// read-only token as its bearer token: every legacy call changes something
+// or exposes the legacy credentials' powers, so none is allowed to such a
+// token. (A legacy app_token equal to a read-only token is refused in
+// legacyHandler; config validation keeps the two apart.)
+func (s *Server) refuseReadOnlyLegacy(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !strings.HasPrefix(c.Request().URL.Path, "/api/") || len(s.cfg.ReadOnlyTokens) == 0 {
+			return next(c)
+		}
+		scheme, tok, _ := strings.Cut(strings.TrimSpace(c.Request().Header.Get("Authorization")), " ")
+		if strings.EqualFold(scheme, "Bearer") {
+			if _, ro := s.tokenKind(strings.TrimSpace(tok)); ro {
+				s.legacyRejected(c, metrics.ReasonUnauthorized)
+				return forbiddenLegacy
+			}
+		}
+		return next(c)
+	}
+}
+
+// forbiddenLegacy answers a legacy call made with a read-only token.
+var forbiddenLegacy = apiErr(http.StatusForbidden, CodeForbidden, "this token is read-only (api.read_only_tokens): the legacy /api protocol is refused to it")
+
+// isReadOnly reports whether the request was authenticated with a
+// read-only token.
+func isReadOnly(c echo.Context) bool {
+	ro, _ := c.Get(ctxReadOnly).(bool)
+	return ro
+}
+
+// whoami says what the caller's token may do.
+func (s *Server) whoami(c echo.Context) error {
+	return c.JSON(http.StatusOK, struct {
+		ReadOnly bool `json:"read_only"`
+	}{ReadOnly: isReadOnly(c)})
 }
 
 // hostAllowed reports whether a request's Host names this API without

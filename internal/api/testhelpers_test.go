@@ -405,15 +405,16 @@ type queueJSON struct {
 
 // taskJSON is the part of a REST task the tests read.
 type taskJSON struct {
-	ID       string     `json:"id"`
-	Queue    string     `json:"queue"`
-	State    string     `json:"state"`
-	Method   string     `json:"method"`
-	URL      string     `json:"url"`
-	RunAt    *time.Time `json:"run_at"`
-	Existed  bool       `json:"existed"`
-	Attempts int        `json:"attempts"`
-	History  []struct {
+	ID         string     `json:"id"`
+	Queue      string     `json:"queue"`
+	State      string     `json:"state"`
+	Method     string     `json:"method"`
+	URL        string     `json:"url"`
+	RunAt      *time.Time `json:"run_at"`
+	Existed    bool       `json:"existed"`
+	Attempts   int        `json:"attempts"`
+	LastStatus int        `json:"last_status"`
+	History    []struct {
 		Status int    `json:"status"`
 		Error  string `json:"error"`
 	} `json:"history"`

@@ -37,6 +37,7 @@ const (
 	DefaultSchedulerPoll     = time.Second
 	DefaultPromoteBatch      = 1000
 	DefaultJanitorInterval   = 5 * time.Minute
+	DefaultMissedGrace       = time.Second
 	DefaultBacklogInterval   = 15 * time.Second
 	DefaultBacklogTopQueues  = 20
 	DefaultIdempotencyWindow = 24 * time.Hour
@@ -105,6 +106,7 @@ type API struct {
 	MetricsListen     string        `yaml:"metrics_listen"` // empty: /metrics on Listen
 	Tokens            []string      `yaml:"tokens" secret:"true"`
 	TokenSHA256       []string      `yaml:"token_sha256"`
+	ReadOnlyTokens    []string      `yaml:"read_only_tokens" secret:"true"` // may call every GET, nothing else
 	InsecureNoAuth    bool          `yaml:"insecure_no_auth"`
 	LegacyAppKey      string        `yaml:"legacy_app_key"`
 	LegacyAppToken    string        `yaml:"legacy_app_token" secret:"true"`
@@ -146,6 +148,7 @@ type Scheduler struct {
 	JanitorInterval  task.Duration `yaml:"janitor_interval"`
 	BacklogInterval  task.Duration `yaml:"backlog_interval"`
 	BacklogTopQueues int           `yaml:"backlog_top_queues"`
+	MissedGrace      task.Duration `yaml:"missed_grace"`
 }
 
 // Queues holds the defaults of new queues and task-wide settings.
@@ -220,7 +223,7 @@ func Default() *Config {
 			Listen: DefaultRoleListen, LockTTL: task.Duration(DefaultLockTTL),
 			PollInterval: task.Duration(DefaultSchedulerPoll), PromoteBatch: DefaultPromoteBatch,
 			JanitorInterval: task.Duration(DefaultJanitorInterval), BacklogInterval: task.Duration(DefaultBacklogInterval),
-			BacklogTopQueues: DefaultBacklogTopQueues,
+			BacklogTopQueues: DefaultBacklogTopQueues, MissedGrace: task.Duration(DefaultMissedGrace),
 		},
 		Queues: Queues{
 			Timeout: q.Timeout, MaxAttempts: q.Retry.MaxAttempts, MinBackoff: q.Retry.MinBackoff,

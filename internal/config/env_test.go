@@ -43,6 +43,14 @@ func TestEnvOverrides(t *testing.T) {
 				t.Fatalf("tokens = %q", c.API.Tokens)
 			}
 		}},
+		{name: "read-only tokens", env: map[string]string{"HTQ_API_READ_ONLY_TOKENS": token1 + "," + token2}, check: func(t *testing.T, c *config.Config) {
+			if !slices.Equal(c.API.ReadOnlyTokens, []string{token1, token2}) {
+				t.Fatalf("read_only_tokens = %q", c.API.ReadOnlyTokens)
+			}
+			if len(c.ReadOnlyHashes()) != 2 || len(c.BearerHashes()) != 0 {
+				t.Fatalf("read-only hashes %d, bearer hashes %d", len(c.ReadOnlyHashes()), len(c.BearerHashes()))
+			}
+		}},
 		{name: "short list items", env: map[string]string{"HTQ_API_CORS_ORIGINS": "http://a,http://b"}, check: func(t *testing.T, c *config.Config) {
 			if !slices.Equal(c.API.CORSOrigins, []string{"http://a", "http://b"}) {
 				t.Fatalf("cors_origins = %q", c.API.CORSOrigins)
@@ -118,6 +126,7 @@ func TestEnvErrors(t *testing.T) {
 		{env: "HTQ_REDIS_TLS", val: "yes", key: "redis.tls", more: "yes"},
 		{env: "HTQ_API_INSECURE_NO_AUTH", val: "", key: "api.insecure_no_auth"},
 		{env: "HTQ_API_TOKENS", val: "a,b", key: "api.tokens", more: "16"},
+		{env: "HTQ_API_READ_ONLY_TOKENS", val: "short", key: "api.read_only_tokens", more: "16"},
 		{env: "HTQ_API_LISTEN", val: "5999", key: "api.listen"},
 		{env: "HTQ_LOG_LEVEL", val: "verbose", key: "log.level", more: "verbose"},
 	}

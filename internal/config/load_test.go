@@ -219,6 +219,7 @@ func TestLoadYAMLAllSections(t *testing.T) {
 		Scheduler: config.Scheduler{
 			Listen: "127.0.0.1:7002", LockTTL: d(time.Second), PollInterval: d(250 * time.Millisecond),
 			PromoteBatch: 50, JanitorInterval: d(time.Minute), BacklogInterval: d(15 * time.Second), BacklogTopQueues: 20,
+			MissedGrace: d(time.Second),
 		},
 		Queues: config.Queues{
 			Timeout: d(10 * time.Second), MaxAttempts: 3, MinBackoff: d(2 * time.Second), MaxBackoff: d(time.Minute),

@@ -81,6 +81,18 @@ func (c *Config) Validate() error {
 			return bad("api.tokens", "tokens must be at least 16 characters", "(hidden)")
 		}
 	}
+	full := make(map[string]bool, len(a.Tokens))
+	for _, t := range a.Tokens {
+		full[t] = true
+	}
+	for _, t := range a.ReadOnlyTokens {
+		if len(t) < 16 {
+			return bad("api.read_only_tokens", "tokens must be at least 16 characters", "(hidden)")
+		}
+		if full[t] || (t == a.LegacyAppToken && t != "") {
+			return bad("api.read_only_tokens", "a read-only token must not also be in api.tokens or be api.legacy_app_token", "(hidden)")
+		}
+	}
 	if (a.LegacyAppKey == "") != (a.LegacyAppToken == "") {
 		return bad("api.legacy_app_key", "set both api.legacy_app_key and api.legacy_app_token, or neither", "(one of them is empty)")
 	}
@@ -143,6 +155,8 @@ func (c *Config) Validate() error {
 		return bad("scheduler.backlog_interval", "want at least 1s", s.BacklogInterval.Std())
 	case s.BacklogTopQueues < 0 || s.BacklogTopQueues > 1000:
 		return bad("scheduler.backlog_top_queues", "want 0 to 1000 (each queue adds 4 series)", s.BacklogTopQueues)
+	case s.MissedGrace.Std() < 100*time.Millisecond || s.MissedGrace.Std() > time.Hour:
+		return bad("scheduler.missed_grace", "want 100ms to 1h", s.MissedGrace.Std())
 	}
 
 	qs := &c.Queues
@@ -318,10 +332,21 @@ func (c *Config) BearerHashes() [][sha256.Size]byte {
 	return out
 }
 
+// ReadOnlyHashes returns the SHA-256 of every read-only bearer token
+// (api.read_only_tokens): such a token may call every GET of /v1 and
+// nothing else.
+func (c *Config) ReadOnlyHashes() [][sha256.Size]byte {
+	out := make([][sha256.Size]byte, 0, len(c.API.ReadOnlyTokens))
+	for _, t := range c.API.ReadOnlyTokens {
+		out = append(out, sha256.Sum256([]byte(t)))
+	}
+	return out
+}
+
 // CheckAuth refuses an API that would accept anyone by accident.
 func (c *Config) CheckAuth() error {
 	// Legacy credentials alone are enough: REST then refuses every request.
-	if len(c.BearerHashes()) == 0 && c.API.LegacyAppToken == "" && !c.API.InsecureNoAuth {
+	if len(c.BearerHashes()) == 0 && len(c.API.ReadOnlyTokens) == 0 && c.API.LegacyAppToken == "" && !c.API.InsecureNoAuth {
 		return fmt.Errorf("%w: api.tokens (%s): no token configured: set api.tokens, api.token_sha256 or api.legacy_app_token, or api.insecure_no_auth: true to run without authentication",
 			ErrInvalid, EnvName("api.tokens"))
 	}

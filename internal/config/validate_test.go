@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/htq/htq/internal/config"
+	"github.com/htq/htq/internal/task"
 )
 
 func TestValidate(t *testing.T) {
@@ -79,6 +80,13 @@ func TestValidate(t *testing.T) {
 		{name: "token hash not hex", edit: func(c *config.Config) { c.API.TokenSHA256 = []string{strings.Repeat("zz", 32)} }, key: "api.token_sha256"},
 		{name: "token shorter than 16", edit: func(c *config.Config) { c.API.Tokens = []string{strings.Repeat("x", 15)} }, key: "api.tokens"},
 		{name: "one short token among good", edit: func(c *config.Config) { c.API.Tokens = []string{token1, "short"} }, key: "api.tokens"},
+		{name: "read-only token shorter than 16", edit: func(c *config.Config) { c.API.ReadOnlyTokens = []string{"short"} }, key: "api.read_only_tokens"},
+		{name: "read-only token also a full token", edit: func(c *config.Config) {
+			c.API.Tokens, c.API.ReadOnlyTokens = []string{token1}, []string{token1}
+		}, key: "api.read_only_tokens"},
+		{name: "read-only token is the legacy app token", edit: func(c *config.Config) {
+			c.API.LegacyAppKey, c.API.LegacyAppToken, c.API.ReadOnlyTokens = "k", token2, []string{token2}
+		}, key: "api.read_only_tokens"},
 		{name: "legacy key without token", edit: func(c *config.Config) { c.API.LegacyAppKey = "k" }, key: "api.legacy_app_key"},
 		{name: "legacy token without key", edit: func(c *config.Config) { c.API.LegacyAppToken = "t" }, key: "api.legacy_app_key"},
 		{name: "bad time zone", edit: func(c *config.Config) { c.API.TimeZone = "Mars/Olympus_Mons" }, key: "api.time_zone"},
@@ -109,6 +117,8 @@ func TestValidate(t *testing.T) {
 		{name: "zero promote batch", edit: func(c *config.Config) { c.Scheduler.PromoteBatch = 0 }, key: "scheduler.promote_batch"},
 		{name: "huge promote batch", edit: func(c *config.Config) { c.Scheduler.PromoteBatch = 100_001 }, key: "scheduler.promote_batch"},
 		{name: "zero janitor", edit: func(c *config.Config) { c.Scheduler.JanitorInterval = 0 }, key: "scheduler.janitor_interval"},
+		{name: "zero missed grace", edit: func(c *config.Config) { c.Scheduler.MissedGrace = 0 }, key: "scheduler.missed_grace"},
+		{name: "missed grace over 1h", edit: func(c *config.Config) { c.Scheduler.MissedGrace = task.Duration(2 * time.Hour) }, key: "scheduler.missed_grace"},
 		{name: "zero queue timeout", edit: func(c *config.Config) { c.Queues.Timeout = 0 }, key: "queues.timeout"},
 		{name: "huge queue timeout", edit: func(c *config.Config) { c.Queues.Timeout = d(25 * time.Hour) }, key: "queues.timeout"},
 		{name: "zero max attempts", edit: func(c *config.Config) { c.Queues.MaxAttempts = 0 }, key: "queues.max_attempts"},
@@ -204,6 +214,7 @@ func TestCheckAuth(t *testing.T) {
 		{name: "invalid hash only", edit: func(c *config.Config) { c.API.TokenSHA256 = []string{"nothex"} }},
 		{name: "legacy token", edit: func(c *config.Config) { c.API.LegacyAppKey, c.API.LegacyAppToken = "k", "t" }, ok: true},
 		{name: "legacy key only", edit: func(c *config.Config) { c.API.LegacyAppKey = "k" }},
+		{name: "read-only token only", edit: func(c *config.Config) { c.API.ReadOnlyTokens = []string{token1} }, ok: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,8 +10,10 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/htq/htq/internal/deliver"
@@ -66,4 +68,28 @@ func Example_verifyWebhook() {
 	})
 	fmt.Println("verified:", <-results, "status:", res.Status)
 	// Output: verified: true status: 200
+}
+
+// TestSigningDocMatchesVerifier keeps the verifier shown in docs/signing.md
+// the same as VerifyWebhook above, which the example runs.
+func TestSigningDocMatchesVerifier(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile("verify_example_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../../docs/signing.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(src)
+	start := strings.Index(s, "// VerifyWebhook is how")
+	end := strings.Index(s, "\nfunc Example_verifyWebhook")
+	if start < 0 || end < start {
+		t.Fatal("VerifyWebhook not found in verify_example_test.go")
+	}
+	fn := strings.TrimSpace(s[start:end])
+	if !strings.Contains(string(doc), fn+"\n```") {
+		t.Errorf("docs/signing.md does not show VerifyWebhook as it is in verify_example_test.go; copy it again:\n%s", fn)
+	}
 }

@@ -1,7 +1,6 @@
 package task
 
 import (
-	"errors"
 	"fmt"
 	"time"
 )
@@ -15,7 +14,7 @@ var (
 )
 
 // ErrBadTime reports a due time outside MinDue to MaxDue.
-var ErrBadTime = errors.New("time out of range")
+var ErrBadTime error = invalid("time out of range")
 
 // CheckDue refuses a due time that could be stored but not shown, or not
 // stored: before 1970 or after 9999 in UTC. Check the time after any

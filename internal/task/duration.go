@@ -3,7 +3,6 @@ package task
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -18,7 +17,7 @@ import (
 type Duration time.Duration
 
 // ErrBadDuration reports a duration that cannot be parsed or is negative.
-var ErrBadDuration = errors.New("invalid duration")
+var ErrBadDuration error = invalid("invalid duration")
 
 // maxDuration bounds every duration we accept (about 100 years), so that
 // arithmetic on milliseconds can never overflow.

@@ -16,6 +16,24 @@ var (
 	ErrTaskNotDead   = errors.New("task is not dead or cancelled")
 )
 
+// ErrInvalid is what every validation error of this package wraps: input
+// that can never be accepted as it is (a client's mistake, answered 422),
+// as opposed to a state of the store (not found, full, finished).
+// errors.Is(err, ErrInvalid) is the one test the API needs.
+var ErrInvalid = errors.New("invalid input")
+
+// invalid is a validation error: its own message, wrapping ErrInvalid.
+type invalid string
+
+func (e invalid) Error() string { return string(e) }
+
+// Unwrap makes errors.Is(err, ErrInvalid) true.
+func (e invalid) Unwrap() error { return ErrInvalid }
+
+// Invalidf returns a validation error (one that wraps ErrInvalid) with the
+// formatted message; the message should start with the field it is about.
+func Invalidf(format string, a ...any) error { return invalid(fmt.Sprintf(format, a...)) }
+
 // QueueFullError says how full a queue was when a task was refused.
 type QueueFullError struct {
 	Queue   string

@@ -1,7 +1,6 @@
 package task
 
 import (
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"strconv"
@@ -18,7 +17,7 @@ const Partitions = 256
 const IDLength = 14
 
 // ErrBadID reports a string that cannot be a task id.
-var ErrBadID = errors.New("malformed task id")
+var ErrBadID error = invalid("malformed task id")
 
 // Partition returns the partition a queue belongs to.
 func Partition(queue string) int {

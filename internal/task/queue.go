@@ -1,7 +1,6 @@
 package task
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -101,7 +100,7 @@ func DefaultQueueConfig() QueueConfig {
 }
 
 // ErrBadQueue reports an invalid queue name or configuration.
-var ErrBadQueue = errors.New("invalid queue")
+var ErrBadQueue error = invalid("invalid queue")
 
 // ValidateQueueName accepts 1 to 200 bytes of UTF-8 without control
 // characters. Legacy clients use arbitrary names (Chinese ones included), so

@@ -123,11 +123,11 @@ type Limits struct {
 
 // Validation errors name the field that is wrong.
 var (
-	ErrBadURL     = errors.New("invalid url")
-	ErrBadMethod  = errors.New("invalid method")
-	ErrBadHeader  = errors.New("invalid header")
-	ErrTooLarge   = errors.New("too large")
-	ErrBadTimeout = errors.New("invalid timeout")
+	ErrBadURL     error = invalid("invalid url")
+	ErrBadMethod  error = invalid("invalid method")
+	ErrBadHeader  error = invalid("invalid header")
+	ErrTooLarge         = errors.New("too large") // 413, not a validation error
+	ErrBadTimeout error = invalid("invalid timeout")
 )
 
 // NoBodyMethod reports whether a method never carries a body.
@@ -185,7 +185,7 @@ func (s *Spec) validateBackoff() error {
 		}
 	}
 	if s.MinBackoffMs != nil && s.MaxBackoffMs != nil && *s.MinBackoffMs > *s.MaxBackoffMs {
-		return fmt.Errorf("min_backoff: %w: %v must not exceed max_backoff %v", ErrBadDuration,
+		return Invalidf("min_backoff: %v must not exceed max_backoff %v",
 			MillisDuration(s.MinBackoffMs).Std(), MillisDuration(s.MaxBackoffMs).Std())
 	}
 	return nil

@@ -285,7 +285,7 @@ func TestNormalize(t *testing.T) {
 		{name: "negative min backoff", spec: task.Spec{URL: "http://x/", MinBackoffMs: i64(-1)}, want: task.ErrBadDuration, wantField: "min_backoff"},
 		{name: "negative max backoff", spec: task.Spec{URL: "http://x/", MaxBackoffMs: i64(-1)}, want: task.ErrBadDuration, wantField: "max_backoff"},
 		{name: "max backoff over 100 years", spec: task.Spec{URL: "http://x/", MaxBackoffMs: i64(math.MaxInt64)}, want: task.ErrBadDuration, wantField: "max_backoff"},
-		{name: "min backoff above max", spec: task.Spec{URL: "http://x/", MinBackoffMs: i64(2), MaxBackoffMs: i64(1)}, want: task.ErrBadDuration, wantField: "min_backoff"},
+		{name: "min backoff above max", spec: task.Spec{URL: "http://x/", MinBackoffMs: i64(2), MaxBackoffMs: i64(1)}, want: task.ErrInvalid, wantField: "min_backoff"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

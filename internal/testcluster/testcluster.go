@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +26,9 @@ import (
 	"time"
 
 	"github.com/htq/htq/internal/redistest"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Token, LegacyKey and LegacyToken are the credentials every cluster accepts.
@@ -88,9 +92,12 @@ type Proc struct {
 	cmd    *exec.Cmd
 	done   chan struct{}
 	Health string // base URL of its health/metrics (or the API) listener
-	log    string
-	env    []string
-	args   []string
+
+	mu    sync.Mutex
+	addrs map[string]string // listener name (api, metrics, health) -> host:port
+	log   string
+	env   []string
+	args  []string
 }
 
 // Options shape a cluster.
@@ -103,6 +110,14 @@ type Options struct {
 	// Redis Cluster or Sentinel the test runs itself); no private
 	// redis-server is started then.
 	RedisConfig string
+	// WholeConfig, when set, is the whole YAML configuration instead of the
+	// generated one; "{{REDIS}}" in it is replaced by the private Redis's
+	// URL. The test then uses its own credentials (RESTAs).
+	WholeConfig string
+	// RedisPassword, when set, is required by the private Redis.
+	RedisPassword string
+	// MetricsListen serves the API's /metrics on a listener of its own.
+	MetricsListen bool
 }
 
 // NewCluster starts Redis, one API, and the schedulers and dispatchers asked
@@ -114,6 +129,11 @@ func NewCluster(t *testing.T, o Options) *Cluster {
 	if redisSection == "" {
 		c.Redis = redistest.Start(t, o.RedisArgs...)
 		redisSection = fmt.Sprintf("redis:\n  url: %s\n", c.Redis.URL())
+		if o.RedisPassword != "" {
+			if err := c.Redis.Client(t).ConfigSet(t.Context(), "requirepass", o.RedisPassword).Err(); err != nil {
+				t.Fatalf("set the Redis password: %v", err)
+			}
+		}
 	}
 	c.config = filepath.Join(c.dir, "htq.yaml")
 	cfg := fmt.Sprintf(`%sapi:
@@ -121,11 +141,22 @@ func NewCluster(t *testing.T, o Options) *Cluster {
   legacy_app_key: %s
   legacy_app_token: %s
   time_zone: UTC
-`, redisSection, Token, LegacyKey, LegacyToken)
-	if err := os.WriteFile(c.config, []byte(cfg+o.Config), 0o600); err != nil {
+`, redisSection, Token, LegacyKey, LegacyToken) + o.Config
+	if o.WholeConfig != "" {
+		url := ""
+		if c.Redis != nil {
+			url = c.Redis.URL()
+		}
+		cfg = strings.ReplaceAll(o.WholeConfig, "{{REDIS}}", url)
+	}
+	if err := os.WriteFile(c.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	api := c.Start("api", "api")
+	var apiArgs []string
+	if o.MetricsListen {
+		apiArgs = []string{"--metrics-listen=127.0.0.1:0"}
+	}
+	api := c.Start("api", "api", apiArgs...)
 	c.API = api.Health
 	for i := range o.Schedulers {
 		c.Start("scheduler", fmt.Sprintf("scheduler-%d", i))
@@ -137,16 +168,39 @@ func NewCluster(t *testing.T, o Options) *Cluster {
 	return c
 }
 
-var listenRE = regexp.MustCompile(`"msg":"listening".*"addr":"([^"]+)"`)
+// listenRE matches the "listening" record in JSON and in text format.
+var listenRE = regexp.MustCompile(`(?:"msg":"listening".*"listener":"([^"]+)".*"addr":"([^"]+)")|(?:msg=listening .*listener=(\S+) .*addr=(\S+))`)
+
+// childEnv is the test's environment without HTQ_* variables.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "HTQ_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
 
 // Start starts a process of a role; name is its dispatcher id and log name.
-// env adds HTQ_* variables (for instance another HTQ_REDIS_URL).
-func (c *Cluster) Start(role, name string, env ...string) *Proc {
+// Arguments starting with "--" are added to its command line; the others
+// are HTQ_* variables added to its environment (for instance another
+// HTQ_REDIS_URL).
+func (c *Cluster) Start(role, name string, extra ...string) *Proc {
 	c.t.Helper()
 	p := &Proc{Role: role, Name: name, log: filepath.Join(c.dir, name+".log")}
 	p.args = []string{"--config", c.config, "--listen", "127.0.0.1:0"}
-	// Tests use variable queues with sub-second steps, below the 1 s default floor.
-	p.env = append(append(os.Environ(), "HTQ_DISPATCHER_ID="+name, "HTQ_QUEUES_MIN_VARIABLE_GAP=100ms"), env...)
+	// The test's own HTQ_* variables would override the generated
+	// configuration. Tests use variable queues with sub-second steps, below
+	// the 1 s default floor.
+	p.env = append(childEnv(), "HTQ_DISPATCHER_ID="+name, "HTQ_QUEUES_MIN_VARIABLE_GAP=100ms")
+	for _, e := range extra {
+		if strings.HasPrefix(e, "--") {
+			p.args = append(p.args, e)
+		} else {
+			p.env = append(p.env, e)
+		}
+	}
 	c.launch(p)
 	c.procs = append(c.procs, p)
 	return p
@@ -171,13 +225,38 @@ func (c *Cluster) launch(p *Proc) {
 		c.Launched(p)
 	}
 	p.done = make(chan struct{})
+	p.mu.Lock()
+	p.addrs = map[string]string{}
+	p.mu.Unlock()
+	// the API serves its routes on "api", the others health and metrics on
+	// "health"; an API with --metrics-listen also logs "metrics"
+	want := []string{"health"}
+	if p.Role == "api" {
+		want = []string{"api"}
+		if slices.ContainsFunc(p.args, func(a string) bool { return strings.HasPrefix(a, "--metrics-listen") }) {
+			want = append(want, "metrics")
+		}
+	}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		sent := false
 		for sc.Scan() {
-			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil && !sent {
-				addr <- m[1]
+			m := listenRE.FindStringSubmatch(sc.Text())
+			if m == nil {
+				continue
+			}
+			p.mu.Lock()
+			p.addrs[m[1]+m[3]] = m[2] + m[4]
+			all := true
+			for _, w := range want {
+				all = all && p.addrs[w] != ""
+			}
+			main := p.addrs[want[0]]
+			p.mu.Unlock()
+			if all && !sent {
+				addr <- main
 				sent = true
 			}
 		}
@@ -192,9 +271,9 @@ func (c *Cluster) launch(p *Proc) {
 	case a := <-addr:
 		p.Health = "http://" + a
 	case <-p.done:
-		c.t.Fatalf("%s exited at start: %s", p.Name, tail(p.log))
+		c.t.Fatalf("%s exited at start: %s", p.Name, Tail(p.log))
 	case <-time.After(20 * time.Second):
-		c.t.Fatalf("%s did not start listening: %s", p.Name, tail(p.log))
+		c.t.Fatalf("%s did not start listening: %s", p.Name, Tail(p.log))
 	}
 	c.WaitFor(fmt.Sprintf("%s ready", p.Name), 20*time.Second, func() bool { return p.Ready() })
 }
@@ -238,31 +317,91 @@ func (c *Cluster) Restart(p *Proc) {
 	c.launch(p)
 }
 
-// Metric returns the value of a metric without labels (or the sum over its
-// series) from the process's /metrics.
-func (p *Proc) Metric(name string) float64 {
-	resp, err := http.Get(p.Health + "/metrics")
+// Addr returns the host:port of one of the process's listeners (api,
+// metrics, health), "" when it has not logged it.
+func (p *Proc) Addr(listener string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.addrs[listener]
+}
+
+// MetricsAddr is the host:port where the process serves /metrics.
+func (p *Proc) MetricsAddr() string {
+	if a := p.Addr("metrics"); a != "" {
+		return a
+	}
+	return strings.TrimPrefix(p.Health, "http://")
+}
+
+// ScrapeText returns the process's /metrics exposition as it was served.
+func (p *Proc) ScrapeText() ([]byte, error) {
+	resp, err := http.Get("http://" + p.MetricsAddr() + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	return b, err
+}
+
+// Scrape reads the process's /metrics and parses it with Prometheus's own
+// text parser.
+func (p *Proc) Scrape() (map[string]*dto.MetricFamily, error) {
+	b, err := p.ScrapeText()
+	if err != nil {
+		return nil, err
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(bytes.NewReader(b))
+}
+
+// Metric returns the sum of a counter's or gauge's series (histograms and
+// summaries: their sample counts) whose labels include the given
+// name=value pairs; -1 when the process does not answer or has no such
+// series.
+func (p *Proc) Metric(name string, labels ...string) float64 {
+	fams, err := p.Scrape()
 	if err != nil {
 		return -1
 	}
-	defer resp.Body.Close()
+	return SumSeries(fams, name, labels...)
+}
+
+// SumSeries sums the series of family name whose labels include the given
+// name=value pairs (-1 when there is none).
+func SumSeries(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	fam, ok := fams[name]
+	if !ok {
+		return -1
+	}
 	sum, found := 0.0, false
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
-			continue
+series:
+	for _, m := range fam.GetMetric() {
+		for i := 0; i+1 < len(labels); i += 2 {
+			match := false
+			for _, lp := range m.GetLabel() {
+				match = match || (lp.GetName() == labels[i] && lp.GetValue() == labels[i+1])
+			}
+			if !match {
+				continue series
+			}
 		}
-		rest := line[len(name):]
-		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
-			continue
+		switch {
+		case m.Counter != nil:
+			sum += m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			sum += m.GetGauge().GetValue()
+		case m.Untyped != nil:
+			sum += m.GetUntyped().GetValue()
+		case m.Histogram != nil:
+			sum += float64(m.GetHistogram().GetSampleCount())
+		case m.Summary != nil:
+			sum += float64(m.GetSummary().GetSampleCount())
 		}
-		var v float64
-		fields := strings.Fields(rest)
-		if _, err := fmt.Sscan(fields[len(fields)-1], &v); err == nil {
-			sum, found = sum+v, true
-		}
+		found = true
 	}
 	if !found {
 		return -1
@@ -306,7 +445,7 @@ func (c *Cluster) StopAll() {
 	}
 	if c.t.Failed() {
 		for _, p := range c.procs {
-			c.t.Logf("---- %s log (tail) ----\n%s", p.Name, tail(p.log))
+			c.t.Logf("---- %s log (tail) ----\n%s", p.Name, Tail(p.log))
 		}
 	}
 }
@@ -331,7 +470,8 @@ func (c *Cluster) Procs(role string) []*Proc {
 // Pid returns the process id of the running process.
 func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 
-func tail(path string) string {
+// Tail returns the last lines of a log file.
+func Tail(path string) string {
 	b, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) > 40 {
@@ -352,8 +492,26 @@ func (c *Cluster) WaitFor(what string, within time.Duration, cond func() bool) {
 	}
 }
 
-// REST sends a REST request with the bearer token and decodes the answer.
-func (c *Cluster) REST(method, path string, body any, out any) int {
+// Eventually polls check every 250 ms until it reports no problem, failing
+// the test with the last problems after within.
+func (c *Cluster) Eventually(what string, within time.Duration, check func() []string) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		problems := check()
+		if len(problems) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("timed out after %v waiting for %s:\n  %s", within, what, strings.Join(problems, "\n  "))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// RESTAs sends a REST request with the given bearer token (none when
+// empty) and returns the status and the body.
+func (c *Cluster) RESTAs(token, method, path string, body any) (int, string) {
 	c.t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -367,7 +525,9 @@ func (c *Cluster) REST(method, path string, body any, out any) int {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+Token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -375,15 +535,32 @@ func (c *Cluster) REST(method, path string, body any, out any) int {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// MustRESTAs is RESTAs that fails the test unless the status is want.
+func (c *Cluster) MustRESTAs(token, method, path string, body any, want int) string {
+	c.t.Helper()
+	code, b := c.RESTAs(token, method, path, body)
+	if code != want {
+		c.t.Fatalf("%s %s: %d %s, want %d", method, path, code, b, want)
+	}
+	return b
+}
+
+// REST sends a REST request with the bearer token and decodes the answer.
+func (c *Cluster) REST(method, path string, body any, out any) int {
+	c.t.Helper()
+	code, b := c.RESTAs(Token, method, path, body)
 	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
+		if err := json.Unmarshal([]byte(b), out); err != nil {
 			c.t.Fatalf("%s %s: decode %q: %v", method, path, b, err)
 		}
 	}
-	if resp.StatusCode >= 400 {
-		c.t.Logf("%s %s -> %d %s", method, path, resp.StatusCode, b)
+	if code >= 400 {
+		c.t.Logf("%s %s -> %d %s", method, path, code, b)
 	}
-	return resp.StatusCode
+	return code
 }
 
 // Legacy posts a legacy call as the PHP SDK does (multipart form, fields in
@@ -392,7 +569,10 @@ func (c *Cluster) Legacy(endpoint string, fields ...string) map[string]any {
 	c.t.Helper()
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
-	all := append([]string{"app_key", LegacyKey, "app_token", LegacyToken}, fields...)
+	all := fields
+	if !slices.Contains(fields, "app_key") { // the cluster's credentials unless the test gives its own
+		all = append([]string{"app_key", LegacyKey, "app_token", LegacyToken}, fields...)
+	}
 	for i := 0; i+1 < len(all); i += 2 {
 		_ = w.WriteField(all[i], all[i+1])
 	}
@@ -424,6 +604,7 @@ type Call struct {
 	Start      time.Time
 	End        time.Time
 	Body       string
+	Status     int    // the status the target answered
 	Caller     string // the calling process's name, with TrackCallers
 	Remote     string
 	conn       *connInfo
@@ -488,10 +669,14 @@ func (tg *Target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tg.Overlaps = append(tg.Overlaps, fmt.Sprintf("queue %s: %d calls at once at %s", q, tg.inflight[q], start.Format(time.StampMicro)))
 	}
 	tg.mu.Unlock()
+	sw := &statusWriter{ResponseWriter: w}
 	if respond != nil {
-		respond(w, r, n)
+		respond(sw, r, n)
 	} else {
-		_, _ = w.Write([]byte("ok"))
+		_, _ = sw.Write([]byte("ok"))
+	}
+	if sw.status == 0 {
+		sw.status = http.StatusOK
 	}
 	tg.mu.Lock()
 	tg.inflight[q]--
@@ -499,9 +684,32 @@ func (tg *Target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Queue: q, Method: r.Method, RequestURI: r.RequestURI, Header: r.Header.Clone(),
 		Path: r.URL.Path, Query: r.URL.Query(), TaskID: r.Header.Get("X-HTQ-Task-Id"),
 		Attempt: r.Header.Get("X-HTQ-Attempt"), Seq: r.Header.Get("X-HTQ-Sequence"),
-		Start: start, End: time.Now(), Body: string(body), Remote: r.RemoteAddr, conn: ci,
+		Start: start, End: time.Now(), Body: string(body), Status: sw.status, Remote: r.RemoteAddr, conn: ci,
 	})
 	tg.mu.Unlock()
+}
+
+// statusWriter remembers the status a Respond function answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.NewResponseController reach Flush and Hijack.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // OverlapList returns the overlaps seen so far.

@@ -3,6 +3,7 @@ package observability
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/htq/htq/internal/testcluster"
 	"math"
 	"net/http"
 	"path/filepath"
@@ -48,23 +49,21 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	t.Parallel()
 	begin := time.Now()
 	tg := newTarget(t)
-	binary(t, "api") // build first, so the log below times the cluster
-	t.Logf("binaries built after %v", time.Since(begin).Round(time.Millisecond))
-	c := newCluster(t, clusterOptions{Schedulers: 1, Dispatchers: 2, MetricsListen: true, Config: e2eConfig})
-	if c.api.metricsAddr() == strings.TrimPrefix(c.api.base(), "http://") {
+	c := testcluster.NewCluster(t, testcluster.Options{Schedulers: 1, Dispatchers: 2, MetricsListen: true, WholeConfig: e2eConfig})
+	if c.Procs("api")[0].MetricsAddr() == strings.TrimPrefix(c.API, "http://") {
 		t.Fatalf("the API did not open its own metrics listener")
 	}
 	t.Logf("cluster ready after %v", time.Since(begin).Round(time.Millisecond))
 	prom := startPrometheus(t, map[string][]string{
-		"htq-api":        {c.api.metricsAddr()},
-		"htq-scheduler":  {c.scheds[0].metricsAddr()},
-		"htq-dispatcher": {c.disps[0].metricsAddr(), c.disps[1].metricsAddr()},
+		"htq-api":        {c.Procs("api")[0].MetricsAddr()},
+		"htq-scheduler":  {c.Procs("scheduler")[0].MetricsAddr()},
+		"htq-dispatcher": {c.Procs("dispatcher")[0].MetricsAddr(), c.Procs("dispatcher")[1].MetricsAddr()},
 	}, filepath.Join(monitoringDir, "alerts.rules.yaml"))
 
 	// Prometheus applies new scrape targets a few seconds after it starts;
 	// wait for a scrape of every process, so that the counters have a
 	// baseline before the workload and rates see all of it.
-	eventually(t, "a scrape of every process", 30*time.Second, func() []string {
+	c.Eventually("a scrape of every process", 30*time.Second, func() []string {
 		if n, err := prom.scalar(`count(up{job=~"htq-(api|scheduler|dispatcher)"})`); err != nil || n != 4 {
 			return []string{fmt.Sprintf("%g of 4 targets scraped (%v)", n, err)}
 		}
@@ -79,7 +78,7 @@ func TestPrometheusEndToEnd(t *testing.T) {
 		"obs-slow": map[string]any{"timeout": "300ms", "retry": map[string]any{"max_attempts": 1}},
 		"obs-var":  map[string]any{"type": "variable", "stepping_time": "200ms", "max_time_interval": "500ms"},
 	} {
-		c.mustREST(e2eToken, "PUT", "/v1/queues/"+q, cfg, http.StatusCreated)
+		c.MustRESTAs(e2eToken, "PUT", "/v1/queues/"+q, cfg, http.StatusCreated)
 	}
 	// A schedule firing every second until end_at: its next_runs (at most
 	// 5, none after end_at) are exactly the runs it will fire.
@@ -87,7 +86,7 @@ func TestPrometheusEndToEnd(t *testing.T) {
 		NextRuns []string `json:"next_runs"`
 	}
 	end := time.Now().Add(2500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
-	if err := json.Unmarshal([]byte(c.mustREST(e2eToken, "PUT", "/v1/schedules/obs-every-second", map[string]any{
+	if err := json.Unmarshal([]byte(c.MustRESTAs(e2eToken, "PUT", "/v1/schedules/obs-every-second", map[string]any{
 		"queue": "obs-ok", "cron": "* * * * * *", "overlap": "allow", "end_at": end,
 		"task": map[string]any{"url": tg.URL + "/ok/schedule"},
 	}, http.StatusCreated)), &sched); err != nil {
@@ -99,14 +98,14 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	}
 	created := 0 // 201 answers of POST /v1/queues/:queue/tasks
 	post := func(q string, body map[string]any) {
-		c.mustREST(e2eToken, "POST", "/v1/queues/"+q+"/tasks", body, http.StatusCreated)
+		c.MustRESTAs(e2eToken, "POST", "/v1/queues/"+q+"/tasks", body, http.StatusCreated)
 		created++
 	}
 	const okSingles, okBatch, okTimed, fails, slows, vars, legacyNow = 12, 5, 3, 4, 2, 2, 3
 	auth := []string{"app_key", e2eLegacyKey, "app_token", e2eLegacyToken}
 	addTask := func(fields ...string) {
 		t.Helper()
-		if code := c.legacy("addTask", append(auth, fields...)...); code != 0 {
+		if code := legacyCode(t, c, "addTask", append(auth, fields...)...); code != 0 {
 			t.Fatalf("legacy addTask %v: error_code %v", fields, code)
 		}
 	}
@@ -120,7 +119,7 @@ func TestPrometheusEndToEnd(t *testing.T) {
 			addTask("queue_name", "obs-legacy", "url", tg.URL+"/ok/legacy-0", "execute_time", "0", "method", "get", "header", "[]", "data", "[]")
 			// The API's request series exist from their first request on: let
 			// Prometheus see them once, so that rates count the rest.
-			eventually(t, "a scrape of the first requests", 10*time.Second, func() []string {
+			c.Eventually("a scrape of the first requests", 10*time.Second, func() []string {
 				n, err := prom.scalar(`count(htq_api_requests_total{route=~"/v1/queues/:queue/tasks|/api/addTask"})`)
 				if err != nil || n != 2 {
 					return []string{fmt.Sprintf("%g of 2 request series (%v)", n, err)}
@@ -130,13 +129,13 @@ func TestPrometheusEndToEnd(t *testing.T) {
 		}
 	}
 	// an idempotent repeat: 200, not counted as enqueued
-	c.mustREST(e2eToken, "POST", "/v1/queues/obs-ok/tasks",
+	c.MustRESTAs(e2eToken, "POST", "/v1/queues/obs-ok/tasks",
 		map[string]any{"url": tg.URL + "/ok/0", "idempotency_key": "obs-once"}, http.StatusOK)
 	var batch []any
 	for i := range okBatch {
 		batch = append(batch, map[string]any{"url": fmt.Sprintf("%s/ok/batch-%d", tg.URL, i)})
 	}
-	c.mustREST(e2eToken, "POST", "/v1/queues/obs-ok/tasks/batch", map[string]any{"tasks": batch}, http.StatusCreated)
+	c.MustRESTAs(e2eToken, "POST", "/v1/queues/obs-ok/tasks/batch", map[string]any{"tasks": batch}, http.StatusCreated)
 	for i := range okTimed {
 		post("obs-ok", map[string]any{"url": fmt.Sprintf("%s/ok/timed-%d", tg.URL, i), "delay": "1s"})
 	}
@@ -157,26 +156,26 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	addTask("queue_name", "obs-legacy", "url", tg.URL+"/ok/legacy-timed", "execute_time", at,
 		"method", "post", "header", `{"X-A":"1"}`, "data", `{"a":"1"}`)
 	// refused: no token, an unknown queue, a bad URL, a wrong legacy token
-	if code, _ := c.rest("", "POST", "/v1/queues/obs-ok/tasks", map[string]any{"url": tg.URL + "/ok/x"}); code != http.StatusUnauthorized {
+	if code, _ := c.RESTAs("", "POST", "/v1/queues/obs-ok/tasks", map[string]any{"url": tg.URL + "/ok/x"}); code != http.StatusUnauthorized {
 		t.Fatalf("no token: %d", code)
 	}
-	if code, _ := c.rest(e2eToken, "POST", "/v1/queues/obs-nope/tasks", map[string]any{"url": tg.URL + "/ok/x"}); code != http.StatusNotFound {
+	if code, _ := c.RESTAs(e2eToken, "POST", "/v1/queues/obs-nope/tasks", map[string]any{"url": tg.URL + "/ok/x"}); code != http.StatusNotFound {
 		t.Fatalf("unknown queue: %d", code)
 	}
-	if code, _ := c.rest(e2eToken, "POST", "/v1/queues/obs-ok/tasks", map[string]any{"url": "ftp://x"}); code != http.StatusUnprocessableEntity {
+	if code, _ := c.RESTAs(e2eToken, "POST", "/v1/queues/obs-ok/tasks", map[string]any{"url": "ftp://x"}); code != http.StatusUnprocessableEntity {
 		t.Fatalf("bad url: %d", code)
 	}
-	if code := c.legacy("addTask", "app_key", e2eLegacyKey, "app_token", "wrong", "url", tg.URL+"/ok/x"); code != 1000 {
+	if code := legacyCode(t, c, "addTask", "app_key", e2eLegacyKey, "app_token", "wrong", "url", tg.URL+"/ok/x"); code != 1000 {
 		t.Fatalf("wrong legacy token: error_code %v", code)
 	}
 
 	realtime := okSingles + okBatch + okTimed + fails + slows + legacyNow + 1
 	okCalls := okSingles + okBatch + okTimed + legacyNow + 1 + 3*vars + schedRuns // each variable task: 3 calls
-	waitFor(t, "every call", 45*time.Second, func() bool {
-		ok, by := tg.counts()
+	c.WaitFor("every call", 45*time.Second, func() bool {
+		ok, by := counts(tg)
 		return ok >= okCalls && by["fail"] >= fails && by["slow"] >= slows
 	})
-	ok, by := tg.counts()
+	ok, by := counts(tg)
 	if ok != okCalls || by["fail"] != fails || by["slow"] != slows {
 		t.Fatalf("the target saw %d successful calls (want %d) and %v", ok, okCalls, by)
 	}
@@ -226,7 +225,7 @@ func TestPrometheusEndToEnd(t *testing.T) {
 		{`count(up{job=~"htq-(api|scheduler|dispatcher)"} == 1)`, 4},
 		{`count(htq_build_info{role="dispatcher"})`, 2},
 	}
-	eventually(t, "Prometheus to see the counters match", 30*time.Second, func() []string {
+	c.Eventually("Prometheus to see the counters match", 30*time.Second, func() []string {
 		var wrong []string
 		for _, ch := range checks {
 			v, err := prom.scalar(ch.expr)
@@ -275,7 +274,7 @@ func TestPrometheusEndToEnd(t *testing.T) {
 		names[r.Alert] = true
 	}
 	var rules []promRule
-	waitFor(t, "every rule to be evaluated", 10*time.Second, func() bool {
+	c.WaitFor("every rule to be evaluated", 10*time.Second, func() bool {
 		var err error
 		if rules, err = prom.rules(); err != nil {
 			t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/htq/htq/internal/testcluster"
 	"net/http"
 	"regexp"
 	"strings"
@@ -69,45 +70,43 @@ func TestLogs(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			tg := newTarget(t)
-			c := newCluster(t, clusterOptions{Schedulers: 1, Dispatchers: 1, Config: logConfig(format), RedisPassword: logRedisPass})
+			c := testcluster.NewCluster(t, testcluster.Options{Schedulers: 1, Dispatchers: 1, WholeConfig: logConfig(format), RedisPassword: logRedisPass})
 
-			c.mustREST(logBearer, "PUT", "/v1/queues/obs-log", map[string]any{"retry": map[string]any{"max_attempts": 1}}, http.StatusCreated)
+			c.MustRESTAs(logBearer, "PUT", "/v1/queues/obs-log", map[string]any{"retry": map[string]any{"max_attempts": 1}}, http.StatusCreated)
 			for _, body := range []map[string]any{
 				{"url": tg.URL + "/ok/rest-1"},
 				{"url": tg.URL + "/ok/rest-2", "method": "POST", "body": "hello", "delay": "300ms"},
 				{"url": tg.URL + "/fail/rest-3"},
 			} {
-				c.mustREST(logBearer, "POST", "/v1/queues/obs-log/tasks", body, http.StatusCreated)
+				c.MustRESTAs(logBearer, "POST", "/v1/queues/obs-log/tasks", body, http.StatusCreated)
 			}
 			for i := range 2 {
-				if code := c.legacy("addTask", "app_key", logLegacyKey, "app_token", logLegacyToken, "queue_name", "obs-log-legacy",
+				if code := legacyCode(t, c, "addTask", "app_key", logLegacyKey, "app_token", logLegacyToken, "queue_name", "obs-log-legacy",
 					"url", fmt.Sprintf("%s/ok/legacy-%d", tg.URL, i), "execute_time", "0", "method", "post",
 					"header", `{"X-A":"1"}`, "data", `{"a":"1"}`); code != 0 {
 					t.Fatalf("legacy addTask: error_code %v", code)
 				}
 			}
-			if code, _ := c.rest(logWrongBearer, "GET", "/v1/queues", nil); code != http.StatusUnauthorized {
+			if code, _ := c.RESTAs(logWrongBearer, "GET", "/v1/queues", nil); code != http.StatusUnauthorized {
 				t.Fatalf("wrong bearer token: %d", code)
 			}
-			if code := c.legacy("addTask", "app_key", logLegacyKey, "app_token", logWrongLegacy, "url", tg.URL+"/ok/x"); code != 1000 {
+			if code := legacyCode(t, c, "addTask", "app_key", logLegacyKey, "app_token", logWrongLegacy, "url", tg.URL+"/ok/x"); code != 1000 {
 				t.Fatalf("wrong legacy token: error_code %v", code)
 			}
-			waitFor(t, "the calls", 30*time.Second, func() bool {
-				ok, by := tg.counts()
+			c.WaitFor("the calls", 30*time.Second, func() bool {
+				ok, by := counts(tg)
 				return ok >= 4 && by["fail"] >= 1
 			})
-			tg.mu.Lock()
-			signed := tg.headers[0].Get("Webhook-Signature")
-			tg.mu.Unlock()
+			signed := tg.Calls()[0].Header.Get("Webhook-Signature")
 			if !strings.HasPrefix(signed, "v1,") || strings.Count(signed, "v1,") != 2 {
 				t.Errorf("calls are not signed with both secrets: webhook-signature %q", signed)
 			}
-			c.stopAll() // the shutdown records are checked too
+			c.StopAll() // the shutdown records are checked too
 
 			secrets := []string{logBearer, logLegacyToken, logRedisPass, logWrongBearer, logWrongLegacy,
 				logSigningKey, logPreviousKey, "S3CRET"}
-			for _, p := range c.procs {
-				out := p.output(t)
+			for _, p := range c.Procs("") {
+				out := p.Log()
 				for _, s := range secrets {
 					if i := strings.Index(out, s); i >= 0 {
 						line := out[strings.LastIndex(out[:i], "\n")+1:]
@@ -125,7 +124,7 @@ func TestLogs(t *testing.T) {
 // with time, level, msg and role (json), or time=… level=… msg=… with
 // role=… (text). It also wants DEBUG records (log.level debug works) and,
 // from a dispatcher, "call" records with the queue and task id.
-func checkLogFormat(t *testing.T, p *proc, format, out string) {
+func checkLogFormat(t *testing.T, p *testcluster.Proc, format, out string) {
 	t.Helper()
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	if out == "" {

@@ -12,11 +12,10 @@
 package observability
 
 import (
-	"fmt"
+	"github.com/htq/htq/internal/testcluster"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 )
 
@@ -63,37 +62,4 @@ func isExecutable(p string) bool {
 func promtool(t testing.TB) string   { return tool(t, "promtool", "HTQ_PROMTOOL") }
 func prometheus(t testing.TB) string { return tool(t, "prometheus", "HTQ_PROMETHEUS") }
 
-// binaries builds htq-api, htq-scheduler and htq-dispatcher once per test
-// binary, into a directory removed by TestMain.
-var binaries = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "htq-observability-bin-")
-	if err != nil {
-		return "", err
-	}
-	binDir = dir
-	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/api", "./cmd/scheduler", "./cmd/dispatcher")
-	cmd.Dir = repoRoot
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/...: %w\n%s", err, out)
-	}
-	return dir, nil
-})
-
-var binDir string
-
-func binary(t testing.TB, role string) string {
-	t.Helper()
-	dir, err := binaries()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(dir, role)
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testcluster.Main(m) }

@@ -3,6 +3,7 @@ package observability
 import (
 	"bufio"
 	"bytes"
+	"github.com/htq/htq/internal/testcluster"
 	"net/http"
 	"os/exec"
 	"slices"
@@ -24,7 +25,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	t.Parallel()
 	pt := promtool(t)
 	tg := newTarget(t)
-	c := newCluster(t, clusterOptions{Schedulers: 1, Dispatchers: 1, Config: `redis:
+	c := testcluster.NewCluster(t, testcluster.Options{Schedulers: 1, Dispatchers: 1, WholeConfig: `redis:
   url: {{REDIS}}
 api:
   tokens: ["` + lintToken + `"]
@@ -33,23 +34,23 @@ scheduler:
 dispatcher:
   shutdown_grace: 2s
 `})
-	c.mustREST(lintToken, "PUT", "/v1/queues/lint", map[string]any{"retry": map[string]any{"max_attempts": 1}}, http.StatusCreated)
+	c.MustRESTAs(lintToken, "PUT", "/v1/queues/lint", map[string]any{"retry": map[string]any{"max_attempts": 1}}, http.StatusCreated)
 	for _, body := range []map[string]any{
 		{"url": tg.URL + "/ok/1"},
 		{"url": tg.URL + "/ok/2", "delay": "200ms"},
 		{"url": tg.URL + "/fail/1"},
 	} {
-		c.mustREST(lintToken, "POST", "/v1/queues/lint/tasks", body, http.StatusCreated)
+		c.MustRESTAs(lintToken, "POST", "/v1/queues/lint/tasks", body, http.StatusCreated)
 	}
-	if code, _ := c.rest("", "POST", "/v1/queues/lint/tasks", map[string]any{"url": tg.URL + "/ok/3"}); code != http.StatusUnauthorized {
+	if code, _ := c.RESTAs("", "POST", "/v1/queues/lint/tasks", map[string]any{"url": tg.URL + "/ok/3"}); code != http.StatusUnauthorized {
 		t.Fatalf("no token: %d", code)
 	}
-	waitFor(t, "the calls", 30*time.Second, func() bool {
-		ok, by := tg.counts()
+	c.WaitFor("the calls", 30*time.Second, func() bool {
+		ok, by := counts(tg)
 		return ok >= 2 && by["fail"] >= 1
 	})
-	waitFor(t, "the backlog gauges to count the dead letter", 10*time.Second, func() bool {
-		return bytes.Contains(c.scheds[0].scrape(t), []byte(`htq_queue_tasks{queue="lint",state="dead"} 1`))
+	c.WaitFor("the backlog gauges to count the dead letter", 10*time.Second, func() bool {
+		return bytes.Contains(scrape(t, c.Procs("scheduler")[0]), []byte(`htq_queue_tasks{queue="lint",state="dead"} 1`))
 	})
 
 	want := map[string]bool{}
@@ -59,8 +60,8 @@ dispatcher:
 		}
 	}
 	exported := map[string]bool{}
-	for _, p := range c.procs {
-		body := p.scrape(t)
+	for _, p := range c.Procs("") {
+		body := scrape(t, p)
 		cmd := exec.Command(pt, "check", "metrics")
 		cmd.Stdin = bytes.NewReader(body)
 		out, err := cmd.CombinedOutput()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/htq/htq/internal/testcluster"
 	"io"
 	"math"
 	"net/http"
@@ -88,7 +89,7 @@ func startPrometheus(t *testing.T, jobs map[string][]string, ruleFiles ...string
 			return p
 		}
 		p.stop(t)
-		t.Logf("prometheus on %s did not start (attempt %d): %s", addr, attempt+1, tail(p.log))
+		t.Logf("prometheus on %s did not start (attempt %d): %s", addr, attempt+1, testcluster.Tail(p.log))
 	}
 	t.Fatalf("prometheus did not start; config:\n%s", cfg)
 	return nil
@@ -130,7 +131,7 @@ func (p *promServer) stop(t *testing.T) {
 		<-p.done
 	}
 	if t.Failed() {
-		t.Logf("---- prometheus log (tail) ----\n%s", tail(p.log))
+		t.Logf("---- prometheus log (tail) ----\n%s", testcluster.Tail(p.log))
 	}
 }
 

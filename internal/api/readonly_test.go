@@ -1,0 +1,112 @@
+package api_test
+
+import (
+	"crypto/sha256"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/htq/htq/internal/api"
+)
+
+// testReadOnlyToken is accepted by newReadOnlyEnv's server for reading only.
+const testReadOnlyToken = "read-only-token-0123"
+
+func newReadOnlyEnv(t *testing.T) *testEnv {
+	t.Helper()
+	return newEnvWith(t, envOptions{mutate: func(c *api.Config) {
+		c.ReadOnlyTokens = [][sha256.Size]byte{sha256.Sum256([]byte(testReadOnlyToken))}
+	}})
+}
+
+func TestWhoami(t *testing.T) {
+	t.Parallel()
+	e := newReadOnlyEnv(t)
+	for _, tt := range []struct {
+		token    string
+		readOnly bool
+	}{{testToken, false}, {testReadOnlyToken, true}} {
+		var got struct {
+			ReadOnly *bool `json:"read_only"`
+		}
+		e.must(e.rest(http.MethodGet, "/v1/whoami", nil, "Authorization", "Bearer "+tt.token), http.StatusOK, &got)
+		if got.ReadOnly == nil || *got.ReadOnly != tt.readOnly {
+			t.Errorf("whoami with %q: read_only = %v, want %v", tt.token, got.ReadOnly, tt.readOnly)
+		}
+	}
+	e.wantError(e.rest(http.MethodGet, "/v1/whoami", nil, "Authorization", "-"), http.StatusUnauthorized, "unauthorized")
+	e.wantError(e.rest(http.MethodGet, "/v1/whoami", nil, "Authorization", "Bearer not-a-token-at-all"), http.StatusUnauthorized, "unauthorized")
+}
+
+// TestReadOnlyTokenRefusedEveryChange walks every /v1 route the server
+// has: a read-only token gets 403 forbidden on each one that is not a GET,
+// and nothing in Redis changes; it may still read.
+func TestReadOnlyTokenRefusedEveryChange(t *testing.T) {
+	t.Parallel()
+	e := newReadOnlyEnv(t)
+	e.putQueue("q", map[string]any{})
+	tj := e.addTask("q", map[string]any{"url": "http://example.com/x"})
+	e.must(e.rest(http.MethodPut, "/v1/schedules/s", map[string]any{"queue": "q", "cron": "@every 1h", "task": map[string]any{"url": "http://example.com/s"}}), http.StatusCreated, nil)
+
+	ec, ok := e.srv.Handler().(*echo.Echo)
+	if !ok {
+		t.Fatal("the handler is not an *echo.Echo")
+	}
+	before := e.snapshot()
+	ro := []string{"Authorization", "Bearer " + testReadOnlyToken}
+	var mutating, reads int
+	for _, rt := range ec.Routes() {
+		if !strings.HasPrefix(rt.Path, "/v1/") || strings.HasSuffix(rt.Path, "/*") {
+			continue
+		}
+		path := strings.NewReplacer(":queue", "q", ":id", tj.ID, ":name", "s").Replace(rt.Path)
+		if rt.Method == http.MethodGet {
+			reads++
+			if rt.Path == "/v1/events" {
+				continue // a stream: tested in its own test
+			}
+			r := e.rest(rt.Method, path, nil, ro...)
+			if r.status != http.StatusOK {
+				t.Errorf("GET %s with a read-only token: %v, want 200", path, r)
+			}
+			continue
+		}
+		mutating++
+		r := e.rest(rt.Method, path, map[string]any{}, ro...)
+		e.wantError(r, http.StatusForbidden, "forbidden", "read-only")
+	}
+	if mutating < 14 || reads < 6 {
+		t.Fatalf("only %d mutating and %d reading routes found", mutating, reads)
+	}
+	if d := diffSnapshots(before, e.snapshot()); len(d) > 0 {
+		t.Fatalf("a read-only token changed Redis: %v", d)
+	}
+	// the same change with a full token still works
+	e.must(e.rest(http.MethodPost, "/v1/queues/q/pause", nil), http.StatusOK, nil)
+}
+
+func TestReadOnlyTokenRefusedLegacy(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, envOptions{mutate: func(c *api.Config) {
+		c.ReadOnlyTokens = [][sha256.Size]byte{sha256.Sum256([]byte(testReadOnlyToken))}
+	}})
+	before := e.snapshot()
+	for _, enc := range encodings {
+		// the read-only token as the legacy app_token
+		f := fields("app_key", testAppKey, "app_token", testReadOnlyToken, "name", "lq", "type", "1")
+		r := e.legacy("addQueue", enc, f)
+		e.wantError(r, http.StatusForbidden, "forbidden", "read-only")
+		// or as a bearer token beside valid legacy credentials
+		body, ct := encodeForm(t, enc, creds("name", "lq", "type", "1"))
+		r = e.send(http.MethodPost, "/api/addQueue", strings.NewReader(string(body)),
+			http.Header{"Content-Type": {ct}, "Authorization": {"Bearer " + testReadOnlyToken}})
+		e.wantError(r, http.StatusForbidden, "forbidden", "read-only")
+	}
+	if d := diffSnapshots(before, e.snapshot()); len(d) > 0 {
+		t.Fatalf("a read-only token changed Redis through the legacy API: %v", d)
+	}
+	// the legacy credentials alone still work
+	wantLegacy(t, e.legacy("addQueue", encMultipart, creds("queue_name", "lq")), 0)
+}

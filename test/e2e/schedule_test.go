@@ -1,0 +1,79 @@
+package e2e
+
+import (
+	"net/http"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/htq/htq/internal/testcluster"
+)
+
+// TestScheduleOverlapSkipSlowTarget: a schedule firing every second whose
+// target takes 2.5 s, on a queue that would run 3 calls at once. With
+// overlap "skip" no run starts while the previous run's task is queued or
+// active, so its calls never overlap and the skipped occurrences are
+// counted; the same schedule with overlap "allow" on a twin queue does
+// overlap, which shows the target would see it.
+func TestScheduleOverlapSkipSlowTarget(t *testing.T) {
+	t.Parallel()
+	c := testcluster.NewCluster(t, testcluster.Options{Schedulers: 1, Dispatchers: 1})
+	tg := testcluster.NewTarget(t)
+	tg.Respond = func(w http.ResponseWriter, _ *http.Request, _ int) {
+		time.Sleep(2500 * time.Millisecond)
+		_, _ = w.Write([]byte("ok"))
+	}
+	for _, q := range []string{"skipq", "allowq"} {
+		if code := c.REST("PUT", "/v1/queues/"+q, map[string]any{"concurrency": 3, "timeout": 10}, nil); code != http.StatusCreated {
+			t.Fatalf("PUT queue %s: %d", q, code)
+		}
+	}
+	for name, overlap := range map[string]string{"skipq": "skip", "allowq": "allow"} {
+		body := map[string]any{"queue": name, "cron": "@every 1s", "overlap": overlap,
+			"task": map[string]any{"url": tg.URL + "/" + name}}
+		if code := c.REST("PUT", "/v1/schedules/"+name, body, nil); code != http.StatusCreated && code != http.StatusOK {
+			t.Fatalf("PUT schedule %s: %d", name, code)
+		}
+	}
+	time.Sleep(9 * time.Second)
+	for _, name := range []string{"skipq", "allowq"} {
+		c.REST("POST", "/v1/schedules/"+name+"/pause", nil, nil)
+	}
+	leader := c.Procs("scheduler")[0]
+	skipped := leader.Metric("htq_scheduler_schedule_runs_total", "outcome", "skipped_overlap")
+	c.WaitFor("calls in progress to end", 15*time.Second, func() bool { return tg.InFlight() == 0 })
+
+	byPath := map[string][]testcluster.Call{}
+	for _, call := range tg.Calls() {
+		if call.Header.Get("X-HTQ-Schedule") == "" || call.Header.Get("X-HTQ-Scheduled-At") == "" {
+			t.Errorf("call %s without the schedule headers", call.Path)
+		}
+		byPath[call.Path] = append(byPath[call.Path], call)
+	}
+	overlaps := func(calls []testcluster.Call) int {
+		sort.Slice(calls, func(i, j int) bool { return calls[i].Start.Before(calls[j].Start) })
+		n := 0
+		for i := 1; i < len(calls); i++ {
+			if calls[i].Start.Before(calls[i-1].End) {
+				n++
+			}
+		}
+		return n
+	}
+	skipCalls, allowCalls := byPath["/skipq"], byPath["/allowq"]
+	if len(skipCalls) < 2 {
+		t.Fatalf("skip: %d calls in 9 s, want at least 2 (one run after another)", len(skipCalls))
+	}
+	if n := overlaps(skipCalls); n != 0 {
+		t.Errorf("overlap skip: %d calls started while the previous one ran", n)
+	}
+	if len(skipCalls) > 4 {
+		t.Errorf("overlap skip: %d calls of 2.5 s in 9 s: runs were not skipped", len(skipCalls))
+	}
+	if skipped < 3 {
+		t.Errorf("htq_scheduler_schedule_runs_total{outcome=skipped_overlap} = %v, want at least 3", skipped)
+	}
+	if n := overlaps(allowCalls); n == 0 {
+		t.Errorf("overlap allow: %d calls, none overlapping: the test cannot tell skip from allow", len(allowCalls))
+	}
+}
