@@ -195,3 +195,36 @@ func TestClaimingAnEmptyQueueLeavesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestAnEnqueueLooksForDueTimedTasksOnlyWhenSomeAreDelayed: a task due now
+// of a queue with nothing delayed costs no read of the delayed set; with a
+// timed task due, it still goes behind it.
+func TestAnEnqueueLooksForDueTimedTasksOnlyWhenSomeAreDelayed(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	calls := func() int {
+		info, err := e.rdb.Info(e.ctx, "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(info, "\r\n") {
+			if rest, ok := strings.CutPrefix(line, "cmdstat_zrangebyscore:calls="); ok {
+				n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+				return n
+			}
+		}
+		return 0
+	}
+	before := calls()
+	e.enqueue("q", time.Time{}, "http://x/1")
+	if n := calls() - before; n != 0 {
+		t.Fatalf("%d reads of the delayed set with nothing delayed", n)
+	}
+	e.enqueue("q", e.clk.Now().Add(time.Second), "http://x/timed")
+	e.clk.Set(e.clk.Now().Add(2 * time.Second))
+	e.enqueue("q", time.Time{}, "http://x/2")
+	c := e.claim("q", "A", 3)
+	if got := urls(c.Deliveries); strings.Join(got, " ") != "http://x/1 http://x/timed http://x/2" {
+		t.Fatalf("delivered %v", got)
+	}
+}
