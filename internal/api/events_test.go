@@ -128,7 +128,12 @@ func startDispatcher(t *testing.T, e *testEnv) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("dispatcher: %v", err)
+		}
+	})
 }
 
 // TestEventsFromARealDispatcher: a task that succeeds and one that fails

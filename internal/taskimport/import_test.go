@@ -136,7 +136,7 @@ func TestCSV(t *testing.T) {
 	if one == nil || string(one.Body) != `{"n":1}` || one.Headers["X-Trace"] != "abc" || *one.MaxAttempts != 3 {
 		t.Fatalf("row 1: %+v", one)
 	}
-	if two == nil || two.Method != "PUT" || two.Delay.Std().String() != "10s" || two.Form["a"] != "x y" {
+	if two == nil || two.Method != http.MethodPut || two.Delay.Std().String() != "10s" || two.Form["a"] != "x y" {
 		t.Fatalf("row 2: %+v", two)
 	}
 	if _, err := taskimport.Run(t.Context(), taskimport.Options{Queue: "q", Input: strings.NewReader("url,colour\n"), Format: taskimport.FormatCSV, Sender: f}); err == nil || !strings.Contains(err.Error(), `"colour"`) {

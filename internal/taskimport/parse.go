@@ -107,7 +107,8 @@ func (r *ndjsonReader) next() (line, *BadLine, error) {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if derr := dec.Decode(&l.task); derr != nil {
-			return line{}, &BadLine{Line: r.n, Err: "invalid task JSON: " + derr.Error()}, nil
+			// a bad line is reported and skipped, not an error of the import
+			return line{}, &BadLine{Line: r.n, Err: "invalid task JSON: " + derr.Error()}, nil //nolint:nilerr // see above
 		}
 		if dec.More() {
 			return line{}, &BadLine{Line: r.n, Err: "more than one JSON value on the line"}, nil
