@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -72,7 +73,7 @@ func TestTaskCommands(t *testing.T) {
 		t.Fatalf("a repeated key: %s", again.stdout)
 	}
 	got, err := c.api.GetTask(t.Context(), cr.ID)
-	if err != nil || got.Method != "POST" || got.MaxAttempts != 3 {
+	if err != nil || got.Method != http.MethodPost || got.MaxAttempts != 3 {
 		t.Fatalf("the pushed task: %+v %v", got, err)
 	}
 	c.htq(t, `{"url":"http://127.0.0.1:9/stdin","method":"PUT","form":{"a":"1"}}`, "task", "push", "-q", "q", "-").ok(t)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"time"
 
@@ -149,7 +150,7 @@ func taskFromFlags(url, method, data, jsonBody, at, idemKey string, headers, for
 	if bodies > 0 && t.Method == "" {
 		t.Method = "POST"
 	}
-	if bodies > 0 && (t.Method == "GET" || t.Method == "HEAD") {
+	if bodies > 0 && (t.Method == http.MethodGet || t.Method == http.MethodHead) {
 		return t, usagef("--method %s takes no body", t.Method)
 	}
 	if f.Changed("delay") && f.Changed("at") {
