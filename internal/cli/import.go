@@ -169,7 +169,7 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, terminal bool, every time.Duration) *progress {
-	return &progress{w: w, terminal: terminal, every: every, last: time.Now()}
+	return &progress{w: w, terminal: terminal, every: every} // the first update draws
 }
 
 func (p *progress) update(pr taskimport.Progress) {
