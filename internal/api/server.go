@@ -21,9 +21,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/htq/htq/internal/clock"
+	"github.com/htq/htq/internal/httpserve"
 	"github.com/htq/htq/internal/legacy"
 	"github.com/htq/htq/internal/metrics"
 	"github.com/htq/htq/internal/store"
@@ -115,11 +115,13 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 	}
 
 	e.GET("/", func(c echo.Context) error { return c.String(http.StatusOK, "HTQ") })
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
+	e.GET("/healthz", echo.WrapHandler(httpserve.Healthz()))
+	// the probe needs no token: it says what failed, never where (the
+	// error names Redis's address); the log has the whole error
+	e.GET("/readyz", echo.WrapHandler(httpserve.Readyz(log, httpserve.Check{Name: "redis unreachable", Fn: st.Ready})))
 	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", openAPI) })
 	if metricsOnMain {
-		e.GET("/metrics", echo.WrapHandler(MetricsHandler(gath)))
+		e.GET("/metrics", echo.WrapHandler(httpserve.Metrics(gath)))
 	}
 
 	legacyAPI := e.Group("/api")
@@ -154,11 +156,6 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 // Handler returns the HTTP handler (for tests).
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// MetricsHandler serves a registry's metrics.
-func MetricsHandler(g prometheus.Gatherer) http.Handler {
-	return promhttp.HandlerFor(g, promhttp.HandlerOpts{})
-}
-
 // Serve serves on l until ctx is cancelled, then shuts down gracefully:
 // requests in progress get up to grace to finish.
 func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration) error {
@@ -171,41 +168,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 		MaxHeaderBytes:    1 << 16,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	return ServeHTTP(ctx, hs, l, grace)
-}
-
-// ServeHTTP runs hs on l until ctx ends, then shuts it down within grace.
-func ServeHTTP(ctx context.Context, hs *http.Server, l net.Listener, grace time.Duration) error {
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(l) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
-		err = e
-	}
-	return err
-}
-
-func (s *Server) healthz(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
-}
-
-func (s *Server) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-	defer cancel()
-	if err := s.st.Ready(ctx); err != nil {
-		// The probe needs no token: say what, not where (the error names
-		// Redis's address). The log has the whole error.
-		s.log.Warn("not ready", "err", err)
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "redis unreachable"})
-	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	return httpserve.Serve(ctx, hs, l, grace)
 }
 
 // noSniff tells browsers to take every answer as the type it says (JSON,

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"sync"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/htq/htq/internal/config"
 	"github.com/htq/htq/internal/deliver"
 	"github.com/htq/htq/internal/dispatch"
+	"github.com/htq/htq/internal/httpserve"
 	"github.com/htq/htq/internal/metrics"
 	"github.com/htq/htq/internal/schedule"
 	"github.com/htq/htq/internal/store"
@@ -77,27 +77,21 @@ func openStore(ctx context.Context, env *Env) (*store.Store, error) {
 }
 
 // healthServer serves /healthz, /readyz and /metrics for the scheduler and
-// dispatcher roles.
-func healthServer(env *Env, ready func(context.Context) error) *http.Server {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "application/json")
-		if err := ready(ctx); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = fmt.Fprintf(w, "{\"status\":\"unavailable\",\"error\":%q}\n", err.Error())
-			return
-		}
-		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
-	})
-	addMetrics(mux, env)
-	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(env.Log.Handler(), slog.LevelWarn)}
+// dispatcher roles: ready when the role's loop runs and Redis answers.
+func healthServer(env *Env, running func() bool, what string, st *store.Store) *http.Server {
+	return httpserve.Server(httpserve.Ops{
+		Log: env.Log,
+		Checks: []httpserve.Check{
+			{Name: what + " not running", Fn: func(context.Context) error {
+				if !running() {
+					return errors.New(what + " not running")
+				}
+				return nil
+			}},
+			{Name: "redis unreachable", Fn: st.Ready},
+		},
+		Gatherer: env.Registry, PProf: env.Config.Debug.PProf,
+	}.Mux(), env.Log)
 }
 
 // group runs servers next to a role and collects their errors.
@@ -179,10 +173,9 @@ func RunAPI(ctx context.Context, env *Env) error {
 			return err
 		}
 		env.listening("metrics", ml)
-		mux := http.NewServeMux()
-		addMetrics(mux, env)
-		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		g.run(func() error { return api.ServeHTTP(ctx, hs, ml, 5*time.Second) })
+		// the profiler only here, never on the API's listener
+		hs := httpserve.Server(httpserve.Ops{Gatherer: env.Registry, PProf: env.Config.Debug.PProf}.Mux(), env.Log)
+		g.run(func() error { return httpserve.Serve(ctx, hs, ml, 5*time.Second) })
 	}
 	return g.wait()
 }
@@ -203,12 +196,7 @@ func RunScheduler(ctx context.Context, env *Env) error {
 		JanitorInterval: s.JanitorInterval.Std(), BacklogInterval: s.BacklogInterval.Std(),
 		MissedGrace: s.MissedGrace.Std(),
 	}, st, env.Clock, env.Log, m, metrics.NewBacklog(env.Registry, s.BacklogTopQueues))
-	hs := healthServer(env, func(ctx context.Context) error {
-		if !sch.Running() {
-			return errors.New("election loop not running")
-		}
-		return st.Ready(ctx)
-	})
+	hs := healthServer(env, sch.Running, "election loop", st)
 	return runWithHealth(ctx, env, s.Listen, hs, sch.Run)
 }
 
@@ -248,12 +236,7 @@ func RunDispatcher(ctx context.Context, env *Env) error {
 		ID: id, MaxQueues: d.MaxQueues, LeaseTTL: d.LeaseTTL.Std(), RecoveryGrace: d.RecoveryGrace.Std(),
 		ShutdownGrace: d.ShutdownGrace.Std(), PollMin: d.PollMin.Std(), PollMax: d.PollMax.Std(), History: d.History,
 	}, st, client, env.Clock, env.Log.With("dispatcher", id), m)
-	hs := healthServer(env, func(ctx context.Context) error {
-		if !dis.Running() {
-			return errors.New("dispatcher not running")
-		}
-		return st.Ready(ctx)
-	})
+	hs := healthServer(env, dis.Running, "dispatcher", st)
 	return runWithHealth(ctx, env, d.Listen, hs, dis.Run)
 }
 
@@ -267,7 +250,7 @@ func runWithHealth(ctx context.Context, env *Env, addr string, hs *http.Server, 
 	env.listening("health", l)
 	hctx, stop := context.WithCancel(context.Background())
 	var g group
-	g.run(func() error { return api.ServeHTTP(hctx, hs, l, 2*time.Second) })
+	g.run(func() error { return httpserve.Serve(hctx, hs, l, 2*time.Second) })
 	err = run(ctx)
 	stop()
 	return errors.Join(err, g.wait())
@@ -281,17 +264,4 @@ func defaultID() string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
-}
-
-// addMetrics serves /metrics and, with debug.pprof, Go's profiler. The API
-// serves the profiler only on its own metrics listener, never on the API's.
-func addMetrics(mux *http.ServeMux, env *Env) {
-	mux.Handle("GET /metrics", api.MetricsHandler(env.Registry))
-	if env.Config.Debug.PProf {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
 }
