@@ -125,7 +125,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 not found, 4 refused (auth).`,
 	pf.StringVar(&g.context, "context", "", "a context of the config file to use instead of the current one")
 	pf.StringVarP(&g.output, "output", "o", outTable, "output format: table, json or yaml")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newMigrateLegacy(env), newVersion(g), newCompletion(g), newContext(g),
+	root.AddCommand(newMigrateLegacy(env, g), newVersion(g), newCompletion(g), newContext(g),
 		newQueue(g), newTask(g), newDead(g), newSchedule(g), newStats(g), newImport(g), newExport(g))
 	markRun(root, g)
 	return root, g

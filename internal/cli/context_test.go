@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/htq/htq/internal/redistest"
 )
 
 // TestContexts: add (token from stdin), ls (token never shown), use, rm;
@@ -67,5 +69,23 @@ func TestContexts(t *testing.T) {
 	runEnv(t, map[string]string{"HOME": home}, "", "context", "add", "x", "--url", c.url, "--token", "t").ok(t)
 	if _, err := os.Stat(filepath.Join(home, ".config", "htq", "config.yaml")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMigrateLegacyUsesTheContext: migrate-legacy, whose --url and
+// --token are its own flags, also falls back to the current context.
+func TestMigrateLegacyUsesTheContext(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"HOME": t.TempDir()}
+	runEnv(t, env, "", "context", "add", "x", "--url", "http://127.0.0.1:1", "--token", "t").ok(t)
+	src := redistest.Start(t).URL()
+	r := runEnv(t, env, "", "migrate-legacy", "--from-redis", src)
+	// Without the context it would stop at "HTQ URL"; with it, it gets as
+	// far as trying the context's API.
+	if r.code != 1 || !strings.Contains(r.stderr, "cannot reach HTQ") {
+		t.Fatalf("migrate-legacy with a context: %+v", r)
+	}
+	if r := runEnv(t, env, "", "migrate-legacy", "--from-redis", src, "--context", "nosuch"); r.code != 3 {
+		t.Fatalf("migrate-legacy --context nosuch: %+v", r)
 	}
 }
