@@ -22,6 +22,21 @@ func (f DeadFilter) values(q url.Values) url.Values {
 	if f.Queue != "" {
 		q.Set("queue", f.Queue)
 	}
+	return TaskFilter{Q: f.Q, Code: f.Code, Since: f.Since, Until: f.Until}.values(q)
+}
+
+// TaskFilter narrows SearchTasks; every field is optional.
+type TaskFilter struct {
+	Q    string // a task id, or a substring of the URL
+	Code int    // the last HTTP status (0: any)
+	// Since and Until bound the time the list is ordered by: the due time
+	// of scheduled tasks, the time a queued or active task entered its
+	// queue, the time of death of a dead one.
+	Since *time.Time
+	Until *time.Time
+}
+
+func (f TaskFilter) values(q url.Values) url.Values {
 	if f.Q != "" {
 		q.Set("q", f.Q)
 	}

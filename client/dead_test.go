@@ -113,6 +113,13 @@ func TestDeadRoutes(t *testing.T) {
 			t.Error("want a local error")
 		}
 	}
+	// SearchTasks: a queue's tasks by URL substring, or by id.
+	if p, err := c.SearchTasks(ctx, "q", client.StateQueued, client.TaskFilter{Q: "/alive"}, client.ListOptions{}); err != nil || len(p.Tasks) != 1 || p.Tasks[0].ID != alive {
+		t.Fatalf("SearchTasks by URL: %+v %v", p, err)
+	}
+	if p, err := c.SearchTasks(ctx, "q", client.StateQueued, client.TaskFilter{Q: "/nothing-like-it"}, client.ListOptions{}); err != nil || len(p.Tasks) != 0 {
+		t.Fatalf("SearchTasks without a match: %+v %v", p, err)
+	}
 	if _, err := c.ListDead(ctx, client.DeadFilter{Code: 42}, client.ListOptions{}); err == nil {
 		t.Error("code 42 was accepted")
 	}

@@ -80,6 +80,12 @@ func TestTaskCommands(t *testing.T) {
 	c.htq(t, "", "task", "push", "-q", "q", "http://127.0.0.1:9/at", "--at", "2030-01-02T15:04:05Z", "--data", "hello").ok(t)
 
 	golden(t, "task_ls.txt", c.htq(t, "", "task", "ls", "-q", "q").ok(t).stdout)
+	if r := c.htq(t, "", "task", "ls", "-q", "q", "--search", "/stdin", "-o", "json").ok(t); strings.Count(r.stdout, `"id"`) != 1 || !strings.Contains(r.stdout, "/stdin") {
+		t.Fatalf("task ls --search: %s", r.stdout)
+	}
+	if r := c.htq(t, "", "export", "-q", "q", "--search", "/hook").ok(t); strings.Count(r.stdout, "\n") != 1 {
+		t.Fatalf("export --search: %s", r.stdout)
+	}
 	golden(t, "task_ls_scheduled.json", c.htq(t, "", "task", "ls", "-q", "q", "--state", "scheduled", "-o", "json").ok(t).stdout)
 	golden(t, "task_get.txt", c.htq(t, "", "task", "get", cr.ID).ok(t).stdout)
 	golden(t, "task_get.json", c.htq(t, "", "task", "get", cr.ID, "-o", "json").ok(t).stdout)

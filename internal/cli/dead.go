@@ -10,48 +10,66 @@ import (
 	"github.com/htq/htq/client"
 )
 
-// deadFlags are the filter flags of the dead commands (GET /v1/dead's
-// parameters).
-type deadFlags struct {
-	queue, search, since, until string
-	status                      int
+// searchFlags are the search parameters of the task lists (q, code,
+// since, until).
+type searchFlags struct {
+	search, since, until string
+	status               int
 }
 
-func (f *deadFlags) add(cmd *cobra.Command) {
+func (f *searchFlags) add(cmd *cobra.Command, what string) {
 	fl := cmd.Flags()
-	fl.StringVarP(&f.queue, "queue", "q", "", "only this queue")
 	fl.StringVar(&f.search, "search", "", "a task id, or a substring of the URL")
-	fl.IntVar(&f.status, "status", 0, "only letters whose last HTTP status is this")
-	fl.StringVar(&f.since, "since", "", "only letters that died at or after this RFC 3339 time")
-	fl.StringVar(&f.until, "until", "", "only letters that died at or before this RFC 3339 time")
+	fl.IntVar(&f.status, "status", 0, "only tasks whose last HTTP status is this")
+	fl.StringVar(&f.since, "since", "", "only tasks "+what+" at or after this RFC 3339 time")
+	fl.StringVar(&f.until, "until", "", "only tasks "+what+" at or before this RFC 3339 time")
 }
 
-func (f *deadFlags) any() bool {
-	return f.queue != "" || f.search != "" || f.status != 0 || f.since != "" || f.until != ""
+func (f *searchFlags) any() bool {
+	return f.search != "" || f.status != 0 || f.since != "" || f.until != ""
 }
 
-func (f *deadFlags) filter() (client.DeadFilter, error) {
-	df := client.DeadFilter{Queue: f.queue, Q: f.search, Code: f.status}
+func (f *searchFlags) filter() (client.TaskFilter, error) {
+	tf := client.TaskFilter{Q: f.search, Code: f.status}
 	if f.status != 0 && (f.status < 100 || f.status > 599) {
-		return df, usagef("--status %d: want an HTTP status, 100 to 599", f.status)
+		return tf, usagef("--status %d: want an HTTP status, 100 to 599", f.status)
 	}
 	for _, tv := range []struct {
 		name, v string
 		dst     **time.Time
-	}{{"since", f.since, &df.Since}, {"until", f.until, &df.Until}} {
+	}{{"since", f.since, &tf.Since}, {"until", f.until, &tf.Until}} {
 		if tv.v == "" {
 			continue
 		}
 		t, err := time.Parse(time.RFC3339Nano, tv.v)
 		if err != nil {
-			return df, usagef("--%s %q: want an RFC 3339 time such as 2026-03-04T05:06:07Z", tv.name, tv.v)
+			return tf, usagef("--%s %q: want an RFC 3339 time such as 2026-03-04T05:06:07Z", tv.name, tv.v)
 		}
 		*tv.dst = &t
 	}
-	if df.Since != nil && df.Until != nil && df.Since.After(*df.Until) {
-		return df, usagef("--since is after --until")
+	if tf.Since != nil && tf.Until != nil && tf.Since.After(*tf.Until) {
+		return tf, usagef("--since is after --until")
 	}
-	return df, nil
+	return tf, nil
+}
+
+// deadFlags are the filter flags of the dead commands (GET /v1/dead's
+// parameters).
+type deadFlags struct {
+	queue string
+	searchFlags
+}
+
+func (f *deadFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&f.queue, "queue", "q", "", "only this queue")
+	f.searchFlags.add(cmd, "that died")
+}
+
+func (f *deadFlags) any() bool { return f.queue != "" || f.searchFlags.any() }
+
+func (f *deadFlags) filter() (client.DeadFilter, error) {
+	tf, err := f.searchFlags.filter()
+	return client.DeadFilter{Queue: f.queue, Q: tf.Q, Code: tf.Code, Since: tf.Since, Until: tf.Until}, err
 }
 
 func newDead(g *globals) *cobra.Command {
