@@ -127,6 +127,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 not found, 4 refused (auth).`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(newMigrateLegacy(env, g), newVersion(g), newCompletion(g), newContext(g),
 		newQueue(g), newTask(g), newDead(g), newSchedule(g), newStats(g), newImport(g), newExport(g))
+	addCompletions(root, g)
 	markRun(root, g)
 	return root, g
 }

@@ -26,6 +26,13 @@ func TestQueueCommands(t *testing.T) {
 	c.htq(t, "", "task", "push", "-q", "emails", "http://127.0.0.1:9/later", "--delay", "1h").ok(t)
 
 	golden(t, "queue_ls.txt", c.htq(t, "", "queue", "ls").ok(t).stdout)
+	// Shell completion of queue names, as an argument and as -q's value.
+	if r := c.htq(t, "", "__complete", "queue", "get", "e").ok(t); !strings.HasPrefix(r.stdout, "emails\n:4\n") {
+		t.Fatalf("completion of a queue name: %q", r.stdout)
+	}
+	if r := c.htq(t, "", "__complete", "task", "ls", "-q", "").ok(t); !strings.HasPrefix(r.stdout, "emails\nfeeds\n:4\n") {
+		t.Fatalf("completion of -q: %q", r.stdout)
+	}
 	golden(t, "queue_ls.json", c.htq(t, "", "queue", "ls", "-o", "json").ok(t).stdout)
 	golden(t, "queue_get.txt", c.htq(t, "", "queue", "get", "emails").ok(t).stdout)
 	golden(t, "queue_get.yaml", c.htq(t, "", "queue", "get", "emails", "-o", "yaml").ok(t).stdout)
@@ -168,6 +175,9 @@ func TestScheduleCommands(t *testing.T) {
 		"--task-url", "http://127.0.0.1:9/report", "-X", "POST", "--json", `{"kind":"daily"}`, "--overlap", "allow").ok(t)
 	c.htq(t, `{"queue":"reports","cron":"@every 90s","task":{"url":"http://127.0.0.1:9/poll"},"paused":true}`,
 		"schedule", "put", "poll", "-f", "-").ok(t)
+	if r := c.htq(t, "", "__complete", "schedule", "trigger", "n").ok(t); !strings.HasPrefix(r.stdout, "nightly\n:4\n") {
+		t.Fatalf("completion of a schedule name: %q", r.stdout)
+	}
 	ls := c.htq(t, "", "schedule", "ls").ok(t).stdout
 	if !strings.Contains(ls, "nightly") || !strings.Contains(ls, "@every 90s") {
 		t.Fatalf("schedule ls:\n%s", ls)
