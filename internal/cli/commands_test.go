@@ -103,6 +103,12 @@ func TestTaskCommands(t *testing.T) {
 	if r := c.htq(t, "", "task", "retry", cr.ID).ok(t); r.stdout != "task "+cr.ID+" queued\n" {
 		t.Fatalf("retry: %q", r.stdout)
 	}
+	if r := c.htq(t, "", "task", "cancel", cr.ID, "-o", "json").ok(t); !strings.Contains(r.stdout, `"result": "cancelled"`) || !strings.Contains(r.stdout, `"state": "cancelled"`) {
+		t.Fatalf("cancel -o json: %s", r.stdout)
+	}
+	if r := c.htq(t, "", "task", "retry", cr.ID).ok(t); r.stdout != "task "+cr.ID+" queued\n" {
+		t.Fatalf("retry: %q", r.stdout)
+	}
 	if r := c.htq(t, "", "task", "retry", cr.ID); r.code != 1 || !strings.Contains(r.stderr, "task_not_dead") {
 		t.Fatalf("retry of a queued task: %+v", r)
 	}

@@ -317,10 +317,14 @@ func newTaskCancel(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			what := map[client.CancelResult]string{client.Cancelled: "cancelled", client.CancelRequested: "cancel_requested", client.DeadDeleted: "deleted"}[res]
-			return g.show(map[string]string{"id": args[0], "result": what}, func(w io.Writer) {
-				_ = t
-				_, _ = fmt.Fprintf(w, "task %s %s\n", args[0], strings.ReplaceAll(what, "_", " "))
+			out := struct {
+				ID     string       `json:"id"`
+				Result string       `json:"result"`         // cancelled, cancel_requested or deleted
+				Task   *client.Task `json:"task,omitempty"` // absent once deleted
+			}{ID: args[0], Task: t, Result: map[client.CancelResult]string{client.Cancelled: "cancelled",
+				client.CancelRequested: "cancel_requested", client.DeadDeleted: "deleted"}[res]}
+			return g.show(out, func(w io.Writer) {
+				_, _ = fmt.Fprintf(w, "task %s %s\n", out.ID, strings.ReplaceAll(out.Result, "_", " "))
 			})
 		},
 	}
