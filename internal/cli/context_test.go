@@ -19,7 +19,10 @@ func TestContexts(t *testing.T) {
 	env := map[string]string{"HOME": t.TempDir(), "XDG_CONFIG_HOME": xdg}
 	const secret = "wrong-token-never-shown"
 	runEnv(t, env, token+"\n", "context", "add", "good", "--url", c.url, "--token", "-").ok(t)
-	runEnv(t, env, "", "context", "add", "bad", "--url", c.url, "--token", secret).ok(t)
+	if r := runEnv(t, env, "", "context", "add", "bad", "--url", c.url, "--token", secret, "-o", "json").ok(t); strings.Contains(r.stdout, secret) ||
+		!strings.Contains(r.stdout, `"current": "good"`) {
+		t.Fatalf("context add -o json: %s", r.stdout)
+	}
 
 	path := filepath.Join(xdg, "htq", "config.yaml")
 	st, err := os.Stat(path)
