@@ -40,7 +40,6 @@ func newAPI(t *testing.T) string {
 	}
 	cfg := api.Config{
 		Tokens:            [][sha256.Size]byte{sha256.Sum256([]byte(token))},
-		TimeZone:          time.UTC,
 		MaxBodyBytes:      1 << 20,
 		MaxBatch:          1000,
 		Limits:            task.Limits{MaxURLBytes: 8192, MaxHeaderBytes: 65536, MaxBodyBytes: 1 << 20},

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -246,10 +247,10 @@ func (s *Server) setPaused(c echo.Context, paused bool) error {
 
 // enqueue stores tasks and records the metrics of the attempt.
 // A missing queue is created with the given configuration, if any.
-func (s *Server) enqueue(c echo.Context, queue string, tasks []store.NewTask, create *task.QueueConfig) ([]store.Enqueued, error) {
+func (s *Server) enqueue(ctx context.Context, queue string, tasks []store.NewTask, create *task.QueueConfig) ([]store.Enqueued, error) {
 	o := store.EnqueueOptions{IdempotencyWindow: s.cfg.IdempotencyWindow, CreateQueue: create}
 	start := time.Now()
-	res, err := s.st.Enqueue(c.Request().Context(), queue, tasks, o)
+	res, err := s.st.Enqueue(ctx, queue, tasks, o)
 	s.m.EnqueueDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		if r := toError(err).reason; r != "" {
@@ -258,7 +259,7 @@ func (s *Server) enqueue(c echo.Context, queue string, tasks []store.NewTask, cr
 		return nil, err
 	}
 	fresh := 0
-	debug := s.log.Enabled(c.Request().Context(), slog.LevelDebug)
+	debug := s.log.Enabled(ctx, slog.LevelDebug)
 	for _, r := range res.Tasks {
 		if !r.Existed {
 			fresh++
@@ -324,7 +325,7 @@ func (s *Server) createTask(c echo.Context) error {
 	if err != nil {
 		return s.reject(err)
 	}
-	res, err := s.enqueue(c, name, []store.NewTask{nt}, s.autoCreate())
+	res, err := s.enqueue(c.Request().Context(), name, []store.NewTask{nt}, s.autoCreate())
 	if err != nil {
 		return err
 	}
@@ -370,7 +371,7 @@ func (s *Server) createTasks(c echo.Context) error {
 		}
 		nts[i] = nt
 	}
-	res, err := s.enqueue(c, name, nts, s.autoCreate())
+	res, err := s.enqueue(c.Request().Context(), name, nts, s.autoCreate())
 	if err != nil {
 		return err
 	}

@@ -38,11 +38,9 @@ type Config struct {
 	Tokens         [][sha256.Size]byte // accepted bearer tokens (hashed)
 	ReadOnlyTokens [][sha256.Size]byte // bearer tokens that may only read (GET, HEAD)
 	InsecureNoAuth bool
-	LegacyAppKey   string
-	LegacyAppToken string
-	TimeZone       *time.Location
-	// Legacy holds the settings of the legacy protocol's queues and tasks.
-	Legacy            LegacyConfig
+	// Legacy holds the legacy protocol's own settings; the limits and
+	// queue defaults below apply to it too.
+	Legacy            legacy.Settings
 	CORSOrigins       []string // empty: no cross-origin access
 	CORSCredentials   bool
 	AllowedHosts      []string      // with InsecureNoAuth: Host names /v1 answers besides loopback
@@ -89,12 +87,25 @@ type Server struct {
 	m     *metrics.API
 	gath  prometheus.Gatherer
 	echo  *echo.Echo
+	// legacy serves the original's /api/* protocol
+	legacy *legacy.Handler
 }
 
 // New builds the API. metricsOnMain says whether /metrics is served here
 // (else the caller serves gath on its own listener).
 func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metrics.API, gath prometheus.Gatherer, metricsOnMain bool) *Server {
 	s := &Server{cfg: cfg, st: st, clock: clk, log: log, m: m, gath: gath}
+	s.legacy = legacy.NewHandler(cfg.Legacy, legacy.Shared{
+		Limits: cfg.Limits, MaxBodyBytes: cfg.MaxBodyBytes, MinVariableGap: cfg.MinVariableGap, QueueDefaults: cfg.QueueDefaults,
+	}, legacy.Deps{
+		Store: st,
+		Enqueue: func(ctx context.Context, queue string, tasks []store.NewTask, create *task.QueueConfig) error {
+			_, err := s.enqueue(ctx, queue, tasks, create)
+			return err
+		},
+		Refuse: s.refuseReadOnlyAppToken,
+		Now:    s.now, Log: log, Metrics: m,
+	})
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -124,13 +135,7 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 		e.GET("/metrics", echo.WrapHandler(httpserve.Metrics(gath)))
 	}
 
-	legacyAPI := e.Group("/api")
-	for name, h := range map[string]func(echo.Context, *legacyForm) (any, error){
-		"addQueue": s.legacyAddQueue, "deleteQueue": s.legacyDeleteQueue, "allQueue": s.legacyAllQueue,
-		"countQueue": s.legacyCountQueue, legacyAddTask: s.legacyAddTask,
-	} {
-		legacyAPI.POST("/"+name, s.legacyHandler(h))
-	}
+	s.legacy.Register(e.Group(strings.TrimSuffix(legacy.Prefix, "/")))
 
 	v1 := e.Group("/v1") // no group middleware: see authV1
 	v1.GET("/whoami", s.whoami)
@@ -220,8 +225,8 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		if r.ContentLength > int64(s.cfg.MaxBodyBytes) {
-			if strings.HasPrefix(r.URL.Path, "/api/") {
-				return s.legacyReply(c, legacyResult{Code: legacy.CodeTooLarge, Message: legacy.MsgTooLarge + "：" + strconv.Itoa(s.cfg.MaxBodyBytes) + " 字节以内"})
+			if strings.HasPrefix(r.URL.Path, legacy.Prefix) {
+				return s.legacy.TooLarge(c)
 			}
 			return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
 				Message: "request body over the limit of " + strconv.Itoa(s.cfg.MaxBodyBytes) + " bytes", reason: metrics.ReasonTooLarge}
@@ -316,18 +321,31 @@ func (s *Server) tokenKind(tok string) (full, readOnly bool) {
 // legacyHandler; config validation keeps the two apart.)
 func (s *Server) refuseReadOnlyLegacy(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !strings.HasPrefix(c.Request().URL.Path, "/api/") || len(s.cfg.ReadOnlyTokens) == 0 {
+		if !strings.HasPrefix(c.Request().URL.Path, legacy.Prefix) || len(s.cfg.ReadOnlyTokens) == 0 {
 			return next(c)
 		}
 		scheme, tok, _ := strings.Cut(strings.TrimSpace(c.Request().Header.Get("Authorization")), " ")
 		if strings.EqualFold(scheme, "Bearer") {
 			if _, ro := s.tokenKind(strings.TrimSpace(tok)); ro {
-				s.legacyRejected(c, metrics.ReasonUnauthorized)
+				s.legacy.RejectedBy(c, metrics.ReasonUnauthorized)
 				return forbiddenLegacy
 			}
 		}
 		return next(c)
 	}
+}
+
+// refuseReadOnlyAppToken refuses a legacy call whose app_token is one of
+// the read-only bearer tokens (config validation keeps the two apart; this
+// holds even if they met).
+func (s *Server) refuseReadOnlyAppToken(appToken string) error {
+	if len(s.cfg.ReadOnlyTokens) == 0 {
+		return nil
+	}
+	if _, ro := s.tokenKind(appToken); ro {
+		return forbiddenLegacy
+	}
+	return nil
 }
 
 // forbiddenLegacy answers a legacy call made with a read-only token.

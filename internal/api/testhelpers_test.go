@@ -23,6 +23,7 @@ import (
 
 	"github.com/htq/htq/internal/api"
 	"github.com/htq/htq/internal/clock"
+	"github.com/htq/htq/internal/legacy"
 	"github.com/htq/htq/internal/metrics"
 	"github.com/htq/htq/internal/redistest"
 	"github.com/htq/htq/internal/store"
@@ -65,9 +66,7 @@ type envOptions struct {
 func testConfig(zone *time.Location) api.Config {
 	return api.Config{
 		Tokens:            [][sha256.Size]byte{sha256.Sum256([]byte(testToken))},
-		LegacyAppKey:      testAppKey,
-		LegacyAppToken:    testAppToken,
-		TimeZone:          zone,
+		Legacy:            legacy.Settings{AppKey: testAppKey, AppToken: testAppToken, TimeZone: zone},
 		MaxBodyBytes:      1 << 20,
 		MaxBatch:          1000,
 		Limits:            task.Limits{MaxURLBytes: 8192, MaxHeaderBytes: 65536, MaxBodyBytes: 1 << 20},

@@ -51,7 +51,7 @@ func newCluster(t *testing.T) *cluster {
 	}
 	reg := prometheus.NewRegistry()
 	srv := api.New(api.Config{
-		Tokens: [][sha256.Size]byte{sha256.Sum256([]byte(token))}, TimeZone: time.UTC,
+		Tokens:       [][sha256.Size]byte{sha256.Sum256([]byte(token))},
 		MaxBodyBytes: 1 << 20, MaxBatch: 1000,
 		Limits:        task.Limits{MaxURLBytes: 8192, MaxHeaderBytes: 65536, MaxBodyBytes: 1 << 20},
 		QueueDefaults: task.DefaultQueueConfig(), IdempotencyWindow: time.Hour, ReadHeaderTimeout: 5 * time.Second,

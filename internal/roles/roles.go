@@ -25,6 +25,7 @@ import (
 	"github.com/htq/htq/internal/deliver"
 	"github.com/htq/htq/internal/dispatch"
 	"github.com/htq/htq/internal/httpserve"
+	"github.com/htq/htq/internal/legacy"
 	"github.com/htq/htq/internal/metrics"
 	"github.com/htq/htq/internal/schedule"
 	"github.com/htq/htq/internal/store"
@@ -145,8 +146,8 @@ func RunAPI(ctx context.Context, env *Env) error {
 	a := cfg.API
 	srv := api.New(api.Config{
 		Tokens: cfg.BearerHashes(), ReadOnlyTokens: cfg.ReadOnlyHashes(), InsecureNoAuth: a.InsecureNoAuth,
-		LegacyAppKey: a.LegacyAppKey, LegacyAppToken: a.LegacyAppToken, TimeZone: loc,
-		Legacy: api.LegacyConfig{
+		Legacy: legacy.Settings{
+			AppKey: a.LegacyAppKey, AppToken: a.LegacyAppToken, TimeZone: loc,
 			MaxAttempts: cfg.Legacy.MaxAttempts, MinGap: cfg.Legacy.MinGap.Std(),
 			StrictExecuteTime: cfg.Legacy.StrictExecuteTime,
 		},
