@@ -32,7 +32,7 @@ func deadAPI(t *testing.T, n int) (*client.Client, string) {
 	}
 	reg := prometheus.NewRegistry()
 	srv := api.New(api.Config{
-		Tokens: [][sha256.Size]byte{sha256.Sum256([]byte(token))}, TimeZone: time.UTC, MaxBodyBytes: 1 << 20, MaxBatch: 1000,
+		Tokens: [][sha256.Size]byte{sha256.Sum256([]byte(token))}, MaxBodyBytes: 1 << 20, MaxBatch: 1000,
 		Limits:        task.Limits{MaxURLBytes: 8192, MaxHeaderBytes: 65536, MaxBodyBytes: 1 << 20},
 		QueueDefaults: task.DefaultQueueConfig(), IdempotencyWindow: time.Hour, ReadHeaderTimeout: 5 * time.Second,
 	}, st, clock.Real{}, slog.New(slog.DiscardHandler), metrics.NewAPI(reg), reg, true)
