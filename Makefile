@@ -14,7 +14,7 @@ include hack/tools/tools.mk
 include hack/monitoring.mk
 include hack/k8s.mk
 
-.PHONY: help print-tools-dir build run test test-go test-system test-bench-harness check-format vet lint fuzz fuzz-short soak bench bench-quick redis clean
+.PHONY: help print-tools-dir build run test test-go test-system test-console chromium test-bench-harness check-format vet lint fuzz fuzz-short soak bench bench-quick redis clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "} {printf "  %-22s %s\n", $$1, $$2}'
@@ -33,7 +33,10 @@ run: build ## start Redis (unless HTQ_REDIS_URL is set) and the three roles loca
 redis: ## install Debian's redis-server if it is missing
 	scripts/ensure-redis.sh
 
-test: ## everything CI checks: format, vet, lint, rules and dashboard, unit and integration tests with -race, system tests (real binaries, Redis, Prometheus), brief fuzzing, the Helm chart against a real kube-apiserver; ends with a summary of the stages (scripts/test.sh)
+chromium: ## install Debian's chromium if it is missing (the console's browser tests drive it)
+	scripts/ensure-chromium.sh
+
+test: ## everything CI checks: format, vet, lint, rules and dashboard, unit and integration tests with -race, system tests (real binaries, Redis, Prometheus; the console in a real Chromium), brief fuzzing, the Helm chart against a real kube-apiserver; ends with a summary of the stages (scripts/test.sh)
 	MAKE='$(MAKE)' scripts/test.sh
 
 print-tools-dir:
@@ -46,8 +49,12 @@ test-go: ## unit and integration tests (each against its own redis-server), with
 # outlives its timeout is retried by design), so they run one at a time and
 # without the race detector, which would slow the test's own target server
 # several-fold; the binaries they start are ordinary builds anyway.
-test-system: $(PROMTOOL) $(PROMETHEUS) ## end-to-end, fault-injection and observability tests on real processes
+test-system: $(PROMTOOL) $(PROMETHEUS) chromium ## end-to-end, fault-injection and observability tests on real processes
 	HTQ_PROMTOOL='$(PROMTOOL)' HTQ_PROMETHEUS='$(PROMETHEUS)' $(GO) test -count=1 -p 1 -parallel 1 -timeout 30m ./test/...
+
+# test-system runs them too (./test/...); this runs only them.
+test-console: chromium ## the console's browser tests alone (real Chromium, API, dispatcher, Redis; screenshots in tmp/ui-screenshots)
+	$(GO) test -count=1 -p 1 -timeout 10m ./test/console/
 
 # A count, not a duration: Go 1.26's fuzzer can fail a timed run at its end
 # for no input (golang/go#75804); see scripts/fuzz.sh.

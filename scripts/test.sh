@@ -60,6 +60,7 @@ stage() { # stage <name> <make target>...
 
 total_start=$SECONDS
 stage "redis-server" redis
+stage "chromium (browser tests)" chromium
 stage "format and vet" check-format vet
 stage "unit and integration tests (race)" test-go
 stage "alert rules and dashboard" monitoring-check

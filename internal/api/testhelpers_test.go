@@ -525,6 +525,9 @@ func (e *testEnv) snapshot() map[string]string {
 	if err := e.st.FlushDue(e.ctx); err != nil {
 		e.t.Fatalf("flush due marks: %v", err)
 	}
+	if err := e.st.FlushStats(e.ctx); err != nil {
+		e.t.Fatalf("flush counters: %v", err)
+	}
 	return snapshot(e.t, e.ctx, e.rdb)
 }
 

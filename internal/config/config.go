@@ -21,6 +21,7 @@ const (
 	DefaultMaxURLBytes       = 8 << 10
 	DefaultMaxHeaderBytes    = 64 << 10
 	DefaultMaxBatch          = 1000
+	DefaultUI                = true // the browser console at /ui/
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultReadTimeout       = 30 * time.Second
 	DefaultWriteTimeout      = 30 * time.Second
@@ -123,6 +124,9 @@ type API struct {
 	ReadTimeout       task.Duration `yaml:"read_timeout"`
 	WriteTimeout      task.Duration `yaml:"write_timeout"`
 	IdleTimeout       task.Duration `yaml:"idle_timeout"`
+	// UI serves the browser console at /ui/ on Listen (DefaultUI: on). The
+	// console's files are public; every call it makes needs a token.
+	UI bool `yaml:"ui"`
 }
 
 // Dispatcher configures the dispatcher role.
@@ -212,6 +216,7 @@ func Default() *Config {
 			MaxHeaderBytes: DefaultMaxHeaderBytes, MaxBatch: DefaultMaxBatch,
 			ReadHeaderTimeout: task.Duration(DefaultReadHeaderTimeout), ReadTimeout: task.Duration(DefaultReadTimeout),
 			WriteTimeout: task.Duration(DefaultWriteTimeout), IdleTimeout: task.Duration(DefaultIdleTimeout),
+			UI: DefaultUI,
 		},
 		Dispatcher: Dispatcher{
 			Listen: DefaultRoleListen, MaxQueues: DefaultMaxQueues,

@@ -144,6 +144,7 @@ api:
   read_timeout: 2.5
   write_timeout: 3s
   idle_timeout: 1m
+  ui: false
 dispatcher:
   listen: "127.0.0.1:7001"
   id: worker-1

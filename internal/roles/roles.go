@@ -22,6 +22,7 @@ import (
 	"github.com/htq/htq/internal/buildinfo"
 	"github.com/htq/htq/internal/clock"
 	"github.com/htq/htq/internal/config"
+	"github.com/htq/htq/internal/console"
 	"github.com/htq/htq/internal/deliver"
 	"github.com/htq/htq/internal/dispatch"
 	"github.com/htq/htq/internal/httpserve"
@@ -144,6 +145,10 @@ func RunAPI(ctx context.Context, env *Env) error {
 	metrics.Build(env.Registry, "api", buildinfo.Version)
 	m := metrics.NewAPI(env.Registry)
 	a := cfg.API
+	var ui http.Handler
+	if a.UI {
+		ui = console.Handler()
+	}
 	srv := api.New(api.Config{
 		Tokens: cfg.BearerHashes(), ReadOnlyTokens: cfg.ReadOnlyHashes(), InsecureNoAuth: a.InsecureNoAuth,
 		Legacy: legacy.Settings{
@@ -158,6 +163,7 @@ func RunAPI(ctx context.Context, env *Env) error {
 		QueueDefaults: cfg.QueueDefaults(), IdempotencyWindow: cfg.Queues.IdempotencyWindow.Std(),
 		ReadHeaderTimeout: a.ReadHeaderTimeout.Std(), ReadTimeout: a.ReadTimeout.Std(),
 		WriteTimeout: a.WriteTimeout.Std(), IdleTimeout: a.IdleTimeout.Std(), Version: buildinfo.Version,
+		UI: ui,
 	}, st, env.Clock, env.Log, m, env.Registry, a.MetricsListen == "")
 
 	l, err := listen(ctx, a.Listen)

@@ -258,7 +258,11 @@ func (o *Owned) Complete(ctx context.Context, c *Completion) (*Next, error) {
 	if err != nil {
 		return nil, fmt.Errorf("complete %s: %w", l.Queue, err)
 	}
-	return parseNext(l.Queue, v)
+	n, err := parseNext(l.Queue, v)
+	if err == nil && n.Status != NextStale {
+		s.countOutcome(c.Outcome, s.nowMs())
+	}
+	return n, err
 }
 
 func parseNext(queue string, v any) (*Next, error) {

@@ -32,6 +32,7 @@ import (
 //	<prefix>{pNNN}:r:<name>    HASH   a schedule of a queue of the partition: definition, version, next
 //	                                  instant, last run
 //	<prefix>{pNNN}:hint        shard channel: "<queue>" when a queue got work nobody owns (SPUBLISH)
+//	<prefix>{pNNN}:ev          shard channel: task events of the partition's queues (events.go)
 //
 // and a few global keys, each a single key of its own (see global):
 //
@@ -47,6 +48,9 @@ import (
 //	                           "r<partition>:<ms>" when its earliest schedule instant does
 //	<prefix>hint:members       channel: a dispatcher joined or left
 //	<prefix>hint:c:<consumer>  channel "<queue>": work for a queue that consumer owns and has room in
+//	<prefix>stats:m:<minute>   HASH   outcomes finished in that Unix minute: succeeded, failed, dead (TTL 3 h)
+//	<prefix>stats:backlog      HASH   the overview's backlog snapshot (counts, queues, at)
+//	<prefix>stats:backlog:lock STRING one backlog refresh at a time (PX)
 //	<prefix>leader             STRING scheduler leader lock (redsync)
 //	<prefix>leader:term        STRING leader term counter
 //
@@ -131,6 +135,10 @@ func (k *Keys) Seqs(p int) string { return k.tags[p] + "seqs" }
 // HintChannel is the shard channel where partition p's queues that got work
 // nobody owns are announced.
 func (k *Keys) HintChannel(p int) string { return k.tags[p] + "hint" }
+
+// EventChannel is the shard channel where partition p's task events are
+// published.
+func (k *Keys) EventChannel(p int) string { return k.tags[p] + "ev" }
 
 // global names a key or channel that belongs to no partition.
 func (k *Keys) global(name string) string { return k.prefix + name }

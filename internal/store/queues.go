@@ -104,8 +104,19 @@ func isBenign(err error) bool {
 // (empty: from the start), and whether more follow. It reads the names
 // index one page at a time: the cost is the page's, not all queues'.
 func (s *Store) ListQueues(ctx context.Context, after string, limit int) ([]*QueueInfo, bool, error) {
-	minLex := "-"
-	if after != "" {
+	return s.ListQueuesPrefix(ctx, "", after, limit)
+}
+
+// ListQueuesPrefix is ListQueues restricted to the names that start with
+// prefix (a range of the sorted name index: its cost follows the page, not
+// the number of queues).
+func (s *Store) ListQueuesPrefix(ctx context.Context, prefix, after string, limit int) ([]*QueueInfo, bool, error) {
+	minLex, maxLex := "-", "+"
+	if prefix != "" {
+		// no UTF-8 name holds the byte 0xff: every name with the prefix sorts below this
+		minLex, maxLex = "["+prefix, "["+prefix+"\xff"
+	}
+	if after != "" && (prefix == "" || after >= prefix) {
 		minLex = "(" + after
 	}
 	var out []*QueueInfo
@@ -114,7 +125,7 @@ func (s *Store) ListQueues(ctx context.Context, after string, limit int) ([]*Que
 		if limit <= 0 {
 			want = 1000
 		}
-		names, err := s.rdb.ZRangeByLex(ctx, s.keys.Names(), &redis.ZRangeBy{Min: minLex, Max: "+", Count: int64(want)}).Result()
+		names, err := s.rdb.ZRangeByLex(ctx, s.keys.Names(), &redis.ZRangeBy{Min: minLex, Max: maxLex, Count: int64(want)}).Result()
 		if err != nil {
 			return nil, false, fmt.Errorf("list queues: %w", err)
 		}

@@ -27,6 +27,7 @@ type Store struct {
 	loaded atomic.Bool
 	group  *batcher // the hot scripts, sent together when called together
 	due    *dueMarker
+	stats  *minuteCounter // per-minute outcome counters (stats.go)
 }
 
 // New returns a store over a Redis client. Call Init before use, Close
@@ -37,7 +38,7 @@ func New(rdb redis.UniversalClient, keyPrefix string, clk clock.Clock) (*Store, 
 		return nil, err
 	}
 	keys := NewKeys(keyPrefix)
-	st := &Store{rdb: rdb, keys: keys, sc: sc, clock: clk, due: newDueMarker(rdb, keys)}
+	st := &Store{rdb: rdb, keys: keys, sc: sc, clock: clk, due: newDueMarker(rdb, keys), stats: newMinuteCounter(rdb, keys)}
 	st.group = &batcher{rdb: rdb, onErr: st.Init}
 	return st, nil
 }
@@ -76,6 +77,7 @@ func (s *Store) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s.due.close(ctx)
+	s.stats.close(ctx)
 	return s.rdb.Close()
 }
 

@@ -38,6 +38,15 @@ local function spec_key(pp, id) return pp .. 't:' .. id end
 local function state_key(pp, id) return pp .. 'u:' .. id end
 local function hint_channel(pp) return pp .. 'hint' end
 
+-- event announces a task event on the partition's event channel (see
+-- events.go): one SPUBLISH, which costs a dictionary lookup when nobody
+-- listens. The payload is "<type>\n<ids>\n<ms>\n<attempt>\n<status>\n<queue>",
+-- ids comma-separated (several for one enqueue), the queue last (names
+-- hold no control characters, but may hold anything else).
+local function event(pp, typ, ids, q, nowS, a, sc)
+  redis.call('SPUBLISH', pp .. 'ev', typ .. '\n' .. ids .. '\n' .. nowS .. '\n' .. (a or '') .. '\n' .. (sc or '') .. '\n' .. q)
+end
+
 -- idem_key is the key that remembers the task an idempotency key created in
 -- queue q (created: the queue's creation time, so a re-created queue starts
 -- afresh).
@@ -255,6 +264,7 @@ local function deliver(c, eid, tid, out)
   local a = (tonumber(st[7]) or 0) + 1
   local tmo = spec_timeout(spec) or c.tmo
   redis.call('HSET', skey, 'st', 'active', 'ts', c.nowS, 'dl', c.now + tmo, 'a', a)
+  event(pp, 'started', tid, string.sub(c.meta, #pp + 3), c.nowS, a)
   local since = 0
   if st[1] == 'queued' then since = st[3] elseif st[1] == 'retrying' then since = st[4] end
   local n = #out

@@ -44,7 +44,7 @@ if ARGV[19] == '1' then
 end
 
 local skey = state_key(pp, tid)
-local s = redis.call('HMGET', skey, 'cx', 'h', 'rt', 'keep')
+local s = redis.call('HMGET', skey, 'cx', 'h', 'rt', 'keep', 'a')
 if s[1] == '1' and outcome ~= 'succeeded' and outcome ~= 'dead' then
   outcome = 'cancelled'
   whenS = s[4] or '0'
@@ -62,6 +62,7 @@ if outcome == 'hold' then
   -- A repeated call (the caller lost the first reply) finds nothing to do
   -- differently: the entry stays pending either way.
   redis.call('HSET', skey, 'st', 'retrying', 'rt', whenS, 'ts', nowS, unpack(fields))
+  event(pp, 'failed', tid, q, nowS, s[5], ARGV[17])
   return reply({'held', redis.call('HGET', meta, 'ver') or '0'})
 end
 
@@ -72,6 +73,11 @@ if redis.call('XACK', stream, GROUP, eid) == 0 then
   return reply(more(pp, meta, stream, lease, ready, q, consumer, now, want, nowS, ARGV[20]))
 end
 redis.call('XDEL', stream, eid)
+if outcome == 'succeeded' or outcome == 'again' then
+  event(pp, 'succeeded', tid, q, nowS, s[5], ARGV[17])
+elseif outcome ~= 'cancelled' then
+  event(pp, outcome == 'dead' and 'dead' or 'failed', tid, q, nowS, s[5], ARGV[17])
+end
 if outcome == 'succeeded' or outcome == 'cancelled' or outcome == 'dead' then
   finish(pp, tid, outcome, nowS, whenS, fields, s[1] ~= false or s[3] ~= false)
   if outcome == 'dead' and when > 0 then

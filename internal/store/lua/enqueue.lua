@@ -60,6 +60,7 @@ if maxbl > 0 then
 end
 
 local out = {'ok', m[3] or 'realtime', isnew}
+local created = {}
 local seen = {}
 local now_added, first_due = false, nil
 -- A task due now goes behind the queue's tasks that fell due earlier but
@@ -91,6 +92,7 @@ for i = 1, n do
     out[#out + 1] = 1
   else
     id = new_task(pp, counter, parthex, q, payload)
+    created[#created + 1] = id
     if due <= now and due_now() then
       redis.call('XADD', stream, '*', 't', id)
       now_added = true
@@ -117,4 +119,5 @@ if first_due then
   end
 end
 if now_added then announce(pp, meta, lease, ready, q, now, {m[4], m[5]}) end
+if #created > 0 then event(pp, 'created', table.concat(created, ','), q, ARGV[3]) end
 return reply(out)
