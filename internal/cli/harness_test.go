@@ -94,7 +94,7 @@ func runTerm(t *testing.T, terminal bool, env map[string]string, stdin string, a
 	t.Helper()
 	var out, errOut bytes.Buffer
 	var in io.Reader = strings.NewReader(stdin)
-	err := cli.Execute(context.Background(), cli.Env{Stdout: &out, Stderr: &errOut, Stdin: in, IsTerminal: terminal,
+	err := cli.Execute(context.Background(), cli.Env{Stdout: &out, Stderr: &errOut, Stdin: in, IsTerminal: terminal, ColorOut: terminal,
 		Getenv: func(k string) string { return env[k] }}, args)
 	if err != nil {
 		errOut.WriteString("htq: " + cli.Message(err) + "\n")
