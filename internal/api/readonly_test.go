@@ -155,3 +155,73 @@ func TestOpenAPIDocumentsReadOnly403(t *testing.T) {
 		t.Fatalf("only %d changing operations found", n)
 	}
 }
+
+// TestGetTaskShowsRequest: GET /v1/tasks/{id} shows the headers in order
+// and the body as they will be sent; a read-only token sees that a
+// credential header is there, not its value.
+func TestGetTaskShowsRequest(t *testing.T) {
+	t.Parallel()
+	e := newReadOnlyEnv(t)
+	e.putQueue("q", map[string]any{})
+	raw := e.addTask("q", map[string]any{"url": "http://example.com/x", "method": "POST",
+		"headers": map[string]any{"Authorization": "Bearer target-secret", "X-Shop": "<b>main</b>"},
+		"body":    map[string]any{"order": 42}})
+	form := e.addTask("q", map[string]any{"url": "http://example.com/f", "method": "POST", "form": map[string]any{"a": "1"}})
+	bin := e.addTask("q", map[string]any{"url": "http://example.com/b", "method": "POST", "body_base64": "AP8="})
+
+	type field struct{ Name, Value string }
+	type request struct {
+		Headers    []field `json:"headers"`
+		BodyKind   string  `json:"body_kind"`
+		Body       *string `json:"body"`
+		BodyBase64 string  `json:"body_base64"`
+		Form       []field `json:"form"`
+	}
+	get := func(id, token string) request {
+		var out struct {
+			Request *request `json:"request"`
+		}
+		e.must(e.rest(http.MethodGet, "/v1/tasks/"+id, nil, "Authorization", "Bearer "+token), http.StatusOK, &out)
+		if out.Request == nil {
+			t.Fatalf("GET /v1/tasks/%s has no request", id)
+		}
+		return *out.Request
+	}
+	full := get(raw.ID, testToken)
+	header := func(r request, name string) string {
+		for _, h := range r.Headers {
+			if strings.EqualFold(h.Name, name) {
+				return h.Value
+			}
+		}
+		return "(absent)"
+	}
+	if header(full, "Authorization") != "Bearer target-secret" || header(full, "X-Shop") != "<b>main</b>" {
+		t.Errorf("full token: headers %+v", full.Headers)
+	}
+	if full.BodyKind != "raw" || full.Body == nil || *full.Body != `{"order":42}` {
+		t.Errorf("full token: body %q (%s)", deref(full.Body), full.BodyKind)
+	}
+	ro := get(raw.ID, testReadOnlyToken)
+	if header(ro, "Authorization") != api.Redacted || header(ro, "X-Shop") != "<b>main</b>" {
+		t.Errorf("read-only token: headers %+v, want the Authorization value redacted only", ro.Headers)
+	}
+	if f := get(form.ID, testToken); len(f.Form) != 1 || f.Form[0] != (field{"a", "1"}) || f.Body != nil {
+		t.Errorf("form task: %+v", f)
+	}
+	if b := get(bin.ID, testToken); b.BodyBase64 != "AP8=" || b.Body != nil {
+		t.Errorf("binary body: %+v", b)
+	}
+	// lists stay light: no request in them
+	r := e.rest(http.MethodGet, "/v1/queues/q/tasks", nil)
+	if strings.Contains(string(r.body), `"request"`) {
+		t.Errorf("a list carries the requests: %s", r.body)
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "(nil)"
+	}
+	return *s
+}

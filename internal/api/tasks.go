@@ -38,6 +38,54 @@ type taskJSON struct {
 	FinishedAt      *time.Time     `json:"finished_at,omitempty"`
 	CancelRequested bool           `json:"cancel_requested,omitempty"`
 	History         []attemptJSON  `json:"history"`
+	// Request is the rest of what is sent (GET /v1/tasks/{id} only).
+	Request *requestJSON `json:"request,omitempty"`
+}
+
+// requestJSON is a task's headers and body as they will be sent: the
+// headers in order (a name may repeat), and the body as text, as bytes in
+// base64, or as form fields sent multipart or urlencoded.
+type requestJSON struct {
+	Headers    []fieldJSON `json:"headers"`
+	BodyKind   string      `json:"body_kind,omitempty"` // raw, multipart, urlencoded
+	Body       *string     `json:"body,omitempty"`
+	BodyBase64 []byte      `json:"body_base64,omitempty"`
+	Form       []fieldJSON `json:"form,omitempty"`
+}
+
+type fieldJSON struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// redactedHeaders carry credentials of the target: a read-only token sees
+// that they are there, not their values.
+var redactedHeaders = map[string]bool{"authorization": true, "proxy-authorization": true, "cookie": true,
+	"x-api-key": true, "x-auth-token": true}
+
+// Redacted stands for a header value a read-only token may not see.
+const Redacted = "(redacted: read-only token)"
+
+func toRequestJSON(sp *task.Spec, readOnly bool) *requestJSON {
+	r := &requestJSON{Headers: []fieldJSON{}, BodyKind: string(sp.BodyKind)}
+	for _, h := range sp.Header {
+		v := h.Value
+		if readOnly && redactedHeaders[strings.ToLower(h.Name)] {
+			v = Redacted
+		}
+		r.Headers = append(r.Headers, fieldJSON{Name: h.Name, Value: v})
+	}
+	switch {
+	case len(sp.BodyBinary) > 0:
+		r.BodyBase64 = sp.BodyBinary
+	case sp.BodyKind == task.BodyRaw:
+		b := sp.Body
+		r.Body = &b
+	}
+	for _, f := range sp.Form {
+		r.Form = append(r.Form, fieldJSON{Name: f.Name, Value: f.Value})
+	}
+	return r
 }
 
 type attemptJSON struct {
@@ -316,7 +364,9 @@ func (s *Server) getTask(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toTaskJSON(ti))
+	j := toTaskJSON(ti)
+	j.Request = toRequestJSON(ti.Spec, isReadOnly(c))
+	return c.JSON(http.StatusOK, j)
 }
 
 func (s *Server) cancelTask(c echo.Context) error {

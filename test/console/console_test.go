@@ -350,22 +350,23 @@ func TestXSSRendersAsText(t *testing.T) {
 	if got := b.text(`[data-testid=task-url]`); got != taskURL {
 		t.Fatalf("task page shows the URL as %q, want %q", got, taskURL)
 	}
-	// Headers and body appear when the API returns them with the task.
-	tv := e.getTask(id)
-	if tv.Headers != nil {
-		if got := b.text(`[data-testid=task-headers]`); !strings.Contains(got, xssScript+xssImg) {
-			t.Fatalf("task page shows the headers as %q", got)
-		}
+	// The request as it will be sent: headers and body, as text.
+	if tv := e.getTask(id); tv.Request == nil || tv.Request.Body == nil || len(tv.Request.Headers) == 0 {
+		t.Fatalf("GET /v1/tasks/%s shows no request: %+v", id, tv.Request)
 	}
-	if tv.Body != nil {
-		if got := b.text(`[data-testid=task-body]`); !strings.Contains(got, xssScript+xssImg) {
-			t.Fatalf("task page shows the body as %q", got)
-		}
+	if got := b.text(`[data-testid=task-headers]`); !strings.Contains(got, "X-Evil") || !strings.Contains(got, xssScript+xssImg) {
+		t.Fatalf("task page shows the headers as %q", got)
+	}
+	if got := b.text(`[data-testid=task-body]`); got != xssScript+xssImg {
+		t.Fatalf("task page shows the body as %q", got)
 	}
 	b.run("curl", click(`[data-testid=copy-curl]`), waitVisible(`[data-testid=curl]`))
 	curl := b.text(`[data-testid=curl]`)
-	if !strings.Contains(curl, `'`+strings.ReplaceAll(taskURL, `'`, `'\''`)+`'`) {
-		t.Fatalf("curl does not quote the URL: %q", curl)
+	q := func(s string) string { return `'` + strings.ReplaceAll(s, `'`, `'\''`) + `'` }
+	for _, want := range []string{q(taskURL), "-H " + q("X-Evil: "+xssScript+xssImg), "--data-binary " + q(xssScript+xssImg)} {
+		if !strings.Contains(curl, want) {
+			t.Fatalf("curl %q lacks %s", curl, want)
+		}
 	}
 	b.screenshot("TestXSSRendersAsText")
 	clean("task page")

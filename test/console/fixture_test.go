@@ -78,8 +78,10 @@ type taskView struct {
 	History  []struct {
 		Status int `json:"status"`
 	} `json:"history"`
-	Headers any `json:"headers"`
-	Body    any `json:"body"`
+	Request *struct {
+		Headers []struct{ Name, Value string } `json:"headers"`
+		Body    *string                        `json:"body"`
+	} `json:"request"`
 }
 
 func (e *env) getTask(id string) taskView {

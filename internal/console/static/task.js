@@ -23,13 +23,27 @@ export function headerPairs(hs) {
 // shellQuote quotes s for a POSIX shell.
 function shellQuote(s) { return "'" + String(s).replace(/'/g, "'\\''") + "'"; }
 
+// requestOf is what GET /v1/tasks/{id} says is sent besides the method and
+// URL (its "request" object): headers and form as [name, value] pairs in
+// order, the body as text or base64, and how a form is sent.
+export function requestOf(t) {
+  const r = t.request;
+  if (!r) return null;
+  return {
+    headers: headerPairs(r.headers), kind: r.body_kind || '',
+    form: r.form ? headerPairs(r.form) : null, body: typeof r.body === 'string' ? r.body : null,
+    bodyBase64: r.body_base64 || '',
+  };
+}
+
 // curl is the command that sends the task's request as HTQ would.
 export function curl(t) {
+  const r = requestOf(t) || { headers: [], form: null, body: null, bodyBase64: '', kind: '' };
   const parts = ['curl', '-X', t.method || 'POST', shellQuote(t.url)];
-  for (const [k, v] of headerPairs(t.headers)) parts.push('-H', shellQuote(`${k}: ${v}`));
-  if (t.form) for (const [k, v] of Object.entries(t.form)) parts.push('--data-urlencode', shellQuote(`${k}=${v}`));
-  else if (typeof t.body === 'string' && t.body !== '') parts.push('--data-binary', shellQuote(t.body));
-  else if (t.body_base64) parts.splice(0, 0, `printf %s ${shellQuote(t.body_base64)} | base64 -d |`), parts.push('--data-binary', '@-');
+  for (const [k, v] of r.headers) parts.push('-H', shellQuote(`${k}: ${v}`));
+  if (r.form) for (const [k, v] of r.form) parts.push(r.kind === 'multipart' ? '-F' : '--data-urlencode', shellQuote(`${k}=${v}`));
+  else if (r.body !== null && r.body !== '') parts.push('--data-binary', shellQuote(r.body));
+  else if (r.bodyBase64) parts.splice(0, 0, `printf %s ${shellQuote(r.bodyBase64)} | base64 -d |`), parts.push('--data-binary', '@-');
   return parts.join(' ');
 }
 
@@ -66,7 +80,7 @@ function dl(pairs) {
 function draw(body, t, reload) {
   const cmd = curl(t);
   const curlBox = h('pre', { class: 'curl', 'data-testid': 'curl', hidden: true, text: cmd });
-  const headers = headerPairs(t.headers);
+  const req = requestOf(t);
   append(body,
     h('h1', {}, 'Task ', h('code', { 'data-testid': 'task-id', text: t.id }), ' ', h('span', { 'data-testid': 'task-state' }, badge(t.state))),
     h('div', { class: 'toolbar' },
@@ -98,13 +112,12 @@ function draw(body, t, reload) {
         ['Queue', link(t.queue, 'queue', t.queue)],
         ['Method', h('code', { text: t.method || 'POST' })],
         ['URL', h('code', { class: 'url', 'data-testid': 'task-url', text: t.url })],
-        t.headers !== undefined ? ['Headers', headers.length ? h('table', { class: 'headers', 'data-testid': 'task-headers' },
-          h('tbody', {}, headers.map(([k, v]) => h('tr', {}, h('th', { text: k }), h('td', { text: v }))))) : h('span', { class: 'muted', text: 'none' })] : null,
-        t.form ? ['Form', h('pre', { 'data-testid': 'task-form', text: Object.entries(t.form).map(([k, v]) => `${k}=${v}`).join('\n') })] : null,
-        t.body !== undefined ? ['Body', h('pre', { class: 'body', 'data-testid': 'task-body', text: typeof t.body === 'string' ? t.body : JSON.stringify(t.body, null, 2) })] : null,
-        t.body_base64 ? ['Body (base64)', h('pre', { class: 'body', text: t.body_base64 })] : null,
-      ]),
-      t.headers === undefined && t.body === undefined ? h('p', { class: 'muted', text: 'This server does not show task headers and bodies (GET /v1/tasks/{id} has no headers or body field).' }) : null),
+        req ? ['Headers', req.headers.length ? h('table', { class: 'headers', 'data-testid': 'task-headers' },
+          h('tbody', {}, req.headers.map(([k, v]) => h('tr', {}, h('th', { text: k }), h('td', { text: v }))))) : h('span', { class: 'muted', text: 'none' })] : null,
+        req && req.form ? [`Form (${req.kind || 'urlencoded'})`, h('pre', { 'data-testid': 'task-form', text: req.form.map(([k, v]) => `${k}=${v}`).join('\n') })] : null,
+        req && req.body !== null ? ['Body', h('pre', { class: 'body', 'data-testid': 'task-body', text: req.body })] : null,
+        req && req.bodyBase64 ? ['Body (base64)', h('pre', { class: 'body', 'data-testid': 'task-body', text: req.bodyBase64 })] : null,
+      ])),
     h('section', {}, h('h2', { text: 'State' }),
       dl([
         ['State', badge(t.state)], ['Attempts', `${t.attempts}${t.max_attempts ? ' of ' + t.max_attempts : ''}`],
