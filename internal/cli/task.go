@@ -214,6 +214,20 @@ func taskDetail(w io.Writer, t *client.Task) {
 	row(w, "last_status:", httpStatus(t.LastStatus))
 	row(w, "last_error:", t.LastError)
 	row(w, "finished_at:", t.FinishedAt)
+	if r := t.Request; r != nil {
+		for _, h := range r.Headers {
+			row(w, "header:", h.Name+": "+h.Value)
+		}
+		for _, f := range r.Form {
+			row(w, "form:", f.Name+"="+f.Value)
+		}
+		switch {
+		case r.Body != nil:
+			row(w, "body:", *r.Body)
+		case r.BodyBase64 != "":
+			row(w, "body_base64:", r.BodyBase64)
+		}
+	}
 	if len(t.History) > 0 {
 		row(w)
 		row(w, "ATTEMPT", "AT", "STATUS", "LATENCY", "ERROR")
