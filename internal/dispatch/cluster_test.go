@@ -14,6 +14,7 @@ import (
 
 	"github.com/htq/htq/internal/dispatch"
 	"github.com/htq/htq/internal/metrics"
+	"github.com/htq/htq/internal/store"
 	"github.com/htq/htq/internal/task"
 )
 
@@ -212,5 +213,41 @@ func TestNoYieldWhileOthersHaveRoom(t *testing.T) {
 		testutil.ToFloat64(b.m.Leases.WithLabelValues(metrics.LeaseTaken))
 	if taken > n+1+3 {
 		t.Fatalf("queues were taken %v times for %d wake-ups and one busy queue: the busy queue yielded while b had room", taken, n)
+	}
+}
+
+// TestAHintWithoutASlotIsHandedBack: a wake-up whose hint reached a
+// dispatcher is out of the pollers' sight for store.HintGrace; when that
+// dispatcher has no free slot, it hands the queue back at once, so the queue
+// is taken as soon as a slot frees, not a grace later.
+func TestAHintWithoutASlotIsHandedBack(t *testing.T) {
+	e := newEnv(t)
+	rc := newRecorder(t)
+	release := newGate(t)
+	var started atomic.Int32
+	rc.handle = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Header.Get("X-HTQ-Queue") == "long" {
+			started.Add(1)
+			release.wait()
+		}
+		return false
+	}
+	e.queue("long", nil)
+	e.queue("next", nil)
+	e.dispatcher("a", func(c *dispatch.Config) { c.MaxQueues, c.PollMax = 1, 10*time.Second })
+	waitFor(t, "a to register", 5*time.Second, func() bool {
+		live, err := e.st.LiveDispatchers(t.Context())
+		return err == nil && len(live) == 1
+	})
+	time.Sleep(300 * time.Millisecond) //nolint:forbidigo // a subscribed its partitions' hints
+	e.push("long", rc.url("long", 0))
+	waitFor(t, "the long call", 5*time.Second, func() bool { return started.Load() == 1 })
+	e.push("next", rc.url("next", 0))  // its hint finds no slot
+	time.Sleep(100 * time.Millisecond) //nolint:forbidigo // the hint is handled
+	freed := time.Now()
+	release.open()
+	waitFor(t, "both calls", 5*time.Second, func() bool { return rc.count() == 2 })
+	if took := time.Since(freed); took > store.HintGrace/2 {
+		t.Fatalf("the waiting queue was taken %v after the slot freed: it waited out the hint's grace", took)
 	}
 }

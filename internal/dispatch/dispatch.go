@@ -66,6 +66,10 @@ type Dispatcher struct {
 	running  atomic.Bool
 	drainCh  chan struct{} // closed when draining starts
 
+	// lookAhead: hints may have been lost; the next poll also takes its
+	// first-choice partitions' queues within store.HintGrace.
+	lookAhead atomic.Bool
+
 	// wrap, when set (by tests, before Run), wraps every owner's writer.
 	wrap func(queueWriter) queueWriter
 

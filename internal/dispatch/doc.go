@@ -34,7 +34,11 @@
 // delivery plus the queue's current timeout, plus RecoveryGrace: never while
 // the old call may still run, whatever happened to the queue's timeout in
 // between. A clean release (the owner knows none of its calls runs) lets the
-// next owner take the entries at once.
+// next owner take the entries at once. Only the last claimer can hold
+// pending entries (a claim takes over every pending one), and an owner that
+// releases with none pending removes the meta's 'cons' with its stream
+// consumer: a claim that finds no 'cons' skips the recovery checks (the
+// common wake-up of an idle queue).
 //
 // # Finding work
 //
@@ -48,6 +52,19 @@
 // owned needs no hint (its owner reads it next), except when its owner said
 // it has room while its calls run (concurrency > 1): then the owner is told
 // on its own channel.
+//
+// A wake-up whose hint reached a dispatcher (SPUBLISH counted a receiver)
+// is listed store.HintGrace ahead, in the ready index and the due index: the
+// dispatcher that heard it claims the queue at once, so pollers looking at
+// the partition for it would only pay a settle per wake-up. When it cannot
+// claim (no free slot, shutting down, its own owner of the queue still
+// exiting) it hands the queue back to the pollers at once (store.Unhint).
+// What remains is a hint lost after Redis sent it: a subscriber's full
+// buffer or lost connection signals a resync, and the next look then also
+// takes the dispatcher's first-choice partitions' queues listed within
+// HintGrace; a dispatcher that dies between hearing a hint and claiming
+// leaves the queue to the pollers HintGrace later. A hint nobody heard
+// lists the queue at once.
 //
 // The safety net is the due index of the ready indexes (store.DueKind): a
 // look at it reads one key, whatever the number of queues or partitions. A

@@ -20,16 +20,14 @@ func (d *Dispatcher) handleHints(intake, calls context.Context, hints *store.Hin
 		case <-intake.Done():
 			return
 		case <-hints.Resync():
+			// A lost hint's queue is out of the pollers' sight for up to
+			// store.HintGrace: look that far ahead.
+			d.lookAhead.Store(true)
 			d.pokePoller()
 		case h := <-hints.C():
 			switch h.Kind {
 			case store.HintQueue:
-				// No slot: the queue stays in the ready index, where the
-				// next dispatchers in its partition's order find it, and
-				// this one when a slot frees.
-				if d.tryClaim(intake, calls, h.Queue) == claimNoSlot {
-					d.waiting.Store(true)
-				}
+				d.onHint(intake, calls, h.Queue)
 			case store.HintOwned:
 				if o := d.ownerOf(h.Queue); o != nil {
 					o.wakeUp()
@@ -41,6 +39,30 @@ func (d *Dispatcher) handleHints(intake, calls context.Context, hints *store.Hin
 				}
 			}
 		}
+	}
+}
+
+// onHint claims a queue that got work. When it cannot (no slot, shutting
+// down, or its previous owner here is still exiting), it hands the queue
+// back to the pollers at once (the hint set it out of their sight for
+// store.HintGrace): the next dispatchers in its partition's order find it,
+// and this one when a slot frees.
+func (d *Dispatcher) onHint(intake, calls context.Context, q string) {
+	res := d.tryClaim(intake, calls, q)
+	if res == claimNoSlot {
+		d.waiting.Store(true)
+	}
+	if res != claimNoSlot && res != claimBusy {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(intake), d.cfg.LeaseTTL)
+	defer cancel()
+	if err := d.st.Unhint(ctx, q); err != nil {
+		// the queue's due entry still covers it, HintGrace later
+		d.log.Warn("hand back a hinted queue", "queue", q, "err", err)
+	}
+	if res == claimBusy {
+		d.pokePoller() // its owner's exit may be over by then
 	}
 }
 
@@ -82,7 +104,11 @@ const (
 // pollOnce acts on the due partitions it may act on and returns how long to
 // wait for the next look.
 func (d *Dispatcher) pollOnce(intake, calls context.Context) time.Duration {
-	due, later, err := d.st.Due(intake, store.DueReady, pollLimit, pollPeek)
+	var ahead time.Duration
+	if d.lookAhead.Swap(false) {
+		ahead = store.HintGrace
+	}
+	due, later, err := d.st.DueAhead(intake, store.DueReady, pollLimit, pollPeek, ahead)
 	if err != nil {
 		if intake.Err() == nil {
 			d.log.Warn("poll due partitions", "err", err)
@@ -103,11 +129,15 @@ func (d *Dispatcher) pollOnce(intake, calls context.Context) time.Duration {
 			break
 		}
 		mayAt := e.Time().Add(r.delay(e.Partition, d.cfg.FallbackDelay))
+		partAhead := time.Duration(0)
 		if now.Before(mayAt) {
-			earlier(mayAt) // a dispatcher before us has until then
-			continue
+			if ahead == 0 || r.delay(e.Partition, d.cfg.FallbackDelay) > 0 {
+				earlier(mayAt) // a dispatcher before us has until then
+				continue
+			}
+			partAhead = ahead // ours first: a hint of it may have been lost
 		}
-		switch d.takePartition(intake, calls, e) {
+		switch d.takePartition(intake, calls, e, partAhead) {
 		case partitionNoSlot:
 			waiting = true
 			// Waited past every dispatcher's turn and past the yield time:
@@ -142,14 +172,15 @@ const (
 	partitionError
 )
 
-// takePartition claims a due partition's claimable queues, oldest first,
-// while slots are free, then settles the partition's due entry.
-func (d *Dispatcher) takePartition(intake, calls context.Context, e store.DueEntry) partitionResult {
+// takePartition claims a due partition's claimable queues (those due by
+// ahead from now), oldest first, while slots are free, then settles the
+// partition's due entry.
+func (d *Dispatcher) takePartition(intake, calls context.Context, e store.DueEntry, ahead time.Duration) partitionResult {
 	free := d.freeSlots()
 	if free == 0 {
 		return partitionNoSlot
 	}
-	ready, err := d.st.ReadyIn(intake, e.Partition, min(free+8, 64))
+	ready, err := d.st.ReadyIn(intake, e.Partition, min(free+8, 64), ahead)
 	if err != nil {
 		if intake.Err() == nil {
 			d.log.Warn("read ready queues", "partition", e.Partition, "err", err)
@@ -182,9 +213,10 @@ func (d *Dispatcher) takePartition(intake, calls context.Context, e store.DueEnt
 type claimResult int
 
 const (
-	claimOK claimResult = iota
-	claimNone
-	claimNoSlot
+	claimOK     claimResult = iota
+	claimNone               // claimed and found nothing to do, or Redis failed
+	claimNoSlot             // no free slot
+	claimBusy               // this dispatcher owns or is claiming the queue, or is shutting down
 )
 
 // tryClaim claims a queue if a slot is free and starts its owner.
@@ -192,7 +224,7 @@ func (d *Dispatcher) tryClaim(intake, calls context.Context, q string) claimResu
 	d.mu.Lock()
 	if _, owned := d.owned[q]; owned || d.claiming[q] || d.draining.Load() {
 		d.mu.Unlock()
-		return claimNone
+		return claimBusy
 	}
 	select {
 	case d.slots <- struct{}{}:

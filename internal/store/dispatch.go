@@ -409,11 +409,31 @@ type ReadyQueue struct {
 	Since time.Time // when it became claimable: older first is fair
 }
 
+// HintGrace is how long the pollers leave alone a queue whose wake-up hint
+// reached a dispatcher (HINT_GRACE in lua/common.lua): its ready-index entry,
+// and the partition's due entry, are set that far ahead. The dispatcher that
+// heard the hint claims the queue at once or calls Unhint; the grace only
+// delays the safety net for a hint lost after Redis sent it (a subscriber's
+// full buffer or lost connection, which signal Hints.Resync: a poller then
+// looks HintGrace ahead; or a dispatcher that died before its claim).
+const HintGrace = 2 * time.Second
+
+// Unhint gives a queue whose hint this dispatcher heard but could not act on
+// back to the pollers at once (see lua/unhint.lua).
+func (s *Store) Unhint(ctx context.Context, queue string) error {
+	k := s.keys.Queue(queue)
+	if _, err := s.run(ctx, s.sc.unhint, k.Partition, []string{k.Ready, k.Lease}, queue, s.nowMs()); err != nil {
+		return fmt.Errorf("unhint %s: %w", queue, err)
+	}
+	return nil
+}
+
 // ReadyIn returns, oldest first, up to limit queues of partition p that may
-// be claimed now.
-func (s *Store) ReadyIn(ctx context.Context, p, limit int) ([]ReadyQueue, error) {
+// be claimed now, or by ahead from now (ahead > 0: a queue whose hint may
+// have been lost waits up to HintGrace).
+func (s *Store) ReadyIn(ctx context.Context, p, limit int, ahead time.Duration) ([]ReadyQueue, error) {
 	zs, err := s.rdb.ZRangeByScoreWithScores(ctx, s.keys.Ready(p), &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(s.nowMs(), 10), Count: int64(limit),
+		Min: "-inf", Max: strconv.FormatInt(s.nowMs()+ahead.Milliseconds(), 10), Count: int64(limit),
 	}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read ready index of partition %d: %w", p, err)

@@ -34,7 +34,11 @@ import (
 //     in between. An entry written before that second read is seen by it;
 //     one written after it is marked after the compare and set.
 //
-// A mark can be lost (a process dies between a script and its mark); the
+// A queue whose wake-up hint a dispatcher heard is listed in the ready index
+// HintGrace ahead (and so marked), not at once: see HintGrace.
+//
+// A mark can be lost (a process dies between a script and its mark, or
+// while a mark ahead of its time waits to share a round: see dueMarker); the
 // scheduler leader's janitor lowers every due entry to its partition's
 // earliest on a slow full pass (Store.JanitorPass), and the announcement
 // that goes with most marks (a hint) makes the loss harmless meanwhile.
@@ -90,7 +94,12 @@ func (e DueEntry) Time() time.Time { return clock.FromMillis(e.At) }
 // the first peek partitions due after now (so a poller knows when to look
 // next).
 func (s *Store) Due(ctx context.Context, kind DueKind, limit, peek int) (due, later []DueEntry, err error) {
-	now := strconv.FormatInt(s.nowMs(), 10)
+	return s.DueAhead(ctx, kind, limit, peek, 0)
+}
+
+// DueAhead is Due with "now" moved ahead by ahead.
+func (s *Store) DueAhead(ctx context.Context, kind DueKind, limit, peek int, ahead time.Duration) (due, later []DueEntry, err error) {
+	now := strconv.FormatInt(s.nowMs()+ahead.Milliseconds(), 10)
 	key := s.keys.DueIndex(kind)
 	p := s.rdb.Pipeline()
 	dc := p.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{Min: "-inf", Max: now, Count: int64(limit)})
@@ -181,27 +190,43 @@ func (s *Store) Settle(ctx context.Context, kind DueKind, p int, seen int64) err
 // asynchronously, coalesced per (kind, partition) to the earliest, in one
 // pipeline per round, so that they cost the caller no round trip: the hint
 // that goes with a ready mark is what makes pick-up fast, the mark only
-// keeps the queue from being forgotten if that hint is lost. A round that
-// fails is tried again with a backoff while the marks wait (at most one per
-// kind and partition).
+// keeps the queue from being forgotten if that hint is lost. A mark for a
+// time ahead (a heard hint's HintGrace, a lease expiry, a retry) waits up
+// to markDefer, and no later than markLead before its time, so that the
+// marks of many scripts share a round (one request per round rather than
+// per wake-up); a mark due now goes at once and takes the waiting ones
+// along. A round that fails is tried again with a backoff while the marks
+// wait (at most one per kind and partition).
 type dueMarker struct {
-	rdb  redis.UniversalClient
-	keys *Keys
+	rdb   redis.UniversalClient
+	keys  *Keys
+	clock clock.Clock
 
 	mu      sync.Mutex
-	pending map[dueKey]int64
+	pending map[dueKey]dueMark
 	running bool
 	closed  bool
-	idle    *sync.Cond // signalled when a round ends with nothing pending
+	force   bool          // apply every mark now (flush, close)
+	kick    chan struct{} // wakes a loop waiting for a deferred mark
+	idle    *sync.Cond    // signalled when a round ends with nothing pending
 }
+
+// How long a mark ahead of its time may wait to share a round.
+const (
+	markDefer = time.Second            // at most this long after its script
+	markLead  = 250 * time.Millisecond // and at least this long before its time
+)
 
 type dueKey struct {
 	kind DueKind
 	p    int
 }
 
-func newDueMarker(rdb redis.UniversalClient, keys *Keys) *dueMarker {
-	m := &dueMarker{rdb: rdb, keys: keys, pending: make(map[dueKey]int64)}
+// dueMark is a mark waiting: its time and when it must be applied (ms).
+type dueMark struct{ at, by int64 }
+
+func newDueMarker(rdb redis.UniversalClient, keys *Keys, clk clock.Clock) *dueMarker {
+	m := &dueMarker{rdb: rdb, keys: keys, clock: clk, pending: make(map[dueKey]dueMark), kick: make(chan struct{}, 1)}
 	m.idle = sync.NewCond(&m.mu)
 	return m
 }
@@ -211,6 +236,7 @@ func (m *dueMarker) add(p int, mk marks) {
 	if mk == (marks{}) {
 		return
 	}
+	now := clock.Millis(m.clock.Now())
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -221,13 +247,29 @@ func (m *dueMarker) add(p int, mk marks) {
 			continue
 		}
 		k := dueKey{DueKind(kind), p}
-		if cur, ok := m.pending[k]; !ok || at < cur {
-			m.pending[k] = at
+		by := min(at-markLead.Milliseconds(), now+markDefer.Milliseconds())
+		cur, ok := m.pending[k]
+		if !ok || at < cur.at {
+			cur.at = at
 		}
+		if !ok || by < cur.by {
+			cur.by = by
+		}
+		m.pending[k] = cur
 	}
 	if !m.running {
 		m.running = true
 		go m.loop()
+		return
+	}
+	m.wake() // the loop may be waiting for a later mark than this one's
+}
+
+// wake tells a waiting loop to look again (m.mu held or not).
+func (m *dueMarker) wake() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -235,14 +277,32 @@ func (m *dueMarker) loop() {
 	backoff := 50 * time.Millisecond
 	for {
 		m.mu.Lock()
-		if len(m.pending) == 0 || m.closed {
-			m.running = false
+		if len(m.pending) == 0 {
+			m.running, m.force = false, false
 			m.idle.Broadcast()
 			m.mu.Unlock()
 			return
 		}
+		if !m.force {
+			now := clock.Millis(m.clock.Now())
+			first := int64(math.MaxInt64)
+			for _, mk := range m.pending {
+				first = min(first, mk.by)
+			}
+			if first > now {
+				m.mu.Unlock()
+				t := time.NewTimer(time.Duration(first-now) * time.Millisecond)
+				select {
+				case <-t.C:
+				case <-m.kick:
+				}
+				t.Stop()
+				continue
+			}
+		}
 		batch := m.pending
-		m.pending = make(map[dueKey]int64, len(batch))
+		m.pending = make(map[dueKey]dueMark, len(batch))
+		closed := m.closed
 		m.mu.Unlock()
 
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -252,11 +312,19 @@ func (m *dueMarker) loop() {
 			backoff = 50 * time.Millisecond
 			continue
 		}
+		if closed {
+			continue // closing: the marks are dropped (the janitor's pass covers them)
+		}
 		m.mu.Lock()
-		for k, at := range batch {
-			if cur, ok := m.pending[k]; !ok || at < cur {
-				m.pending[k] = at
+		for k, mk := range batch {
+			cur, ok := m.pending[k]
+			if !ok || mk.at < cur.at {
+				cur.at = mk.at
 			}
+			if !ok || mk.by < cur.by {
+				cur.by = mk.by
+			}
+			m.pending[k] = cur
 		}
 		m.mu.Unlock()
 		time.Sleep(backoff) // the marks wait; nothing else is held
@@ -264,10 +332,10 @@ func (m *dueMarker) loop() {
 	}
 }
 
-func (m *dueMarker) apply(ctx context.Context, batch map[dueKey]int64) error {
+func (m *dueMarker) apply(ctx context.Context, batch map[dueKey]dueMark) error {
 	p := m.rdb.Pipeline()
-	for k, at := range batch {
-		p.ZAddLT(ctx, m.keys.DueIndex(k.kind), redis.Z{Score: float64(at), Member: k.p})
+	for k, mk := range batch {
+		p.ZAddLT(ctx, m.keys.DueIndex(k.kind), redis.Z{Score: float64(mk.at), Member: k.p})
 	}
 	if _, err := p.Exec(ctx); err != nil {
 		return fmt.Errorf("mark due partitions: %w", err)
@@ -275,8 +343,8 @@ func (m *dueMarker) apply(ctx context.Context, batch map[dueKey]int64) error {
 	return nil
 }
 
-// flush waits until every mark added so far is applied (or the marker is
-// closed, or ctx ends).
+// flush applies every mark added so far, deferred ones included, and waits
+// until they are applied (or the marker is closed, or ctx ends).
 func (m *dueMarker) flush(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() {
 		m.mu.Lock()
@@ -286,13 +354,17 @@ func (m *dueMarker) flush(ctx context.Context) error {
 	defer stop()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.running {
+		m.force = true
+		m.wake()
+	}
 	for m.running && ctx.Err() == nil {
 		m.idle.Wait()
 	}
 	return ctx.Err()
 }
 
-// close stops applying marks once the round in progress ends.
+// close applies the marks waiting (one try) and stops taking new ones.
 func (m *dueMarker) close(ctx context.Context) {
 	m.mu.Lock()
 	m.closed = true

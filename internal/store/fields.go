@@ -29,7 +29,7 @@ var HashFields = []HashField{
 	{"meta", "paused", "'1' while paused", "pause"},
 	{"meta", "hold", "no claim before this time, ms (a long strict retry, a rate wait)", "release; cleared by claim"},
 	{"meta", "epoch", "the epoch of the last claim", "claim"},
-	{"meta", "cons", "the consumer of the last claim (its stream consumer is removed by the next claim)", "claim"},
+	{"meta", "cons", "the consumer of the last claim while it may hold entries (its stream consumer is removed by the next claim); absent: no entry is pending, a claim skips the recovery checks", "claim; cleared by release, more (release_if_idle)"},
 	{"meta", "tok", "the fencing token of the current owner; removed when it releases", "claim; cleared by release, more (release_if_idle)"},
 	{"meta", "clean", "'1' when the last owner released cleanly: its pending entries may be taken at once", "release; cleared by claim"},
 	{"meta", "seq", "the last X-HTQ-Sequence handed out", "deliver (next_seq), create_queue"},

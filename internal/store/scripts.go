@@ -25,10 +25,10 @@ type script struct {
 // scripts holds every script, one named field each, so that a misspelt
 // script is a compile error, not a panic at run time.
 type scripts struct {
-	enqueue, claim, complete, reattempt, renew, release, pull *script
-	promote, queuePut, queueDelete, trashDrain, pause, purge  *script
-	repair, cancel, retry, janitor, deadTrim, dueSettle       *script
-	schedulePut, scheduleDelete, scheduleFire                 *script
+	enqueue, claim, complete, reattempt, renew, release, pull   *script
+	promote, queuePut, queueDelete, trashDrain, pause, purge    *script
+	repair, cancel, retry, janitor, deadTrim, dueSettle, unhint *script
+	schedulePut, scheduleDelete, scheduleFire                   *script
 }
 
 // all lists the scripts with the file each is read from.
@@ -36,7 +36,7 @@ func (s *scripts) all() []**script {
 	return []**script{
 		&s.enqueue, &s.claim, &s.complete, &s.reattempt, &s.renew, &s.release, &s.pull,
 		&s.promote, &s.queuePut, &s.queueDelete, &s.trashDrain, &s.pause, &s.purge,
-		&s.repair, &s.cancel, &s.retry, &s.janitor, &s.deadTrim, &s.dueSettle,
+		&s.repair, &s.cancel, &s.retry, &s.janitor, &s.deadTrim, &s.dueSettle, &s.unhint,
 		&s.schedulePut, &s.scheduleDelete, &s.scheduleFire,
 	}
 }
@@ -45,7 +45,7 @@ func (s *scripts) all() []**script {
 var scriptFiles = []string{
 	"enqueue", "claim", "complete", "reattempt", "renew", "release", "pull",
 	"promote", "queue_put", "queue_delete", "trash_drain", "pause", "purge",
-	"repair", "cancel", "retry", "janitor", "dead_trim", "due_settle",
+	"repair", "cancel", "retry", "janitor", "dead_trim", "due_settle", "unhint",
 	"schedule_put", "schedule_delete", "schedule_fire",
 }
 

@@ -38,7 +38,7 @@ func New(rdb redis.UniversalClient, keyPrefix string, clk clock.Clock) (*Store, 
 		return nil, err
 	}
 	keys := NewKeys(keyPrefix)
-	st := &Store{rdb: rdb, keys: keys, sc: sc, clock: clk, due: newDueMarker(rdb, keys), stats: newMinuteCounter(rdb, keys)}
+	st := &Store{rdb: rdb, keys: keys, sc: sc, clock: clk, due: newDueMarker(rdb, keys, clk), stats: newMinuteCounter(rdb, keys)}
 	st.group = &batcher{rdb: rdb, onErr: st.Init}
 	return st, nil
 }

@@ -84,7 +84,10 @@ if hold and hold > now then
 end
 
 if want <= 0 then want = tonumber(m[9]) or 1 end
-local pend = redis.call('XPENDING', stream, GROUP, '-', '+', 1000)
+-- Entries can be pending only if the last claimer did not release with
+-- none (drop_lease removes 'cons' then).
+local pend = {}
+if m[6] then pend = redis.call('XPENDING', stream, GROUP, '-', '+', 1000) end
 if #pend > 0 and m[5] ~= '1' and m[5] ~= m[4] then
   local qtmo = tonumber(m[7]) or 30000
   local waitms = 0
@@ -109,8 +112,10 @@ if #pend > 0 and m[5] ~= '1' and m[5] ~= m[4] then
 end
 
 -- Recovered entries are calls like any other: they need tokens too, so a
--- change of owner never bursts above the rate limit.
-if #pend == 0 and redis.call('XLEN', stream) == 0 then
+-- change of owner never bursts above the rate limit. Without a rate limit,
+-- an empty queue (rare: its work was taken between the hint and this claim)
+-- is found empty by the read below, and released.
+if #pend == 0 and (tonumber(m[11]) or 0) > 0 and redis.call('XLEN', stream) == 0 then
   redis.call('ZREM', ready, q)
   return reply({'empty'})
 end
@@ -147,7 +152,8 @@ if room > got then
 end
 spend_tokens(c, tok, got)
 flush_meta(c, {'epoch', epoch, 'cons', consumer, 'tok', token})
-if got == 0 and release_if_idle(c, lease, ready, q, m[2]) then
+-- read_new ran (room > 0) and found nothing unread: drained
+if got == 0 and release_if_idle(c, lease, ready, q, m[2], true) then
   return reply({'empty'})
 end
 want_more(meta, nil, ARGV[8], got < want)

@@ -167,12 +167,28 @@ local function fix_timer(delayed, timers, q)
   end
 end
 
+-- HINT_GRACE (ms, store.HintGrace): how long the pollers leave alone a
+-- queue whose wake-up hint reached a dispatcher. That dispatcher claims it
+-- at once (or, unable to, gives it back to the pollers: lua/unhint.lua), so
+-- the due index is only the safety net for a hint lost after it was sent;
+-- looking at the partition at once would cost every wake-up a settle.
+local HINT_GRACE = 2000
+
+-- hint tells the partition's dispatcher that queue q got work, and returns
+-- when the pollers should look at q: now when no dispatcher heard the hint,
+-- else now + HINT_GRACE.
+local function hint(pp, q, now)
+  if redis.call('SPUBLISH', hint_channel(pp), q) > 0 then return now + HINT_GRACE end
+  return now
+end
+
 -- make_ready puts a queue in its partition's ready index at time t (or
--- moves it there) and tells the dispatchers when t is now.
+-- moves it there); when t is now it tells the dispatchers (and the entry's
+-- time is what hint returns).
 local function make_ready(pp, ready, q, t, now)
+  if t <= now then t = hint(pp, q, now) end
   redis.call('ZADD', ready, t, q)
   mark_ready(t)
-  if t <= now then redis.call('SPUBLISH', hint_channel(pp), q) end
 end
 
 -- tokens returns how many of want calls the queue's rate limit lets start
@@ -315,13 +331,20 @@ local function pending_count(stream)
 end
 
 -- drop_lease ends an ownership: the lease and the meta's token go (so no
--- late write of the owner can bring the lease back), and so does the
--- owner's consumer in the stream's group when it holds no entry (a consumer
--- is unique to one dispatcher run: left behind, they would pile up).
+-- late write of the owner can bring the lease back), and so do the owner's
+-- consumer in the stream's group and the meta's 'cons' when it holds no
+-- entry (a consumer is unique to one dispatcher run: left behind, they
+-- would pile up). Only the last claimer can hold entries (a claim takes
+-- over all that are pending), so without 'cons' none is pending and the
+-- next claim need not look for them.
 local function drop_lease(meta, stream, lease, consumer, pend)
   redis.call('DEL', lease)
-  redis.call('HDEL', meta, 'tok', 'want')
-  if pend == 0 then redis.call('XGROUP', 'DELCONSUMER', stream, GROUP, consumer) end
+  if pend == 0 then
+    redis.call('HDEL', meta, 'tok', 'want', 'cons')
+    redis.call('XGROUP', 'DELCONSUMER', stream, GROUP, consumer)
+  else
+    redis.call('HDEL', meta, 'tok', 'want')
+  end
 end
 
 -- release_if_idle drops the lease when the owner has no entry left in hand,
@@ -359,9 +382,11 @@ local function announce(pp, meta, lease, ready, q, now, m)
     redis.call('ZADD', ready, 'NX', PARKED, q)
     return
   end
-  if redis.call('ZADD', ready, 'NX', now, q) == 1 then
-    mark_ready(now)
-    redis.call('SPUBLISH', hint_channel(pp), q)
+  -- listed as if a dispatcher hears the hint; listed at once if none did
+  if redis.call('ZADD', ready, 'NX', now + HINT_GRACE, q) == 1 then
+    local t = hint(pp, q, now)
+    if t == now then redis.call('ZADD', ready, now, q) end
+    mark_ready(t)
   end
 end
 

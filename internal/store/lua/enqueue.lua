@@ -54,8 +54,10 @@ for i = 1, n do
   end
 end
 local maxbl = tonumber(m[2]) or 0
+local ndelayed = nil -- the queue's delayed tasks, when counted
 if maxbl > 0 then
-  local backlog = redis.call('XLEN', stream) + redis.call('ZCARD', delayed)
+  ndelayed = redis.call('ZCARD', delayed)
+  local backlog = redis.call('XLEN', stream) + ndelayed
   if backlog + fresh > maxbl then return reply({'full', backlog, maxbl, fresh}) end
 end
 
@@ -70,7 +72,9 @@ local now_added, first_due = false, nil
 local PROMOTE_INLINE = 100
 local behind = nil -- nil: not looked yet; true: due tasks remain delayed
 local function due_now()
-  if behind == nil then
+  if behind == nil and ndelayed == 0 then
+    behind = false -- nothing delayed was due (tasks delayed by this call are later)
+  elseif behind == nil then
     local moved = promote_due(pp, delayed, stream, now, PROMOTE_INLINE)
     if moved > 0 then
       now_added = true
