@@ -235,6 +235,13 @@ func (c *Client) once(ctx context.Context, r request, u *url.URL, payload []byte
 		}
 		return resp.StatusCode, false, nil
 	}
+	retry = resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable
+	return resp.StatusCode, retry, errorOf(resp, data)
+}
+
+// errorOf is the *Error of an answer that is not a success, with the API's
+// code and message when its body has them.
+func errorOf(resp *http.Response, data []byte) *Error {
 	e := &Error{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"))}
 	var env struct {
 		Error struct {
@@ -247,8 +254,7 @@ func (c *Client) once(ctx context.Context, r request, u *url.URL, payload []byte
 	} else {
 		e.Code, e.Message = codeUnexpectedAnswer, strings.TrimSpace(string(clip(data, 200)))
 	}
-	retry = resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable
-	return resp.StatusCode, retry, e
+	return e
 }
 
 // wait is the pause before attempt n (n ≥ 1): Retry-After when the API gave

@@ -196,3 +196,40 @@ func ExampleClient_PutSchedule() {
 	// true 5 09:00
 	// daily
 }
+
+// Read the dead letters of every queue whose last answer was a 500, then
+// run them all again, a thousand at a time.
+func ExampleClient_ListDead() {
+	ctx := context.Background()
+	c, err := client.New(htqURL, client.WithToken(token))
+	if err != nil {
+		log.Fatal(err)
+	}
+	filter := client.DeadFilter{Code: 500}
+	opts := client.ListOptions{Limit: 1000}
+	seen := 0
+	for {
+		page, err := c.ListDead(ctx, filter, opts)
+		if err != nil {
+			log.Fatal(err)
+		}
+		seen += len(page.Tasks)
+		if page.NextCursor == "" {
+			break
+		}
+		opts.Cursor = page.NextCursor
+	}
+	retried := 0
+	for {
+		r, err := c.RetryDead(ctx, filter, 1000)
+		if err != nil {
+			log.Fatal(err)
+		}
+		retried += r.Done
+		if r.Remaining == 0 || r.Done == 0 {
+			break
+		}
+	}
+	fmt.Println("seen:", seen, "retried:", retried)
+	// Output: seen: 0 retried: 0
+}

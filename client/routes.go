@@ -162,6 +162,24 @@ func (c *Client) ListTasks(ctx context.Context, queue, state string, o ListOptio
 	return p, nil
 }
 
+// SearchTasks returns one page of a queue's tasks in a state (StateQueued,
+// StateActive, StateScheduled, StateRetrying or StateDead) that match f.
+func (c *Client) SearchTasks(ctx context.Context, queue, state string, f TaskFilter, o ListOptions) (*TaskPage, error) {
+	if queue == "" {
+		return nil, errEmpty
+	}
+	q := f.values(o.values())
+	if state != "" {
+		q.Set("state", state)
+	}
+	p := new(TaskPage)
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/queues/" + seg(queue) + "/tasks", query: q,
+		repeatable: true, want: []int{http.StatusOK}}, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 // GetTask returns a task with its attempts.
 func (c *Client) GetTask(ctx context.Context, id string) (*Task, error) {
 	if id == "" {

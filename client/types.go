@@ -146,24 +146,41 @@ type Attempt struct {
 
 // Task is a task as the API shows it.
 type Task struct {
-	ID              string     `json:"id"`
-	Queue           string     `json:"queue"`
-	State           string     `json:"state"`
-	Method          string     `json:"method"`
-	URL             string     `json:"url"`
-	CreatedAt       *time.Time `json:"created_at,omitempty"`
-	RunAt           *time.Time `json:"run_at,omitempty"`
-	Attempts        int        `json:"attempts"`
-	MaxAttempts     int        `json:"max_attempts,omitempty"`
-	MinBackoff      *Duration  `json:"min_backoff,omitempty"`
-	MaxBackoff      *Duration  `json:"max_backoff,omitempty"`
-	K               int64      `json:"k,omitempty"`
-	LastStatus      int        `json:"last_status,omitempty"`
-	LastError       string     `json:"last_error,omitempty"`
-	UpdatedAt       *time.Time `json:"updated_at,omitempty"`
-	FinishedAt      *time.Time `json:"finished_at,omitempty"`
-	CancelRequested bool       `json:"cancel_requested,omitempty"`
-	History         []Attempt  `json:"history"`
+	ID              string       `json:"id"`
+	Queue           string       `json:"queue"`
+	State           string       `json:"state"`
+	Method          string       `json:"method"`
+	URL             string       `json:"url"`
+	CreatedAt       *time.Time   `json:"created_at,omitempty"`
+	RunAt           *time.Time   `json:"run_at,omitempty"`
+	Attempts        int          `json:"attempts"`
+	MaxAttempts     int          `json:"max_attempts,omitempty"`
+	MinBackoff      *Duration    `json:"min_backoff,omitempty"`
+	MaxBackoff      *Duration    `json:"max_backoff,omitempty"`
+	K               int64        `json:"k,omitempty"`
+	LastStatus      int          `json:"last_status,omitempty"`
+	LastError       string       `json:"last_error,omitempty"`
+	UpdatedAt       *time.Time   `json:"updated_at,omitempty"`
+	FinishedAt      *time.Time   `json:"finished_at,omitempty"`
+	CancelRequested bool         `json:"cancel_requested,omitempty"`
+	Request         *SentRequest `json:"request,omitempty"` // GetTask only
+	History         []Attempt    `json:"history"`
+}
+
+// Field is a header or form field.
+type Field struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// SentRequest is what a task's call sends besides its method and URL: the
+// headers in order and the body (secrets redacted for a read-only token).
+type SentRequest struct {
+	Headers    []Field `json:"headers"`
+	BodyKind   string  `json:"body_kind,omitempty"` // raw, multipart or urlencoded
+	Body       *string `json:"body,omitempty"`      // as text
+	BodyBase64 string  `json:"body_base64,omitempty"`
+	Form       []Field `json:"form,omitempty"`
 }
 
 // Task states (Task.State).

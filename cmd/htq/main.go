@@ -24,7 +24,8 @@ func (quietRedis) Printf(context.Context, string, ...any) {}
 func main() {
 	redis.SetLogger(quietRedis{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	env := cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin, Getenv: os.Getenv, IsTerminal: isatty.IsTerminal(os.Stderr.Fd())}
+	env := cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin, Getenv: os.Getenv, IsTerminal: isatty.IsTerminal(os.Stderr.Fd()),
+		ColorOut: isatty.IsTerminal(os.Stdout.Fd())}
 	err := cli.Execute(ctx, env, os.Args[1:])
 	stop()
 	if err != nil {

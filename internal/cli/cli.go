@@ -28,6 +28,9 @@ type Env struct {
 	// IsTerminal reports whether Stderr is a terminal (a progress bar is
 	// drawn only then).
 	IsTerminal bool
+	// ColorOut reports whether Stdout is a terminal (tail colours its
+	// lines only then).
+	ColorOut bool
 }
 
 // Exit codes.
@@ -125,8 +128,9 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 not found, 4 refused (auth).`,
 	pf.StringVar(&g.context, "context", "", "a context of the config file to use instead of the current one")
 	pf.StringVarP(&g.output, "output", "o", outTable, "output format: table, json or yaml")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newMigrateLegacy(env), newVersion(g), newCompletion(g), newContext(g),
-		newQueue(g), newTask(g), newDead(g), newSchedule(g), newStats(g), newImport(g), newExport(g))
+	root.AddCommand(newMigrateLegacy(env, g), newVersion(g), newCompletion(g), newContext(g),
+		newQueue(g), newTask(g), newDead(g), newSchedule(g), newStats(g), newImport(g), newExport(g), newTail(g))
+	addCompletions(root, g)
 	markRun(root, g)
 	return root, g
 }

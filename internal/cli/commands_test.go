@@ -26,6 +26,13 @@ func TestQueueCommands(t *testing.T) {
 	c.htq(t, "", "task", "push", "-q", "emails", "http://127.0.0.1:9/later", "--delay", "1h").ok(t)
 
 	golden(t, "queue_ls.txt", c.htq(t, "", "queue", "ls").ok(t).stdout)
+	// Shell completion of queue names, as an argument and as -q's value.
+	if r := c.htq(t, "", "__complete", "queue", "get", "e").ok(t); !strings.HasPrefix(r.stdout, "emails\n:4\n") {
+		t.Fatalf("completion of a queue name: %q", r.stdout)
+	}
+	if r := c.htq(t, "", "__complete", "task", "ls", "-q", "").ok(t); !strings.HasPrefix(r.stdout, "emails\nfeeds\n:4\n") {
+		t.Fatalf("completion of -q: %q", r.stdout)
+	}
 	golden(t, "queue_ls.json", c.htq(t, "", "queue", "ls", "-o", "json").ok(t).stdout)
 	golden(t, "queue_get.txt", c.htq(t, "", "queue", "get", "emails").ok(t).stdout)
 	golden(t, "queue_get.yaml", c.htq(t, "", "queue", "get", "emails", "-o", "yaml").ok(t).stdout)
@@ -80,12 +87,24 @@ func TestTaskCommands(t *testing.T) {
 	c.htq(t, "", "task", "push", "-q", "q", "http://127.0.0.1:9/at", "--at", "2030-01-02T15:04:05Z", "--data", "hello").ok(t)
 
 	golden(t, "task_ls.txt", c.htq(t, "", "task", "ls", "-q", "q").ok(t).stdout)
+	if r := c.htq(t, "", "task", "ls", "-q", "q", "--search", "/stdin", "-o", "json").ok(t); strings.Count(r.stdout, `"id"`) != 1 || !strings.Contains(r.stdout, "/stdin") {
+		t.Fatalf("task ls --search: %s", r.stdout)
+	}
+	if r := c.htq(t, "", "export", "-q", "q", "--search", "/hook").ok(t); strings.Count(r.stdout, "\n") != 1 {
+		t.Fatalf("export --search: %s", r.stdout)
+	}
 	golden(t, "task_ls_scheduled.json", c.htq(t, "", "task", "ls", "-q", "q", "--state", "scheduled", "-o", "json").ok(t).stdout)
 	golden(t, "task_get.txt", c.htq(t, "", "task", "get", cr.ID).ok(t).stdout)
 	golden(t, "task_get.json", c.htq(t, "", "task", "get", cr.ID, "-o", "json").ok(t).stdout)
 
 	if r := c.htq(t, "", "task", "cancel", cr.ID).ok(t); r.stdout != "task "+cr.ID+" cancelled\n" {
 		t.Fatalf("cancel: %q", r.stdout)
+	}
+	if r := c.htq(t, "", "task", "retry", cr.ID).ok(t); r.stdout != "task "+cr.ID+" queued\n" {
+		t.Fatalf("retry: %q", r.stdout)
+	}
+	if r := c.htq(t, "", "task", "cancel", cr.ID, "-o", "json").ok(t); !strings.Contains(r.stdout, `"result": "cancelled"`) || !strings.Contains(r.stdout, `"state": "cancelled"`) {
+		t.Fatalf("cancel -o json: %s", r.stdout)
 	}
 	if r := c.htq(t, "", "task", "retry", cr.ID).ok(t); r.stdout != "task "+cr.ID+" queued\n" {
 		t.Fatalf("retry: %q", r.stdout)
@@ -98,44 +117,57 @@ func TestTaskCommands(t *testing.T) {
 	}
 }
 
-// TestDeadCommands: ls with a filter, retry and rm by id and in bulk.
+// TestDeadCommands: ls across queues and with a filter, retry and rm by
+// id and in bulk (a count and a question first).
 func TestDeadCommands(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
-	c.htq(t, "", "queue", "put", "q").ok(t)
-	for _, u := range []string{"a", "b", "c", "d"} {
-		c.htq(t, "", "task", "push", "-q", "q", "http://127.0.0.1:9/"+u).ok(t)
+	for _, q := range []string{"q", "r"} {
+		c.htq(t, "", "queue", "put", q).ok(t)
+		for _, u := range []string{"a", "b", "c", "d"} {
+			c.htq(t, "", "task", "push", "-q", q, "http://127.0.0.1:9/"+q+"/"+u).ok(t)
+		}
+		c.htq(t, "", "task", "push", "-q", q, "http://127.0.0.1:9/alive").ok(t)
+		c.killTasks(t, q, 4) // statuses 500, 501, 500, 501
 	}
-	c.htq(t, "", "task", "push", "-q", "q", "http://127.0.0.1:9/alive").ok(t)
-	c.killTasks(t, "q", 4) // statuses 500, 501, 500, 501
-
-	golden(t, "dead_ls.txt", c.htq(t, "", "dead", "ls", "-q", "q").ok(t).stdout)
+	golden(t, "dead_ls.txt", c.htq(t, "", "dead", "ls").ok(t).stdout)
 	var ts []client.Task
 	if err := json.Unmarshal([]byte(c.htq(t, "", "dead", "ls", "-q", "q", "--status", "501", "-o", "json").ok(t).stdout), &ts); err != nil || len(ts) != 2 {
-		t.Fatalf("dead ls --status 501: %+v %v", ts, err)
+		t.Fatalf("dead ls -q q --status 501: %+v %v", ts, err)
 	}
 	// By id: no question asked.
 	if r := c.htq(t, "", "dead", "retry", ts[0].ID).ok(t); r.stdout != "retried 1 of 1 dead letters\n" {
 		t.Fatalf("retry by id: %q", r.stdout)
 	}
-	// A filter: a count and a question.
+	// A filter: a count and a question; "n" changes nothing.
+	if r := c.htq(t, "n\n", "dead", "rm", "--status", "500"); r.code != 1 || !strings.Contains(r.stderr, "Delete 4 dead letters (all queues)? [y/N]") {
+		t.Fatalf("rm by filter, answered n: %+v", r)
+	}
 	r := c.htq(t, "y\n", "dead", "rm", "-q", "q", "--status", "500")
-	if r.code != 0 || !strings.Contains(r.stderr, `Rm 2 dead letters of queue "q"? [y/N]`) || r.stdout != "deleted 2 of 2 dead letters\n" {
+	if r.code != 0 || !strings.Contains(r.stderr, `Delete 2 dead letters of queue "q"? [y/N]`) || r.stdout != "deleted 2 dead letters\n" {
 		t.Fatalf("rm by filter: %+v", r)
 	}
 	alive, err := c.api.ListTasks(t.Context(), "q", client.StateQueued, client.ListOptions{})
 	if err != nil || len(alive.Tasks) != 2 {
 		t.Fatalf("queued after the retry: %+v %v", alive, err)
 	}
-	// rm refuses a task that is not dead (DELETE would cancel it).
-	if r := c.htq(t, "", "dead", "rm", alive.Tasks[0].ID); r.code != 1 || !strings.Contains(r.stderr, "not a dead letter") {
+	// rm skips a task that is not dead (it is not cancelled).
+	if r := c.htq(t, "", "dead", "rm", alive.Tasks[0].ID); r.code != 3 || !strings.Contains(r.stderr, "none of the 1 ids is a dead letter") {
 		t.Fatalf("rm of a queued task: %+v", r)
 	}
-	if r := c.htq(t, "", "dead", "retry", "-q", "q", "--all", "--yes", "-o", "json").ok(t); !strings.Contains(r.stdout, `"done": 1`) {
+	if r := c.htq(t, "", "dead", "rm", alive.Tasks[0].ID, ts[1].ID); r.code != 1 || !strings.Contains(r.stderr, "1 of 2 ids were not dead letters") {
+		t.Fatalf("rm of a queued and a dead task: %+v", r)
+	}
+	if r := c.htq(t, "", "dead", "retry", "--all", "--yes", "-o", "json").ok(t); !strings.Contains(r.stdout, `"done": 4`) {
 		t.Fatalf("retry --all: %s", r.stdout)
 	}
-	if q, err := c.api.GetQueue(t.Context(), "q"); err != nil || q.Counts.Dead != 0 || q.Counts.Queued != 3 {
-		t.Fatalf("counts at the end: %+v %v", q, err)
+	for q, want := range map[string]int64{"q": 2, "r": 5} {
+		if qq, err := c.api.GetQueue(t.Context(), q); err != nil || qq.Counts.Dead != 0 || qq.Counts.Queued != want {
+			t.Fatalf("queue %s at the end: %+v %v", q, qq, err)
+		}
+	}
+	if r := c.htq(t, "", "dead", "retry", "--all", "--yes").ok(t); r.stdout != "no dead letters match\n" {
+		t.Fatalf("retry with none left: %q", r.stdout)
 	}
 }
 
@@ -149,6 +181,9 @@ func TestScheduleCommands(t *testing.T) {
 		"--task-url", "http://127.0.0.1:9/report", "-X", "POST", "--json", `{"kind":"daily"}`, "--overlap", "allow").ok(t)
 	c.htq(t, `{"queue":"reports","cron":"@every 90s","task":{"url":"http://127.0.0.1:9/poll"},"paused":true}`,
 		"schedule", "put", "poll", "-f", "-").ok(t)
+	if r := c.htq(t, "", "__complete", "schedule", "trigger", "n").ok(t); !strings.HasPrefix(r.stdout, "nightly\n:4\n") {
+		t.Fatalf("completion of a schedule name: %q", r.stdout)
+	}
 	ls := c.htq(t, "", "schedule", "ls").ok(t).stdout
 	if !strings.Contains(ls, "nightly") || !strings.Contains(ls, "@every 90s") {
 		t.Fatalf("schedule ls:\n%s", ls)

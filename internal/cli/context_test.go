@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/htq/htq/internal/redistest"
 )
 
 // TestContexts: add (token from stdin), ls (token never shown), use, rm;
@@ -17,7 +19,10 @@ func TestContexts(t *testing.T) {
 	env := map[string]string{"HOME": t.TempDir(), "XDG_CONFIG_HOME": xdg}
 	const secret = "wrong-token-never-shown"
 	runEnv(t, env, token+"\n", "context", "add", "good", "--url", c.url, "--token", "-").ok(t)
-	runEnv(t, env, "", "context", "add", "bad", "--url", c.url, "--token", secret).ok(t)
+	if r := runEnv(t, env, "", "context", "add", "bad", "--url", c.url, "--token", secret, "-o", "json").ok(t); strings.Contains(r.stdout, secret) ||
+		!strings.Contains(r.stdout, `"current": "good"`) {
+		t.Fatalf("context add -o json: %s", r.stdout)
+	}
 
 	path := filepath.Join(xdg, "htq", "config.yaml")
 	st, err := os.Stat(path)
@@ -67,5 +72,23 @@ func TestContexts(t *testing.T) {
 	runEnv(t, map[string]string{"HOME": home}, "", "context", "add", "x", "--url", c.url, "--token", "t").ok(t)
 	if _, err := os.Stat(filepath.Join(home, ".config", "htq", "config.yaml")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMigrateLegacyUsesTheContext: migrate-legacy, whose --url and
+// --token are its own flags, also falls back to the current context.
+func TestMigrateLegacyUsesTheContext(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"HOME": t.TempDir()}
+	runEnv(t, env, "", "context", "add", "x", "--url", "http://127.0.0.1:1", "--token", "t").ok(t)
+	src := redistest.Start(t).URL()
+	r := runEnv(t, env, "", "migrate-legacy", "--from-redis", src)
+	// Without the context it would stop at "HTQ URL"; with it, it gets as
+	// far as trying the context's API.
+	if r.code != 1 || !strings.Contains(r.stderr, "cannot reach HTQ") {
+		t.Fatalf("migrate-legacy with a context: %+v", r)
+	}
+	if r := runEnv(t, env, "", "migrate-legacy", "--from-redis", src, "--context", "nosuch"); r.code != 3 {
+		t.Fatalf("migrate-legacy --context nosuch: %+v", r)
 	}
 }

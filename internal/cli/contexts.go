@@ -54,8 +54,9 @@ func newContext(g *globals) *cobra.Command {
 			if err := saveConfig(path, cfg); err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(g.env.Stdout, "context %q saved in %s (current: %s)\n", name, path, cfg.Current)
-			return err
+			return g.show(contextChange{Context: name, Current: cfg.Current, File: path}, func(w io.Writer) {
+				_, _ = fmt.Fprintf(w, "context %q saved in %s (current: %s)\n", name, path, cfg.Current)
+			})
 		},
 	}
 	add.Flags().StringVar(&url, "url", "", "the API, e.g. https://htq.example.com (required)")
@@ -77,8 +78,9 @@ func newContext(g *globals) *cobra.Command {
 			if err := saveConfig(path, cfg); err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(g.env.Stdout, "current context: %s\n", args[0])
-			return err
+			return g.show(contextChange{Context: args[0], Current: args[0], File: path}, func(w io.Writer) {
+				_, _ = fmt.Fprintf(w, "current context: %s\n", args[0])
+			})
 		},
 	}
 	ls := &cobra.Command{
@@ -139,11 +141,20 @@ func newContext(g *globals) *cobra.Command {
 			if err := saveConfig(path, cfg); err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(g.env.Stdout, "context %q removed\n", args[0])
-			return err
+			return g.show(contextChange{Context: args[0], Current: cfg.Current, File: path, Removed: true}, func(w io.Writer) {
+				_, _ = fmt.Fprintf(w, "context %q removed\n", args[0])
+			})
 		},
 	}
 	return group("context", "Named APIs and tokens in ~/.config/htq/config.yaml", add, useCmd, ls, rm)
+}
+
+// contextChange is what add, use and rm did (never the token).
+type contextChange struct {
+	Context string `json:"context"`
+	Current string `json:"current"`
+	File    string `json:"file"`
+	Removed bool   `json:"removed,omitempty"`
 }
 
 // config loads the config file, for the context commands.

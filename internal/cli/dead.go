@@ -1,93 +1,93 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
-	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/htq/htq/client"
 )
 
-// deadFilter selects dead letters of one queue on the client side (the
-// per-queue list route has no filter).
-type deadFilter struct {
-	queue, urlContains, errorContains string
-	status                            int
+// searchFlags are the search parameters of the task lists (q, code,
+// since, until).
+type searchFlags struct {
+	search, since, until string
+	status               int
 }
 
-func (f *deadFilter) flags(cmd *cobra.Command) {
+func (f *searchFlags) add(cmd *cobra.Command, what string) {
 	fl := cmd.Flags()
-	fl.StringVarP(&f.queue, "queue", "q", "", "the queue (required)")
-	fl.StringVar(&f.urlContains, "url-contains", "", "only tasks whose URL contains this")
-	fl.StringVar(&f.errorContains, "error-contains", "", "only tasks whose last error contains this")
+	fl.StringVar(&f.search, "search", "", "a task id, or a substring of the URL")
 	fl.IntVar(&f.status, "status", 0, "only tasks whose last HTTP status is this")
+	fl.StringVar(&f.since, "since", "", "only tasks "+what+" at or after this RFC 3339 time")
+	fl.StringVar(&f.until, "until", "", "only tasks "+what+" at or before this RFC 3339 time")
 }
 
-func (f *deadFilter) any() bool { return f.urlContains != "" || f.errorContains != "" || f.status != 0 }
-
-func (f *deadFilter) match(t *client.Task) bool {
-	return strings.Contains(t.URL, f.urlContains) && strings.Contains(t.LastError, f.errorContains) &&
-		(f.status == 0 || t.LastStatus == f.status)
+func (f *searchFlags) any() bool {
+	return f.search != "" || f.status != 0 || f.since != "" || f.until != ""
 }
 
-func (f *deadFilter) check() error {
-	if f.queue == "" {
-		return usagef("--queue (-q) is required")
+func (f *searchFlags) filter() (client.TaskFilter, error) {
+	tf := client.TaskFilter{Q: f.search, Code: f.status}
+	if f.status != 0 && (f.status < 100 || f.status > 599) {
+		return tf, usagef("--status %d: want an HTTP status, 100 to 599", f.status)
 	}
-	if f.status < 0 || f.status > 999 {
-		return usagef("--status %d: want an HTTP status", f.status)
-	}
-	return nil
-}
-
-// collect lists the queue's dead letters that match.
-func (f *deadFilter) collect(cmd *cobra.Command, c *client.Client, limit int) ([]client.Task, error) {
-	out := []client.Task{}
-	err := listTasks(cmd, c, f.queue, client.StateDead, 0, func(p []client.Task) error {
-		for i := range p {
-			if f.match(&p[i]) && (limit == 0 || len(out) < limit) {
-				out = append(out, p[i])
-			}
+	for _, tv := range []struct {
+		name, v string
+		dst     **time.Time
+	}{{"since", f.since, &tf.Since}, {"until", f.until, &tf.Until}} {
+		if tv.v == "" {
+			continue
 		}
-		return nil
-	})
-	return out, err
+		t, err := time.Parse(time.RFC3339Nano, tv.v)
+		if err != nil {
+			return tf, usagef("--%s %q: want an RFC 3339 time such as 2026-03-04T05:06:07Z", tv.name, tv.v)
+		}
+		*tv.dst = &t
+	}
+	if tf.Since != nil && tf.Until != nil && tf.Since.After(*tf.Until) {
+		return tf, usagef("--since is after --until")
+	}
+	return tf, nil
+}
+
+// deadFlags are the filter flags of the dead commands (GET /v1/dead's
+// parameters).
+type deadFlags struct {
+	queue string
+	searchFlags
+}
+
+func (f *deadFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&f.queue, "queue", "q", "", "only this queue")
+	f.searchFlags.add(cmd, "that died")
+}
+
+func (f *deadFlags) any() bool { return f.queue != "" || f.searchFlags.any() }
+
+func (f *deadFlags) filter() (client.DeadFilter, error) {
+	tf, err := f.searchFlags.filter()
+	return client.DeadFilter{Queue: f.queue, Q: tf.Q, Code: tf.Code, Since: tf.Since, Until: tf.Until}, err
 }
 
 func newDead(g *globals) *cobra.Command {
-	return group("dead", "List, retry and delete dead letters",
+	return group("dead", "List, retry and delete dead letters, across queues",
 		newDeadLs(g),
-		newDeadAct(g, "retry", "Run dead letters again", "retried", func(cmd *cobra.Command, c *client.Client, id string) error {
-			_, err := c.RetryTask(cmd.Context(), id)
-			return err
-		}),
-		newDeadAct(g, "rm", "Delete dead letters", "deleted", func(cmd *cobra.Command, c *client.Client, id string) error {
-			// DELETE of a task that is not dead would cancel it: check first.
-			t, err := c.GetTask(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			if t.State != client.StateDead {
-				return fmt.Errorf("task %s is %s, not a dead letter: not deleted", id, t.State)
-			}
-			_, _, err = c.CancelTask(cmd.Context(), id)
-			return err
-		}))
+		newDeadAct(g, "retry", "Run dead letters again", "retried", (*client.Client).RetryDeadIDs, (*client.Client).RetryDead),
+		newDeadAct(g, "rm", "Delete dead letters", "deleted", (*client.Client).DeleteDeadIDs, (*client.Client).DeleteDead))
 }
 
 func newDeadLs(g *globals) *cobra.Command {
-	var f deadFilter
+	var f deadFlags
 	var limit int
 	cmd := &cobra.Command{
-		Use: "ls -q QUEUE [filter]", Short: "List a queue's dead letters", Args: cobra.NoArgs,
-		Example: "  htq dead ls -q emails\n  htq dead ls -q emails --status 500 -o json",
+		Use: "ls [-q QUEUE] [filter]", Short: "List dead letters (grouped by queue, newest first)", Args: cobra.NoArgs,
+		Example: "  htq dead ls\n  htq dead ls -q emails --status 500 --since 2026-12-01T00:00:00Z -o json",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.check(); err != nil {
+			df, err := f.filter()
+			if err != nil {
 				return err
 			}
 			if limit < 0 {
@@ -97,125 +97,138 @@ func newDeadLs(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ts, err := f.collect(cmd, c, limit)
-			if err != nil {
-				return err
+			ts := []client.Task{}
+			opts := client.ListOptions{Limit: 1000}
+			for {
+				if limit > 0 {
+					opts.Limit = min(1000, limit-len(ts))
+				}
+				p, err := c.ListDead(cmd.Context(), df, opts)
+				if err != nil {
+					return err
+				}
+				ts = append(ts, p.Tasks...)
+				if p.NextCursor == "" || limit > 0 && len(ts) >= limit {
+					break
+				}
+				opts.Cursor = p.NextCursor
 			}
 			return g.show(ts, func(w io.Writer) { taskTable(w, ts) })
 		},
 	}
-	f.flags(cmd)
+	f.add(cmd)
 	cmd.Flags().IntVar(&limit, "limit", 100, "show at most this many (0: all)")
 	return cmd
 }
 
-// deadResult is what a bulk retry or delete did.
+// deadResult is what a retry or delete did, over all its requests.
 type deadResult struct {
-	Matched int      `json:"matched"`
-	Done    int      `json:"done"`
-	Failed  int      `json:"failed"`
-	Errors  []string `json:"errors,omitempty"`
-	first   error
+	Matched int `json:"matched"`
+	Done    int `json:"done"`
 }
 
-func newDeadAct(g *globals, verb, short, done string, act func(*cobra.Command, *client.Client, string) error) *cobra.Command {
-	var f deadFilter
+type (
+	byIDs    func(*client.Client, ctxT, []string) (*client.DeadBulk, error)
+	byFilter func(*client.Client, ctxT, client.DeadFilter, int) (*client.DeadBulk, error)
+)
+
+func newDeadAct(g *globals, verb, short, done string, ids byIDs, filter byFilter) *cobra.Command {
+	var f deadFlags
 	var all, yes bool
 	cmd := &cobra.Command{
-		Use:   verb + " ID... | -q QUEUE --all | -q QUEUE FILTER",
-		Short: short + ": by id, or all (or those matching a filter) of a queue after a confirmation",
+		Use:   verb + " ID... | --all | FILTER",
+		Short: short + ": by id, or every letter (of a queue, matching a filter) after a count and a confirmation",
 		Example: fmt.Sprintf(`  htq dead %[1]s 52000000000001 52000000000002
-  htq dead %[1]s -q emails --all --yes
-  htq dead %[1]s -q emails --status 500 --url-contains /hooks/`, verb),
+  htq dead %[1]s --all --yes
+  htq dead %[1]s -q emails --status 500 --search /hooks/`, verb),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bulk := all || f.any()
 			switch {
-			case len(args) > 0 && (bulk || f.queue != ""):
-				return usagef("give ids, or -q QUEUE with --all or a filter, not both")
+			case len(args) > 0 && bulk:
+				return usagef("give ids, or --all or a filter, not both")
 			case len(args) == 0 && !bulk:
-				return usagef("give ids, or -q QUEUE with --all or a filter")
+				return usagef("give ids, or --all (every dead letter), or a filter (-q, --search, --status, --since, --until)")
 			case all && f.any():
 				return usagef("--all and a filter exclude each other")
 			}
-			if bulk {
-				if err := f.check(); err != nil {
-					return err
-				}
+			df, err := f.filter()
+			if err != nil {
+				return err
 			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
-			ids := args
-			if bulk {
-				ts, err := f.collect(cmd, c, 0)
-				if err != nil {
+			var res deadResult
+			if !bulk {
+				for i := 0; i < len(args); i += client.MaxDeadIDs {
+					r, err := ids(c, cmd.Context(), args[i:min(i+client.MaxDeadIDs, len(args))])
+					if err != nil {
+						return err
+					}
+					res.Matched += r.Matched
+					res.Done += r.Done
+				}
+				if err := g.show(res, func(w io.Writer) {
+					_, _ = fmt.Fprintf(w, "%s %d of %d dead letters\n", done, res.Done, len(args))
+				}); err != nil {
 					return err
 				}
-				if len(ts) == 0 {
-					return g.show(deadResult{}, func(w io.Writer) { _, _ = fmt.Fprintln(w, "no dead letters match") })
+				switch {
+				case res.Matched == 0:
+					return &notFoundError{fmt.Errorf("none of the %d ids is a dead letter", len(args))}
+				case res.Done < len(args):
+					return fmt.Errorf("%d of %d ids were not dead letters (or changed meanwhile): skipped", len(args)-res.Done, len(args))
 				}
-				if err := g.confirm(yes, fmt.Sprintf("%s %d dead letters of queue %q?", strings.ToUpper(verb[:1])+verb[1:], len(ts), f.queue)); err != nil {
-					return err
-				}
-				ids = make([]string, len(ts))
-				for i := range ts {
-					ids[i] = ts[i].ID
-				}
+				return nil
 			}
-			res := runEach(cmd, c, ids, act)
-			if err := g.show(res, func(w io.Writer) {
-				_, _ = fmt.Fprintf(w, "%s %d of %d dead letters\n", done, res.Done, res.Matched)
-				for _, e := range res.Errors {
-					_, _ = fmt.Fprintln(w, "  "+e)
-				}
-			}); err != nil {
+			n, err := c.CountDead(cmd.Context(), df)
+			if err != nil {
 				return err
 			}
-			if res.Failed == 1 && res.Matched == 1 {
-				return res.first // its own exit code: not found, refused, …
+			if n.Count == 0 {
+				return g.show(res, func(w io.Writer) { _, _ = fmt.Fprintln(w, "no dead letters match") })
 			}
-			if res.Failed > 0 {
-				return fmt.Errorf("%d of %d failed", res.Failed, res.Matched)
+			count := fmt.Sprint(n.Count)
+			if !n.Exact {
+				count = "at least " + count
 			}
-			return nil
+			if err := g.confirm(yes, fmt.Sprintf("%s %s dead letters%s?", verbTitle(verb), count, scope(f.queue))); err != nil {
+				return err
+			}
+			for {
+				r, err := filter(c, cmd.Context(), df, 1000)
+				if err != nil {
+					return fmt.Errorf("after %s %d: %w", done, res.Done, err)
+				}
+				res.Matched += r.Matched
+				res.Done += r.Done
+				if r.Remaining == 0 || r.Done == 0 { // none left, or none could be done: stop
+					break
+				}
+				_, _ = fmt.Fprintf(g.env.Stderr, "%s %d, %d left\n", done, res.Done, r.Remaining)
+			}
+			return g.show(res, func(w io.Writer) {
+				_, _ = fmt.Fprintf(w, "%s %d dead letters\n", done, res.Done)
+			})
 		},
 	}
-	f.flags(cmd)
-	cmd.Flags().BoolVar(&all, "all", false, "every dead letter of the queue")
+	f.add(cmd)
+	cmd.Flags().BoolVar(&all, "all", false, "every dead letter of every queue")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
 }
 
-// runEach applies act to each id, eight at a time.
-func runEach(cmd *cobra.Command, c *client.Client, ids []string, act func(*cobra.Command, *client.Client, string) error) deadResult {
-	res := deadResult{Matched: len(ids)}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for _, id := range ids {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			err := act(cmd, c, id)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				res.Failed++
-				res.first = err
-				var ae *client.Error
-				if errors.As(err, &ae) {
-					err = errors.New(Message(err))
-				}
-				res.Errors = append(res.Errors, id+": "+err.Error())
-				return
-			}
-			res.Done++
-		}()
+func verbTitle(verb string) string {
+	if verb == "rm" {
+		return "Delete"
 	}
-	wg.Wait()
-	sort.Strings(res.Errors)
-	return res
+	return "Retry"
+}
+
+func scope(queue string) string {
+	if queue == "" {
+		return " (all queues)"
+	}
+	return fmt.Sprintf(" of queue %q", queue)
 }

@@ -48,14 +48,19 @@ func TestUsageErrors(t *testing.T) {
 		{args: []string{"task", "get"}, want: "accepts 1 arg(s)"},
 		{args: []string{"task", "ls"}, want: "--queue (-q) is required"},
 		{args: []string{"task", "ls", "-q", "q", "--state", "succeeded"}, want: `--state "succeeded"`},
+		{args: []string{"task", "ls", "-q", "q", "--status", "42"}, want: "--status 42"},
+		{args: []string{"task", "ls", "-q", "q", "--until", "noon"}, want: `--until "noon"`},
+		{args: []string{"export", "-q", "q", "--since", "2026-02-01T00:00:00Z", "--until", "2026-01-01T00:00:00Z"}, want: "--since is after --until"},
 		{args: []string{"task", "cancel"}, want: "accepts 1 arg(s)"},
 		{args: []string{"task", "retry", "a", "b"}, want: "accepts 1 arg(s)"},
-		{args: []string{"dead", "ls"}, want: "--queue (-q) is required"},
-		{args: []string{"dead", "retry"}, want: "give ids, or -q QUEUE"},
-		{args: []string{"dead", "retry", "-q", "q"}, want: "give ids, or -q QUEUE"},
+		{args: []string{"dead", "ls", "x"}, want: "unknown command"},
+		{args: []string{"dead", "ls", "--status", "42"}, want: "--status 42"},
+		{args: []string{"dead", "ls", "--since", "yesterday"}, want: `--since "yesterday"`},
+		{args: []string{"dead", "ls", "--since", "2026-02-01T00:00:00Z", "--until", "2026-01-01T00:00:00Z"}, want: "--since is after --until"},
+		{args: []string{"dead", "retry"}, want: "give ids, or --all"},
 		{args: []string{"dead", "rm", "abc", "--all"}, want: "not both"},
-		{args: []string{"dead", "rm", "--all"}, want: "--queue (-q) is required"},
-		{args: []string{"dead", "rm", "-q", "q", "--all", "--status", "500"}, want: "exclude each other"},
+		{args: []string{"dead", "rm", "abc", "-q", "q"}, want: "not both"},
+		{args: []string{"dead", "rm", "--all", "--status", "500"}, want: "exclude each other"},
 		{args: []string{"dead", "retry", "-q", "q", "--status", "1000"}, want: "--status 1000"},
 		{args: []string{"schedule", "put", "s"}, want: "--cron and --task-url are required"},
 		{args: []string{"schedule", "put", "s", "-q", "q", "--cron", "@daily", "--task-url", "http://x/", "--missed", "later"}, want: `--missed "later"`},
@@ -114,12 +119,15 @@ func TestRefusedAndNotFound(t *testing.T) {
 	for _, args := range [][]string{
 		{"queue", "get", "nosuch"}, {"queue", "pause", "nosuch"}, {"queue", "purge", "nosuch", "--yes"}, {"queue", "rm", "nosuch", "--yes"},
 		{"task", "push", "-q", "nosuch", "http://127.0.0.1:9/"}, {"task", "ls", "-q", "nosuch"}, {"task", "get", "00000000000001"},
-		{"dead", "ls", "-q", "nosuch"}, {"dead", "retry", "00000000000001"}, {"export", "-q", "nosuch"},
+		{"dead", "ls", "-q", "nosuch"}, {"export", "-q", "nosuch"},
 		{"import", "-q", "nosuch", "-"}, {"schedule", "get", "nosuch"}, {"schedule", "trigger", "nosuch"},
 	} {
 		if r := c.htq(t, "", args...); r.code != 3 || !strings.Contains(r.stderr, "not_found") {
 			t.Errorf("%q: %+v, want exit 3 with the API's code", args, r)
 		}
+	}
+	if r := c.htq(t, "", "dead", "retry", "00000000000001"); r.code != 3 || !strings.Contains(r.stderr, "none of the 1 ids is a dead letter") {
+		t.Errorf("dead retry of an unknown id: %+v", r)
 	}
 	if r := c.htq(t, "", "import", "-q", "q", "/nonexistent.ndjson"); r.code != 3 {
 		t.Errorf("import of a missing file: %+v", r)

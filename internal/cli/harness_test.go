@@ -86,9 +86,15 @@ func (c *cluster) htq(t *testing.T, stdin string, args ...string) result {
 
 func runEnv(t *testing.T, env map[string]string, stdin string, args ...string) result {
 	t.Helper()
+	return runTerm(t, false, env, stdin, args...)
+}
+
+// runTerm is runEnv with stderr a terminal or not.
+func runTerm(t *testing.T, terminal bool, env map[string]string, stdin string, args ...string) result {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	var in io.Reader = strings.NewReader(stdin)
-	err := cli.Execute(context.Background(), cli.Env{Stdout: &out, Stderr: &errOut, Stdin: in,
+	err := cli.Execute(context.Background(), cli.Env{Stdout: &out, Stderr: &errOut, Stdin: in, IsTerminal: terminal, ColorOut: terminal,
 		Getenv: func(k string) string { return env[k] }}, args)
 	if err != nil {
 		errOut.WriteString("htq: " + cli.Message(err) + "\n")

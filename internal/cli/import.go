@@ -169,7 +169,7 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, terminal bool, every time.Duration) *progress {
-	return &progress{w: w, terminal: terminal, every: every, last: time.Now()}
+	return &progress{w: w, terminal: terminal, every: every} // the first update draws
 }
 
 func (p *progress) update(pr taskimport.Progress) {
@@ -236,6 +236,7 @@ func (p *progress) finish() {
 func newExport(g *globals) *cobra.Command {
 	var queue, state string
 	var limit int
+	var sf searchFlags
 	cmd := &cobra.Command{
 		Use:   "export -q QUEUE [--state S]",
 		Short: "Write a queue's tasks in a state as NDJSON (one task object a line), streaming",
@@ -252,13 +253,17 @@ func newExport(g *globals) *cobra.Command {
 			if limit < 0 {
 				return usagef("--limit %d: want 0 (all) or more", limit)
 			}
+			tf, err := sf.filter()
+			if err != nil {
+				return err
+			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
 			w := bufio.NewWriterSize(g.env.Stdout, 64<<10)
 			enc := json.NewEncoder(w)
-			err = listTasks(cmd, c, queue, state, limit, func(ts []client.Task) error {
+			err = listTasks(cmd, c, queue, state, tf, limit, func(ts []client.Task) error {
 				for i := range ts {
 					if err := enc.Encode(&ts[i]); err != nil {
 						return fmt.Errorf("write: %w", err)
@@ -273,7 +278,8 @@ func newExport(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&queue, "queue", "q", "", "the queue (required)")
-	cmd.Flags().StringVar(&state, "state", client.StateQueued, "queued, active, scheduled or dead")
+	cmd.Flags().StringVar(&state, "state", client.StateQueued, "queued, active, scheduled, retrying or dead")
 	cmd.Flags().IntVar(&limit, "limit", 0, "write at most this many tasks (0: all)")
+	sf.add(cmd, "due, queued or dead")
 	return cmd
 }

@@ -107,6 +107,21 @@ func TestImportNDJSON(t *testing.T) {
 	}
 }
 
+// TestImportProgressBar: on a terminal, a bar with the share of the file,
+// the count, the rate and the ETA, redrawn in place.
+func TestImportProgressBar(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	c.htq(t, "", "queue", "put", "q").ok(t)
+	path := writeNDJSON(t, 2000, nil)
+	r := runTerm(t, true, map[string]string{"HOME": t.TempDir(), "HTQ_URL": c.url, "HTQ_TOKEN": token}, "",
+		"import", "-q", "q", path, "--batch", "100", "--parallel", "1").ok(t)
+	if !strings.Contains(r.stderr, "\r[") || !strings.Contains(r.stderr, "] 100% 2000 tasks") || !strings.Contains(r.stderr, "/s  0 bad") ||
+		!strings.HasSuffix(r.stderr, "\n") {
+		t.Fatalf("progress bar: %q", r.stderr)
+	}
+}
+
 // TestImportCSVFromStdin: a CSV with a header, from stdin.
 func TestImportCSVFromStdin(t *testing.T) {
 	t.Parallel()

@@ -15,7 +15,7 @@ import (
 	"github.com/htq/htq/internal/migrate"
 )
 
-func newMigrateLegacy(env Env) *cobra.Command {
+func newMigrateLegacy(env Env, g *globals) *cobra.Command {
 	var (
 		fromRedis, fromPrefix, htqURL, token, malformed string
 		dryRun, deleteSource                            bool
@@ -44,6 +44,18 @@ twice (within HTQ's queues.idempotency_window, 24 h by default).`,
 			}
 			if token == "" {
 				token = env.Getenv("HTQ_TOKEN")
+			}
+			if htqURL == "" || token == "" { // then the context, as for every command
+				c, err := g.currentContext()
+				if err != nil {
+					return err
+				}
+				if c != nil && htqURL == "" {
+					htqURL = c.URL
+				}
+				if c != nil && token == "" {
+					token = c.Token
+				}
 			}
 			ctx := cmd.Context()
 			var client *migrate.Client
@@ -89,8 +101,8 @@ twice (within HTQ's queues.idempotency_window, 24 h by default).`,
 	f := cmd.Flags()
 	f.StringVar(&fromRedis, "from-redis", "", "the original's Redis, as a URL: redis://[:password@]host:port/db (required)")
 	f.StringVar(&fromPrefix, "from-prefix", migrate.DefaultPrefix, "the original's redis_key_prefix")
-	f.StringVar(&htqURL, "url", "", "HTQ's API, e.g. http://127.0.0.1:5999 (default $HTQ_URL)")
-	f.StringVar(&token, "token", "", "an HTQ bearer token (default $HTQ_TOKEN)")
+	f.StringVar(&htqURL, "url", "", "HTQ's API, e.g. http://127.0.0.1:5999 (default $HTQ_URL, then the current context)")
+	f.StringVar(&token, "token", "", "an HTQ bearer token (default $HTQ_TOKEN, then the current context)")
 	f.BoolVar(&dryRun, "dry-run", false, "read and count, change nothing")
 	f.BoolVar(&deleteSource, "delete-source", false, "remove each task from the original's Redis once HTQ has accepted it")
 	f.StringVar(&malformed, "malformed-file", "", "where members that cannot be migrated are listed, one JSON line each (default htq-migrate-malformed-<time>.jsonl)")

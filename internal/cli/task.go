@@ -214,6 +214,20 @@ func taskDetail(w io.Writer, t *client.Task) {
 	row(w, "last_status:", httpStatus(t.LastStatus))
 	row(w, "last_error:", t.LastError)
 	row(w, "finished_at:", t.FinishedAt)
+	if r := t.Request; r != nil {
+		for _, h := range r.Headers {
+			row(w, "header:", h.Name+": "+h.Value)
+		}
+		for _, f := range r.Form {
+			row(w, "form:", f.Name+"="+f.Value)
+		}
+		switch {
+		case r.Body != nil:
+			row(w, "body:", *r.Body)
+		case r.BodyBase64 != "":
+			row(w, "body_base64:", r.BodyBase64)
+		}
+	}
 	if len(t.History) > 0 {
 		row(w)
 		row(w, "ATTEMPT", "AT", "STATUS", "LATENCY", "ERROR")
@@ -230,7 +244,7 @@ func taskTable(w io.Writer, ts []client.Task) {
 	}
 }
 
-var listStates = []string{client.StateQueued, client.StateActive, client.StateScheduled, client.StateDead}
+var listStates = []string{client.StateQueued, client.StateActive, client.StateScheduled, client.StateRetrying, client.StateDead}
 
 func checkState(s string) error {
 	for _, v := range listStates {
@@ -241,16 +255,16 @@ func checkState(s string) error {
 	return usagef("--state %q: want %s", s, strings.Join(listStates, ", "))
 }
 
-// listTasks reads pages of a queue's tasks in a state, up to limit (0: all),
-// handing each page to each.
-func listTasks(cmd *cobra.Command, c *client.Client, queue, state string, limit int, each func([]client.Task) error) error {
+// listTasks reads pages of a queue's tasks in a state that match f, up to
+// limit (0: all), handing each page to each.
+func listTasks(cmd *cobra.Command, c *client.Client, queue, state string, f client.TaskFilter, limit int, each func([]client.Task) error) error {
 	opts := client.ListOptions{Limit: 1000}
 	n := 0
 	for {
 		if limit > 0 {
 			opts.Limit = min(1000, limit-n)
 		}
-		p, err := c.ListTasks(cmd.Context(), queue, state, opts)
+		p, err := c.SearchTasks(cmd.Context(), queue, state, f, opts)
 		if err != nil {
 			return err
 		}
@@ -268,14 +282,19 @@ func listTasks(cmd *cobra.Command, c *client.Client, queue, state string, limit 
 func newTaskLs(g *globals) *cobra.Command {
 	var queue, state string
 	var limit int
+	var sf searchFlags
 	cmd := &cobra.Command{
-		Use: "ls -q QUEUE [--state S]", Short: "List a queue's tasks in a state", Args: cobra.NoArgs,
-		Example: "  htq task ls -q emails\n  htq task ls -q emails --state scheduled --limit 10 -o json",
+		Use: "ls -q QUEUE [--state S] [--search S] [--status N] [--since T] [--until T]", Short: "List a queue's tasks in a state", Args: cobra.NoArgs,
+		Example: "  htq task ls -q emails\n  htq task ls -q emails --state scheduled --limit 10 -o json\n  htq task ls -q emails --state retrying --search /hooks/ --status 503",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if queue == "" {
 				return usagef("--queue (-q) is required")
 			}
 			if err := checkState(state); err != nil {
+				return err
+			}
+			tf, err := sf.filter()
+			if err != nil {
 				return err
 			}
 			if limit < 0 {
@@ -286,15 +305,16 @@ func newTaskLs(g *globals) *cobra.Command {
 				return err
 			}
 			ts := []client.Task{}
-			if err := listTasks(cmd, c, queue, state, limit, func(p []client.Task) error { ts = append(ts, p...); return nil }); err != nil {
+			if err := listTasks(cmd, c, queue, state, tf, limit, func(p []client.Task) error { ts = append(ts, p...); return nil }); err != nil {
 				return err
 			}
 			return g.show(ts, func(w io.Writer) { taskTable(w, ts) })
 		},
 	}
 	cmd.Flags().StringVarP(&queue, "queue", "q", "", "the queue (required)")
-	cmd.Flags().StringVar(&state, "state", client.StateQueued, "queued, active, scheduled or dead")
+	cmd.Flags().StringVar(&state, "state", client.StateQueued, "queued, active, scheduled, retrying or dead")
 	cmd.Flags().IntVar(&limit, "limit", 100, "show at most this many tasks (0: all)")
+	sf.add(cmd, "due, queued or dead")
 	return cmd
 }
 
@@ -311,10 +331,14 @@ func newTaskCancel(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			what := map[client.CancelResult]string{client.Cancelled: "cancelled", client.CancelRequested: "cancel_requested", client.DeadDeleted: "deleted"}[res]
-			return g.show(map[string]string{"id": args[0], "result": what}, func(w io.Writer) {
-				_ = t
-				_, _ = fmt.Fprintf(w, "task %s %s\n", args[0], strings.ReplaceAll(what, "_", " "))
+			out := struct {
+				ID     string       `json:"id"`
+				Result string       `json:"result"`         // cancelled, cancel_requested or deleted
+				Task   *client.Task `json:"task,omitempty"` // absent once deleted
+			}{ID: args[0], Task: t, Result: map[client.CancelResult]string{client.Cancelled: "cancelled",
+				client.CancelRequested: "cancel_requested", client.DeadDeleted: "deleted"}[res]}
+			return g.show(out, func(w io.Writer) {
+				_, _ = fmt.Fprintf(w, "task %s %s\n", out.ID, strings.ReplaceAll(out.Result, "_", " "))
 			})
 		},
 	}

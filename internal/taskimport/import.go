@@ -173,7 +173,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 			if err != nil {
 				readErr = fmt.Errorf("read the input: %w", err)
-				return
+				break // send what was read before it
 			}
 			n := l.n
 			if bad != nil {

@@ -237,3 +237,38 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("re-run: %v, %d stored", err, len(f.byKey))
 	}
 }
+
+// failingReader yields its data, then err.
+type failingReader struct {
+	data []byte
+	err  error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if len(f.data) == 0 {
+		return 0, f.err
+	}
+	n := copy(p, f.data)
+	f.data = f.data[n:]
+	return n, nil
+}
+
+// TestReadErrorAndLongLine: a read error stops the run after the lines
+// before it; a line over MaxLine is a bad line, and the next one is read.
+func TestReadErrorAndLongLine(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	boom := errors.New("disk on fire")
+	_, err := taskimport.Run(t.Context(), taskimport.Options{Queue: "q", Source: "s", Sender: f,
+		Input: &failingReader{data: []byte(ndjson(3, nil) + `{"url":"http://127.0.0.1:9/partial"}`), err: boom}})
+	if !errors.Is(err, boom) || len(f.byKey) != 4 {
+		t.Fatalf("err %v with %d stored; want %v after all 4 lines", err, len(f.byKey), boom)
+	}
+	long := `{"url":"http://127.0.0.1:9/` + strings.Repeat("x", taskimport.MaxLine) + `"}`
+	var bad []taskimport.BadLine
+	rep, err := taskimport.Run(t.Context(), taskimport.Options{Queue: "q", Source: "s2", Sender: f,
+		Input: strings.NewReader(long + "\n" + ndjson(2, nil)), Bad: func(b taskimport.BadLine) { bad = append(bad, b) }})
+	if err != nil || rep.Imported != 2 || len(bad) != 1 || bad[0].Line != 1 || !strings.Contains(bad[0].Err, "longer than") {
+		t.Fatalf("long line: %+v %v %+v", rep, err, bad)
+	}
+}

@@ -73,10 +73,11 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // ndjsonReader reads one JSON task per line; blank lines are skipped.
 type ndjsonReader struct {
-	br     *bufio.Reader
-	cr     *countingReader
-	source string
-	n      int
+	br      *bufio.Reader
+	cr      *countingReader
+	source  string
+	n       int
+	pending error // the read error to return once the line before it is out
 }
 
 func newNDJSON(r io.Reader, source string) *ndjsonReader {
@@ -88,9 +89,15 @@ func (r *ndjsonReader) offset() int64 { return r.cr.n - int64(r.br.Buffered()) }
 
 func (r *ndjsonReader) next() (line, *BadLine, error) {
 	for {
+		if r.pending != nil {
+			return line{}, nil, r.pending
+		}
 		b, tooLong, err := r.readLine()
-		if err != nil && len(b) == 0 && !tooLong {
-			return line{}, nil, err
+		if err != nil {
+			r.pending = err // after this line, if there is one
+			if len(b) == 0 && !tooLong {
+				continue
+			}
 		}
 		r.n++
 		if tooLong {
@@ -98,17 +105,13 @@ func (r *ndjsonReader) next() (line, *BadLine, error) {
 		}
 		b = bytes.TrimSpace(b)
 		if len(b) == 0 {
-			if err != nil {
-				return line{}, nil, err
-			}
 			continue
 		}
 		l := line{n: r.n, size: len(b)}
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if derr := dec.Decode(&l.task); derr != nil {
-			// a bad line is reported and skipped, not an error of the import
-			return line{}, &BadLine{Line: r.n, Err: "invalid task JSON: " + derr.Error()}, nil //nolint:nilerr // see above
+			return line{}, &BadLine{Line: r.n, Err: "invalid task JSON: " + derr.Error()}, nil //nolint:nilerr // a bad line is reported, not an error of the run
 		}
 		if dec.More() {
 			return line{}, &BadLine{Line: r.n, Err: "more than one JSON value on the line"}, nil
