@@ -108,20 +108,23 @@ type QueueRetry struct {
 // TaskRequest is a task to create. Set at most one of Body (JSON),
 // BodyBase64 and Form; Delay and RunAt are exclusive.
 type TaskRequest struct {
-	URL            string            `json:"url"`
-	Method         string            `json:"method,omitempty"`
-	Headers        map[string]string `json:"headers,omitempty"`
-	Body           json.RawMessage   `json:"body,omitempty"`
-	BodyBase64     *string           `json:"body_base64,omitempty"`
-	Form           map[string]string `json:"form,omitempty"`
-	FormEncoding   string            `json:"form_encoding,omitempty"`
-	RunAt          *time.Time        `json:"run_at,omitempty"`
-	Delay          *Duration         `json:"delay,omitempty"`
-	Timeout        *Duration         `json:"timeout,omitempty"`
-	MaxAttempts    *int              `json:"max_attempts,omitempty"`
-	MinBackoff     *Duration         `json:"min_backoff,omitempty"`
-	MaxBackoff     *Duration         `json:"max_backoff,omitempty"`
-	IdempotencyKey string            `json:"idempotency_key,omitempty"`
+	URL          string            `json:"url"`
+	Method       string            `json:"method,omitempty"`
+	Headers      map[string]string `json:"headers,omitempty"`
+	Body         json.RawMessage   `json:"body,omitempty"`
+	BodyBase64   *string           `json:"body_base64,omitempty"`
+	Form         map[string]string `json:"form,omitempty"`
+	FormEncoding string            `json:"form_encoding,omitempty"`
+	RunAt        *time.Time        `json:"run_at,omitempty"`
+	Delay        *Duration         `json:"delay,omitempty"`
+	Timeout      *Duration         `json:"timeout,omitempty"`
+	MaxAttempts  *int              `json:"max_attempts,omitempty"`
+	// K is, for a variable queue, the calls the task already had since its
+	// last reset, so its gaps continue where they were.
+	K              int64     `json:"k,omitempty"`
+	MinBackoff     *Duration `json:"min_backoff,omitempty"`
+	MaxBackoff     *Duration `json:"max_backoff,omitempty"`
+	IdempotencyKey string    `json:"idempotency_key,omitempty"`
 }
 
 // Created is the answer to a create.

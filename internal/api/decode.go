@@ -124,6 +124,7 @@ type taskRequest struct {
 	Delay          *durationJSON     `json:"delay"`
 	Timeout        *durationJSON     `json:"timeout"`
 	MaxAttempts    *int              `json:"max_attempts"`
+	K              *int64            `json:"k"`
 	MinBackoff     *durationJSON     `json:"min_backoff"`
 	MaxBackoff     *durationJSON     `json:"max_backoff"`
 	IdempotencyKey string            `json:"idempotency_key"`
@@ -310,6 +311,12 @@ func (r *taskRequest) toNewTask(now time.Time, l task.Limits) (store.NewTask, er
 			return store.NewTask{}, invalidField("max_attempts", "want 1 to %d", task.MaxAttemptsLimit)
 		}
 		s.MaxAttempts = *r.MaxAttempts
+	}
+	if r.K != nil {
+		if *r.K < 0 || *r.K > task.MaxStartK {
+			return store.NewTask{}, invalidField("k", "want 0 to %d", task.MaxStartK)
+		}
+		s.StartK = *r.K
 	}
 	return nt, nil
 }

@@ -95,13 +95,16 @@ func secondsText(v any) (*string, error) {
 
 // TaskRequest is one task of a REST batch.
 type TaskRequest struct {
-	URL            string            `json:"url"`
-	Method         string            `json:"method,omitempty"`
-	Headers        map[string]string `json:"headers,omitempty"`
-	Form           map[string]string `json:"form,omitempty"`
-	FormEncoding   string            `json:"form_encoding,omitempty"`
-	RunAt          string            `json:"run_at,omitempty"`
-	IdempotencyKey string            `json:"idempotency_key"`
+	URL          string            `json:"url"`
+	Method       string            `json:"method,omitempty"`
+	Headers      map[string]string `json:"headers,omitempty"`
+	Form         map[string]string `json:"form,omitempty"`
+	FormEncoding string            `json:"form_encoding,omitempty"`
+	RunAt        string            `json:"run_at,omitempty"`
+	// K is a variable task's calls since its last reset (the original's
+	// _times hash), so its gaps continue where they were.
+	K              int64  `json:"k,omitempty"`
+	IdempotencyKey string `json:"idempotency_key"`
 }
 
 // sourceTask is a member as api.js wrote it.

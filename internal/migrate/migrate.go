@@ -52,7 +52,7 @@ type Report struct {
 	DueNow        int // tasks due now
 	DueLater      int // tasks due later
 	Variable      int // tasks of variable queues (also counted above)
-	VariableK     int // variable tasks whose call count k > 0 (their gaps restart at 0)
+	VariableK     int // variable tasks whose call count k > 0 (carried as the task's k)
 	Created       int // tasks created in HTQ
 	Existed       int // tasks HTQ already had (an earlier run)
 	Deleted       int // members removed from the source
@@ -151,7 +151,8 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 			}
 			if spec.kind == task.KindVariable {
 				rep.Variable++
-				if k, _ := strconv.Atoi(pq.times[c.RawURL]); k > 0 {
+				if k, _ := strconv.ParseInt(pq.times[c.RawURL], 10, 64); k > 0 {
+					c.Task.K = min(k, task.MaxStartK)
 					rep.VariableK++
 				}
 			}
@@ -266,7 +267,7 @@ func (r *Report) Print(w io.Writer) error {
 		fmt.Fprintf(tw, "  removed from the source\t%d\n", r.Deleted)
 	}
 	if r.VariableK > 0 {
-		fmt.Fprintf(tw, "  variable tasks whose gap sequence restarts\t%d\n", r.VariableK)
+		fmt.Fprintf(tw, "  variable tasks that keep their call count\t%d\n", r.VariableK)
 	}
 	fmt.Fprintf(tw, "  malformed, skipped\t%d\n", r.Malformed)
 	if r.Malformed > 0 {

@@ -1138,3 +1138,36 @@ func TestEnqueueNowWaitsBehindMoreDueTasksThanItPromotes(t *testing.T) {
 		t.Fatalf("order = %v, want the 101 timed tasks, then the task due now", got)
 	}
 }
+
+// TestStartKUntilTheFirstCall: a variable task created with a call count
+// (moved from the original by migrate-legacy) is delivered with it and
+// shows it until its first call writes its own; then the state's k wins,
+// a reset to 0 included.
+func TestStartKUntilTheFirstCall(t *testing.T) {
+	e := newEnv(t)
+	e.queue("v", func(c *task.QueueConfig) { c.Type = task.KindVariable })
+	res, err := e.s.Enqueue(e.ctx, "v", []store.NewTask{{Spec: &task.Spec{URL: "http://x/poll", StartK: 7}}}, store.EnqueueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Tasks[0].ID
+	if ti, err := e.s.GetTask(e.ctx, id); err != nil || ti.K != 7 {
+		t.Fatalf("before the first call: k = %+v, %v; want 7", ti, err)
+	}
+	c := e.claim("v", "A", 1)
+	d := c.Deliveries[0]
+	if d.K != 7 {
+		t.Fatalf("delivered with k %d, want the start count 7", d.K)
+	}
+	// the call resets the task (k 0): the spec's start count must not come back
+	n, err := c.Owned.Complete(e.ctx, &store.Completion{Delivery: &d, Outcome: store.OutcomeAgain, Due: e.clk.Now(), K: 0, SetK: true, Want: 1})
+	if err != nil || n.Status != store.NextEntries {
+		t.Fatalf("again now = %+v, %v", n, err)
+	}
+	if n.Deliveries[0].K != 0 {
+		t.Fatalf("after a reset delivered with k %d, want 0", n.Deliveries[0].K)
+	}
+	if ti, _ := e.s.GetTask(e.ctx, id); ti.K != 0 {
+		t.Fatalf("after a reset k = %d, want 0", ti.K)
+	}
+}

@@ -60,7 +60,11 @@ func (r *taskReads) info(id string) (*TaskInfo, error) {
 	m := r.state.Val()
 	ti.State = task.State(m["st"])
 	ti.Attempts, _ = strconv.Atoi(m["a"])
-	ti.K, _ = strconv.ParseInt(m["k"], 10, 64)
+	if k, ok := m["k"]; ok {
+		ti.K, _ = strconv.ParseInt(k, 10, 64)
+	} else {
+		ti.K = spec.StartK // no call yet: the count it was created with
+	}
 	ti.LastStatus, _ = strconv.Atoi(m["sc"])
 	ti.LastError = m["err"]
 	ti.CancelRequested = m["cx"] == "1"

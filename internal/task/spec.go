@@ -44,6 +44,10 @@ func (f *Field) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MaxStartK bounds a task's starting call count (beyond max_time_interval /
+// stepping_time every gap is the longest anyway).
+const MaxStartK = 1_000_000_000
+
 // Spec is the immutable request of a task: what to call and how. It is stored
 // once per task, as written by Encode.
 type Spec struct {
@@ -62,6 +66,10 @@ type Spec struct {
 	MaxBackoffMs *int64 `json:"bx,omitempty"`
 	CreatedMs    int64  `json:"c,omitempty"`
 	RunAtMs      int64  `json:"d,omitempty"` // requested run-at time, 0 for now
+	// StartK is a variable task's call count when it was created (0: a new
+	// task): a task moved from elsewhere (htq migrate-legacy) keeps its
+	// gaps where they were. Its state's k, once written, wins.
+	StartK int64 `json:"vk,omitempty"`
 }
 
 // ErrBadSpec reports a stored spec that cannot be decoded.

@@ -212,11 +212,13 @@ func TestMigrateLegacy(t *testing.T) {
 		t.Errorf("/later called %v from its due time, want within ±100ms", d)
 	}
 	// the variable task goes on with its queue's gaps (stepping 1 s, max 2 s)
+	// where it was: the original had called it once since its last reset
+	// (htq_poll_times 1), so its gaps are 1 s, 2 s, 2 s, not 0, 1 s, 2 s
 	polls := calls["/poll"]
 	if len(polls) != 4 {
 		t.Fatalf("/poll called %d times, want 4 (done on the 4th)", len(polls))
 	}
-	checkGaps(t, "/poll", gapsOf(tg.Calls(), "/poll"), []time.Duration{0, time.Second, 2 * time.Second}, 300*time.Millisecond)
+	checkGaps(t, "/poll", gapsOf(tg.Calls(), "/poll"), []time.Duration{time.Second, 2 * time.Second, 2 * time.Second}, 300*time.Millisecond)
 	if c.REST(http.MethodGet, "/v1/queues/poll", nil, nil) != http.StatusOK {
 		t.Error("queue poll was not created")
 	}

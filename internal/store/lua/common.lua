@@ -75,6 +75,13 @@ local function spec_timeout(spec)
   return nil
 end
 
+-- spec_start_k returns a variable task's call count at creation from its
+-- spec ('"vk":'), or nil; read only until its state has a k of its own.
+local function spec_start_k(spec)
+  local nl = string.find(spec, '\n', 1, true) or 0
+  return string.match(spec, '[{,]"vk":(%d+)', nl + 1)
+end
+
 -- fenced reports whether owner (the fencing token "<consumer>:<epoch>")
 -- still holds the lease. A lease that expired while nobody claimed the queue
 -- (the meta still names us as its owner) is taken back, so a slow but sole
@@ -285,7 +292,7 @@ local function deliver(c, eid, tid, out)
   if st[1] == 'queued' then since = st[3] elseif st[1] == 'retrying' then since = st[4] end
   local n = #out
   out[n + 1], out[n + 2], out[n + 3], out[n + 4] = eid, tid, spec, seq
-  out[n + 5], out[n + 6], out[n + 7], out[n + 8] = a, st[2] or '0', since or 0, tmo
+  out[n + 5], out[n + 6], out[n + 7], out[n + 8] = a, st[2] or spec_start_k(spec) or '0', since or 0, tmo
   return true
 end
 
