@@ -190,9 +190,9 @@ func (s *Store) Settle(ctx context.Context, kind DueKind, p int, seen int64) err
 // asynchronously, coalesced per (kind, partition) to the earliest, in one
 // pipeline per round, so that they cost the caller no round trip: the hint
 // that goes with a ready mark is what makes pick-up fast, the mark only
-// keeps the queue from being forgotten if that hint is lost. A mark for a
-// time ahead (a heard hint's HintGrace, a lease expiry, a retry) waits up
-// to markDefer, and no later than markLead before its time, so that the
+// keeps the queue from being forgotten if that hint is lost. A ready mark
+// for a time ahead (a heard hint's HintGrace, a lease expiry, a retry)
+// waits up to markDefer, and no later than markLead before its time, so that the
 // marks of many scripts share a round (one request per round rather than
 // per wake-up); a mark due now goes at once and takes the waiting ones
 // along. A round that fails is tried again with a backoff while the marks
@@ -248,6 +248,13 @@ func (m *dueMarker) add(p int, mk marks) {
 		}
 		k := dueKey{DueKind(kind), p}
 		by := min(at-markLead.Milliseconds(), now+markDefer.Milliseconds())
+		if DueKind(kind) != DueReady {
+			// The scheduler leader sleeps until the earliest timer or
+			// schedule entry it sees: one that waited here would be seen
+			// only at its next poll (up to scheduler.poll_interval late).
+			// Only ready marks, many and a safety net behind a hint, wait.
+			by = now
+		}
 		cur, ok := m.pending[k]
 		if !ok || at < cur.at {
 			cur.at = at

@@ -101,3 +101,33 @@ func zaddCalls(t *testing.T, srv *redistest.Server) int {
 	}
 	return n
 }
+
+// TestTimerMarksAheadGoAtOnce: the scheduler leader sleeps until the
+// earliest entry of the timer and schedule indexes it sees, so their marks
+// for a time ahead must not wait to share a round (a variable task's next
+// call came up to scheduler.poll_interval late when they did).
+func TestTimerMarksAheadGoAtOnce(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	ctx := t.Context()
+	keys := NewKeys("t:")
+	m := newDueMarker(rdb, keys, clock.Real{})
+	t.Cleanup(func() { m.close(ctx) })
+	ahead := clock.Millis(time.Now()) + 10_000
+	var mk marks
+	mk[DueTimers], mk[DueSchedules] = ahead, ahead+1
+	m.add(3, mk)
+	deadline := time.Now().Add(markDefer / 4)
+	for {
+		_, e1 := rdb.ZScore(ctx, keys.DueIndex(DueTimers), "3").Result()
+		_, e2 := rdb.ZScore(ctx, keys.DueIndex(DueSchedules), "3").Result()
+		if e1 == nil && e2 == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timer and schedule marks ahead waited (%v, %v)", e1, e2)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
