@@ -31,15 +31,17 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY cmd/ cmd/
 COPY internal/ internal/
+COPY client/ client/
 ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     for role in api scheduler dispatcher; do \
       go build -trimpath -ldflags "-s -w -X github.com/htq/htq/internal/buildinfo.Version=${VERSION}" \
         -o /out/htq-${role} ./cmd/${role} || exit 1; \
-    done
+    done && \
+    go build -trimpath -ldflags "-s -w -X github.com/htq/htq/internal/buildinfo.Version=${VERSION}" -o /out/htq ./cmd/htq
 
 FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /out/htq-api /out/htq-scheduler /out/htq-dispatcher /usr/local/bin/
+COPY --from=build /out/htq-api /out/htq-scheduler /out/htq-dispatcher /out/htq /usr/local/bin/
 USER 65532:65532
 EXPOSE 5999
 ENTRYPOINT ["/usr/local/bin/htq-api"]
