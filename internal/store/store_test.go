@@ -1171,3 +1171,27 @@ func TestStartKUntilTheFirstCall(t *testing.T) {
 		t.Fatalf("after a reset k = %d, want 0", ti.K)
 	}
 }
+
+// TestNewTaskIDsSurviveACounterRewind: a failover or an AOF loss can set a
+// partition's task-id counter back; a new task must then get an id no task
+// holds, leaving the existing task's spec as it was.
+func TestNewTaskIDsSurviveACounterRewind(t *testing.T) {
+	e := newEnv(t)
+	e.queue("r", nil)
+	first := e.enqueue("r", time.Time{}, "http://x/first")[0]
+	seq := e.s.Keys().Queue("r").Seq
+	if err := e.rdb.Set(e.ctx, seq, 0, 0).Err(); err != nil { // rewind
+		t.Fatal(err)
+	}
+	second := e.enqueue("r", time.Time{}, "http://x/second")[0]
+	if second == first {
+		t.Fatalf("the rewound counter gave the id %s twice", first)
+	}
+	ti, err := e.s.GetTask(e.ctx, first)
+	if err != nil || ti.Spec.URL != "http://x/first" {
+		t.Fatalf("the first task's spec after the rewind: %+v, %v", ti, err)
+	}
+	if ti, err := e.s.GetTask(e.ctx, second); err != nil || ti.Spec.URL != "http://x/second" {
+		t.Fatalf("the second task: %+v, %v", ti, err)
+	}
+}

@@ -58,10 +58,12 @@ end
 -- returns the id.
 local function new_task(pp, counter, parthex, q, payload)
   local id
+  local spec = q .. '\n' .. payload
+  -- SET NX both stores the spec and refuses an id in use (a counter
+  -- rewound by a failover or an AOF loss): one command, not EXISTS + SET
   repeat
     id = parthex .. string.format('%012x', redis.call('INCR', counter))
-  until redis.call('EXISTS', spec_key(pp, id)) == 0
-  redis.call('SET', spec_key(pp, id), q .. '\n' .. payload)
+  until redis.call('SET', spec_key(pp, id), spec, 'NX')
   return id
 end
 
