@@ -150,6 +150,11 @@ func ParseExecuteTime(s string, loc *time.Location) (t time.Time, ok bool, err e
 	if t.After(task.MaxDue) {
 		return time.Time{}, false, invalid("execute_time", "%q: out of range: %v", clip(s), task.CheckDue(t))
 	}
+	// Year 0 with an offset east of the zone is before year 0 there, which
+	// has no YYYY-MM-DD text; so long past, it only means "run now" anyway.
+	if floor := time.Date(0, 1, 1, 0, 0, 0, 0, loc); t.Before(floor) {
+		return floor, true, nil
+	}
 	return t.In(loc), true, nil
 }
 
