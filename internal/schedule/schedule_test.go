@@ -113,8 +113,10 @@ func TestPromotesTimedTasksOnTime(t *testing.T) {
 	}
 	s := start(t, st, time.Second)
 	waitFor(t, "leader", 5*time.Second, func() bool { return testutil.ToFloat64(s.m.IsLeader) == 1 })
-	// due in 300ms: the leader learns of it from the hint, not a poll
-	due := time.Now().Add(300 * time.Millisecond)
+	// due in 300ms: the leader learns of it from the hint, not a poll. Due
+	// times are kept in whole milliseconds: a due time between two would be
+	// promoted up to 1 ms before it.
+	due := time.Now().Add(300 * time.Millisecond).Truncate(time.Millisecond)
 	if _, err := st.Enqueue(t.Context(), "q", []store.NewTask{{Spec: &task.Spec{URL: "http://x"}, Due: due}}, store.EnqueueOptions{}); err != nil {
 		t.Fatal(err)
 	}
