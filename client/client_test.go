@@ -2,10 +2,8 @@ package client_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,15 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/htq/htq/client"
-	"github.com/htq/htq/internal/api"
+	"github.com/htq/htq/internal/apitest"
 	"github.com/htq/htq/internal/clock"
-	"github.com/htq/htq/internal/metrics"
 	"github.com/htq/htq/internal/redistest"
 	"github.com/htq/htq/internal/store"
-	"github.com/htq/htq/internal/task"
 )
 
 const token = "client-test-token-0123456789"
@@ -38,20 +32,7 @@ func newAPI(t *testing.T) string {
 	if err := st.Init(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	cfg := api.Config{
-		Tokens:            [][sha256.Size]byte{sha256.Sum256([]byte(token))},
-		MaxBodyBytes:      1 << 20,
-		MaxBatch:          1000,
-		Limits:            task.Limits{MaxURLBytes: 8192, MaxHeaderBytes: 65536, MaxBodyBytes: 1 << 20},
-		QueueDefaults:     task.DefaultQueueConfig(),
-		IdempotencyWindow: time.Hour,
-		ReadHeaderTimeout: 5 * time.Second,
-		Version:           "test",
-	}
-	reg := prometheus.NewRegistry()
-	log := slog.New(slog.DiscardHandler)
-	srv := api.New(cfg, st, clock.Real{}, log, metrics.NewAPI(reg), reg, true)
-	ts := httptest.NewServer(srv.Handler())
+	ts := apitest.Serve(st, apitest.Config(token))
 	t.Cleanup(ts.Close)
 	return ts.URL
 }

@@ -2,28 +2,22 @@ package client_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"log"
-	"log/slog"
 	"net"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/htq/htq/client"
-	"github.com/htq/htq/internal/api"
+	"github.com/htq/htq/internal/apitest"
 	"github.com/htq/htq/internal/clock"
-	"github.com/htq/htq/internal/metrics"
 	"github.com/htq/htq/internal/store"
-	"github.com/htq/htq/internal/task"
 )
 
 // htqURL is the API the examples call: a real one, started by TestMain on
@@ -79,14 +73,7 @@ func startExampleAPI() (func(), error) {
 		stop()
 		return nil, err
 	}
-	reg := prometheus.NewRegistry()
-	srv := api.New(api.Config{
-		Tokens:       [][sha256.Size]byte{sha256.Sum256([]byte(token))},
-		MaxBodyBytes: 1 << 20, MaxBatch: 1000,
-		Limits:        task.Limits{MaxURLBytes: 8192, MaxHeaderBytes: 65536, MaxBodyBytes: 1 << 20},
-		QueueDefaults: task.DefaultQueueConfig(), IdempotencyWindow: time.Hour, ReadHeaderTimeout: 5 * time.Second,
-	}, st, clock.Real{}, slog.New(slog.DiscardHandler), metrics.NewAPI(reg), reg, true)
-	ts := httptest.NewServer(srv.Handler())
+	ts := apitest.Serve(st, apitest.Config(token))
 	htqURL = ts.URL
 	return func() { ts.Close(); stop() }, nil
 }

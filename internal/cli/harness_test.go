@@ -3,11 +3,8 @@ package cli_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"flag"
 	"io"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,16 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/htq/htq/client"
-	"github.com/htq/htq/internal/api"
+	"github.com/htq/htq/internal/apitest"
 	"github.com/htq/htq/internal/cli"
 	"github.com/htq/htq/internal/clock"
-	"github.com/htq/htq/internal/metrics"
 	"github.com/htq/htq/internal/redistest"
 	"github.com/htq/htq/internal/store"
-	"github.com/htq/htq/internal/task"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -49,15 +42,7 @@ func newCluster(t *testing.T) *cluster {
 	if err := st.Init(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
-	srv := api.New(api.Config{
-		Tokens:       [][sha256.Size]byte{sha256.Sum256([]byte(token))},
-		MaxBodyBytes: 1 << 20, MaxBatch: 1000,
-		Limits:        task.Limits{MaxURLBytes: 8192, MaxHeaderBytes: 65536, MaxBodyBytes: 1 << 20},
-		QueueDefaults: task.DefaultQueueConfig(), IdempotencyWindow: time.Hour, ReadHeaderTimeout: 5 * time.Second,
-		Version: "test",
-	}, st, clock.Real{}, slog.New(slog.DiscardHandler), metrics.NewAPI(reg), reg, true)
-	ts := httptest.NewServer(srv.Handler())
+	ts := apitest.Serve(st, apitest.Config(token))
 	t.Cleanup(ts.Close)
 	c, err := client.New(ts.URL, client.WithToken(token))
 	if err != nil {
