@@ -246,8 +246,7 @@ func (h *Handler) errorResult(c echo.Context, err error) result {
 	var full *task.QueueFullError
 	addFailed := addsTasks(c) || strings.HasSuffix(c.Path(), "/addQueue")
 	switch {
-	case errors.Is(err, ErrInvalid), errors.Is(err, task.ErrBadQueue), errors.Is(err, task.ErrBadURL),
-		errors.Is(err, task.ErrBadMethod), errors.Is(err, task.ErrBadHeader):
+	case errors.Is(err, ErrInvalid), errors.Is(err, task.ErrInvalid): // every validation error of package task
 		h.rejected(c, metrics.ReasonInvalid)
 		return result{Code: CodeInvalid, Message: MsgInvalid + "：" + strings.TrimPrefix(err.Error(), MsgInvalid+": ")}
 	case errors.Is(err, task.ErrTooLarge):
