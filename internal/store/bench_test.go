@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/htq/htq/internal/clock"
 	"github.com/htq/htq/internal/redistest"
 	"github.com/htq/htq/internal/store"
@@ -16,16 +18,8 @@ import (
 // acknowledges a task and delivers the next, on one serial queue. It
 // reports Redis's own time per script call (INFO commandstats).
 func BenchmarkCompleteAndReadNext(b *testing.B) {
-	srv := redistest.Start(b)
-	rdb := srv.Client(b)
-	st, err := store.New(rdb, "b:", clock.Real{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	rdb, st := benchStore(b)
 	ctx := b.Context()
-	if err := st.Init(ctx); err != nil {
-		b.Fatal(err)
-	}
 	cfg := task.DefaultQueueConfig()
 	if _, err := st.PutQueue(ctx, "q", &cfg, store.PutCreate); err != nil {
 		b.Fatal(err)
@@ -64,4 +58,19 @@ func BenchmarkCompleteAndReadNext(b *testing.B) {
 			b.Logf("%s", line)
 		}
 	}
+}
+
+// benchStore starts a redis-server and a store on it, scripts loaded.
+func benchStore(b *testing.B) (*redis.Client, *store.Store) {
+	b.Helper()
+	srv := redistest.Start(b)
+	rdb := srv.Client(b)
+	st, err := store.New(rdb, "b:", clock.Real{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := st.Init(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	return rdb, st
 }

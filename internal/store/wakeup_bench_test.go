@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/htq/htq/internal/clock"
-	"github.com/htq/htq/internal/redistest"
 	"github.com/htq/htq/internal/store"
 	"github.com/htq/htq/internal/task"
 )
@@ -21,16 +19,8 @@ import (
 // and per command (INFO commandstats usec, which for EVALSHA includes the
 // commands a script calls), and the commands per wake-up.
 func BenchmarkWakeUp(b *testing.B) {
-	srv := redistest.Start(b)
-	rdb := srv.Client(b)
-	st, err := store.New(rdb, "b:", clock.Real{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	rdb, st := benchStore(b)
 	ctx := b.Context()
-	if err := st.Init(ctx); err != nil {
-		b.Fatal(err)
-	}
 	const queues = 500
 	cfg := task.DefaultQueueConfig()
 	name := func(i int) string { return fmt.Sprintf("q%04d", i) }
