@@ -34,12 +34,19 @@ func TestSchedulerFailoverWhileTasksAreDue(t *testing.T) {
 
 	leader, follower := c.Leaders()
 
+	var varIDs []string
 	for _, q := range varQueues { // variable tasks, cycling
 		var tasks []map[string]any
 		for i := range varPerQueue {
 			tasks = append(tasks, map[string]any{"url": fmt.Sprintf("%s/var?q=%s&i=%d", tg.URL, q, i)})
 		}
-		c.REST("POST", "/v1/queues/"+q+"/tasks/batch", map[string]any{"tasks": tasks}, nil)
+		var res struct{ Tasks []struct{ ID string } }
+		if code := c.REST("POST", "/v1/queues/"+q+"/tasks/batch", map[string]any{"tasks": tasks}, &res); code != http.StatusCreated {
+			t.Fatalf("batch: %d", code)
+		}
+		for _, r := range res.Tasks {
+			varIDs = append(varIDs, r.ID)
+		}
 	}
 	// 3,000 timed tasks: half due at one instant, half spread over 3 s.
 	base := time.Now().Add(3 * time.Second)
@@ -102,32 +109,36 @@ func TestSchedulerFailoverWhileTasksAreDue(t *testing.T) {
 		}
 		return true
 	})
+	// Read each queue's stream and sets in one MULTI: the scheduler keeps
+	// promoting a paused queue's due tasks, and a task moved from the delayed
+	// set to the stream between two separate reads would be found in neither.
 	places := map[string]int{}
 	for _, q := range varQueues {
 		k := keys.Queue(q)
-		entries, err := rdb.XRange(t.Context(), k.Stream, "-", "+").Result()
-		if err != nil {
+		var entries *redis.XMessageSliceCmd
+		var delayed, dead *redis.StringSliceCmd
+		if _, err := rdb.TxPipelined(t.Context(), func(p redis.Pipeliner) error {
+			entries = p.XRange(t.Context(), k.Stream, "-", "+")
+			delayed = p.ZRange(t.Context(), k.Delayed, 0, -1)
+			dead = p.ZRange(t.Context(), k.Dead, 0, -1)
+			return nil
+		}); err != nil {
 			t.Fatal(err)
 		}
-		for _, e := range entries {
+		for _, e := range entries.Val() {
 			places[fmt.Sprint(e.Values["t"])]++
 		}
-		for _, set := range []string{k.Delayed, k.Dead} {
-			ids, err := rdb.ZRange(t.Context(), set, 0, -1).Result()
-			if err != nil {
-				t.Fatal(err)
+		for _, id := range delayed.Val() {
+			places[id]++
+		}
+		for _, id := range dead.Val() {
+			places[id]++
+			var ti struct {
+				LastError  string `json:"last_error"`
+				LastStatus int    `json:"last_status"`
 			}
-			for _, id := range ids {
-				places[id]++
-				if set == k.Dead {
-					var ti struct {
-						LastError  string `json:"last_error"`
-						LastStatus int    `json:"last_status"`
-					}
-					c.REST("GET", "/v1/tasks/"+id, nil, &ti)
-					t.Logf("variable task %s is dead (last status %d, error %q): visible, not lost", id, ti.LastStatus, ti.LastError)
-				}
-			}
+			c.REST("GET", "/v1/tasks/"+id, nil, &ti)
+			t.Logf("variable task %s is dead (last status %d, error %q): visible, not lost", id, ti.LastStatus, ti.LastError)
 		}
 	}
 
@@ -155,6 +166,13 @@ func TestSchedulerFailoverWhileTasksAreDue(t *testing.T) {
 	}
 	if want := len(varQueues) * varPerQueue; len(places) != want {
 		t.Errorf("%d variable tasks found, want %d", len(places), want)
+	}
+	for _, id := range varIDs {
+		if places[id] == 0 {
+			var ti map[string]any
+			c.REST("GET", "/v1/tasks/"+id, nil, &ti)
+			t.Errorf("variable task %s is nowhere: %v", id, ti)
+		}
 	}
 	for id, n := range places {
 		if n != 1 {
