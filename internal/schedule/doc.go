@@ -32,8 +32,20 @@
 // its task instead of creating another. A leader killed between reading
 // and firing leaves the schedule due; the next leader fires it (as late as
 // the takeover took, within the missed policy's grace or catch_up).
-// Partitions are fired by a bounded pool of workers, each partition's
-// schedules in order.
+//
+// Firing is prepared ahead and sent at the instant: the leader wakes
+// fireLead (100 ms) before the earliest entry of the schedule due index,
+// reads every due partition's schedules coming due by then in one round
+// trip (store.DueSchedules), decodes and decides them and encodes their
+// scripts (store.PrepareFire), sleeps until their instant, and sends the
+// scripts of all the schedules due at that instant in one pipeline
+// (store.FireMany); each is still its own script with its own compare and
+// set. No script is sent before its schedule's instant by the leader's
+// clock, and the script itself queues a task only once its due time has
+// come (an earlier one would go to the delayed set), so no call starts
+// early. A term that ends while the leader waits fires nothing; the next
+// leader finds the schedules still due. A partition's due entry is settled
+// once a read of it finds nothing more due.
 //
 // Timing: the leader reads the due index of the timer indexes
 // (store.DueKind: one key names the partitions with delayed tasks and the

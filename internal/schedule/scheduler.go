@@ -131,8 +131,10 @@ func (s *Scheduler) lead(t *Term, hints *store.ScheduleHints) {
 			}
 		}
 	})
-	wg.Go(func() { s.dueLoop(ctx, scheds, s.fireDue) })
-	s.dueLoop(ctx, timers, s.promoteDue)
+	wg.Go(func() {
+		s.dueLoop(ctx, scheds, fireLead, func(ctx context.Context) time.Time { return s.fireDue(ctx, fireLead) })
+	})
+	s.dueLoop(ctx, timers, 0, s.promoteDue)
 	wg.Wait()
 }
 
@@ -165,11 +167,12 @@ func (s *Scheduler) exportBacklog(ctx context.Context) {
 // dueLimit bounds the due partitions one look at the timer due index reads.
 const dueLimit = 256
 
-// dueLoop runs look when the time it last returned comes (the earliest
-// entry of the due index it reads), when a hint says an earlier one
-// arrived, or when PollInterval passed; the promotion and the firing of
-// schedules are each one such loop over their own due index.
-func (s *Scheduler) dueLoop(ctx context.Context, hints <-chan store.ScheduleHint, look func(context.Context) time.Time) {
+// dueLoop runs look when the time it last returned comes (lead before the
+// earliest entry of the due index it reads), when a hint says an earlier
+// one arrived (lead before it), or when PollInterval passed; the promotion
+// and the firing of schedules are each one such loop over their own due
+// index.
+func (s *Scheduler) dueLoop(ctx context.Context, hints <-chan store.ScheduleHint, lead time.Duration, look func(context.Context) time.Time) {
 	wake := time.Time{}
 	for ctx.Err() == nil {
 		timer := time.NewTimer(max(0, wake.Sub(s.clock.Now())))
@@ -177,8 +180,8 @@ func (s *Scheduler) dueLoop(ctx context.Context, hints <-chan store.ScheduleHint
 		case <-ctx.Done():
 		case <-timer.C:
 		case h := <-hints:
-			if h.Due.Before(wake) {
-				wake = h.Due
+			if at := h.Due.Add(-lead); at.Before(wake) {
+				wake = at
 			}
 			timer.Stop()
 			continue
@@ -192,12 +195,12 @@ func (s *Scheduler) dueLoop(ctx context.Context, hints <-chan store.ScheduleHint
 }
 
 // nextLook is when a due loop looks again: PollInterval from now at the
-// latest, the first due entry after now (later, as read) if sooner, and
-// within 100 ms when something failed (retry).
-func (s *Scheduler) nextLook(now time.Time, later []store.DueEntry, retry bool) time.Time {
+// latest, lead before the first due entry it did not act on (later, as
+// read) if sooner, and within 100 ms when something failed (retry).
+func (s *Scheduler) nextLook(now time.Time, later []store.DueEntry, retry bool, lead time.Duration) time.Time {
 	next := now.Add(s.cfg.PollInterval)
-	if len(later) > 0 && later[0].Time().Before(next) {
-		next = later[0].Time()
+	if len(later) > 0 && later[0].Time().Add(-lead).Before(next) {
+		next = later[0].Time().Add(-lead)
 	}
 	if soon := now.Add(100 * time.Millisecond); retry && soon.Before(next) {
 		next = soon
@@ -236,7 +239,7 @@ func (s *Scheduler) promoteDue(ctx context.Context) time.Time {
 		}
 		due = again
 	}
-	next := s.nextLook(s.clock.Now(), later, retry)
+	next := s.nextLook(s.clock.Now(), later, retry, 0)
 	if len(due) == dueLimit {
 		next = s.clock.Now()
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -228,37 +229,77 @@ func (s *Store) ListSchedules(ctx context.Context, after string, limit int) ([]*
 	return out, more, nil
 }
 
-// DueSchedules reads up to limit schedules of partition p whose next
-// instant is at or before now.
-func (s *Store) DueSchedules(ctx context.Context, p, limit int) ([]*ScheduleState, error) {
-	names, err := s.rdb.ZRangeByScore(ctx, s.keys.Schedules(p), &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(s.nowMs(), 10), Count: int64(limit),
-	}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read schedule index of partition %d: %w", p, err)
+// DueBatch is what DueSchedules read of one partition.
+type DueBatch struct {
+	Partition int
+	States    []*ScheduleState // by next instant, earliest first
+	Err       error            // the partition could not be read: fire none of it
+}
+
+// DueSchedules reads, for each partition of parts, up to limit schedules
+// whose next instant is at or before now plus ahead (the scheduler reads
+// the schedules coming due a little ahead of their instant, to fire them
+// at it), in one round trip for the partitions' indexes and one for the
+// schedules. A partition that cannot be read has its Err set; err is set
+// only when nothing could be read.
+func (s *Store) DueSchedules(ctx context.Context, parts []int, limit int, ahead time.Duration) ([]DueBatch, error) {
+	out := make([]DueBatch, len(parts))
+	if len(parts) == 0 {
+		return out, nil
 	}
-	if len(names) == 0 {
-		return nil, nil
-	}
+	upTo := strconv.FormatInt(s.nowMs()+ahead.Milliseconds(), 10)
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.SliceCmd, len(names))
-	for i, name := range names {
-		cmds[i] = pipe.HMGet(ctx, s.keys.Schedule(p, name), scheduleFields...)
+	idx := make([]*redis.StringSliceCmd, len(parts))
+	for i, p := range parts {
+		out[i].Partition = p
+		idx[i] = pipe.ZRangeByScore(ctx, s.keys.Schedules(p), &redis.ZRangeBy{Min: "-inf", Max: upTo, Count: int64(limit)})
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("read due schedules of partition %d: %w", p, err)
+	if _, err := pipe.Exec(ctx); err != nil && allFailed(idx) {
+		return nil, fmt.Errorf("read schedule indexes: %w", err)
 	}
-	out := make([]*ScheduleState, 0, len(names))
-	for i, c := range cmds {
-		st, err := scheduleState(c.Val())
+	pipe = s.rdb.Pipeline()
+	cmds := make([][]*redis.SliceCmd, len(parts))
+	for i, p := range parts {
+		names, err := idx[i].Result()
 		if err != nil {
-			return nil, fmt.Errorf("schedule %s: %w", names[i], err)
+			out[i].Err = fmt.Errorf("read schedule index of partition %d: %w", p, err)
+			continue
 		}
-		if st != nil {
-			out = append(out, st)
+		for _, name := range names {
+			cmds[i] = append(cmds[i], pipe.HMGet(ctx, s.keys.Schedule(p, name), scheduleFields...))
+		}
+	}
+	if pipe.Len() == 0 {
+		return out, nil
+	}
+	_, _ = pipe.Exec(ctx) // each command's error is its partition's
+	for i, p := range parts {
+		for _, c := range cmds[i] {
+			vals, err := c.Result()
+			var st *ScheduleState
+			if err == nil {
+				st, err = scheduleState(vals)
+			}
+			if err != nil {
+				out[i].States, out[i].Err = nil, fmt.Errorf("read due schedules of partition %d: %w", p, err)
+				break
+			}
+			if st != nil { // deleted meanwhile
+				out[i].States = append(out[i].States, st)
+			}
 		}
 	}
 	return out, nil
+}
+
+// allFailed reports whether every command of a pipeline failed.
+func allFailed[C interface{ Err() error }](cmds []C) bool {
+	for _, c := range cmds {
+		if c.Err() == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // Occurrence is one run of a schedule to create.
@@ -298,9 +339,32 @@ type FireOutcome struct {
 // another scheduler fired it, or it was changed, since it was read;
 // ErrScheduleNotFound that it was deleted.
 func (s *Store) FireSchedule(ctx context.Context, f *Fire) ([]FireOutcome, error) {
+	c, err := s.PrepareFire(f)
+	if err != nil {
+		return nil, err
+	}
+	r := s.FireMany(ctx, []*FireCall{c})[0]
+	return r.Outcomes, r.Err
+}
+
+// FireCall is a call of lua/schedule_fire.lua prepared ahead of its time
+// (PrepareFire): everything is encoded but the time of the call, which
+// FireMany takes when it sends it.
+type FireCall struct {
+	name string
+	part int
+	occ  int
+	keys []string
+	args []any // args[fireNowArg] is set by FireMany
+}
+
+// fireNowArg is the index of "now" in a FireCall's arguments (ARGV[3]).
+const fireNowArg = 2
+
+// PrepareFire encodes a FireSchedule call, to be sent by FireMany.
+func (s *Store) PrepareFire(f *Fire) (*FireCall, error) {
 	def := f.State.Def
 	k := s.keys.Queue(def.Queue)
-	now := s.nowMs()
 	window := max(f.Window.Milliseconds(), 1)
 	wantVer, newNext := "", ""
 	if !f.Trigger {
@@ -310,43 +374,78 @@ func (s *Store) FireSchedule(ctx context.Context, f *Fire) ([]FireOutcome, error
 		}
 	}
 	args := make([]any, 0, 13+4*len(f.Occ))
-	args = append(args, k.Tag, def.Queue, now, partHex(k.Partition), k.Partition, s.keys.ScheduleChannel(), window,
+	args = append(args, k.Tag, def.Queue, nil, partHex(k.Partition), k.Partition, s.keys.ScheduleChannel(), window,
 		def.Name, wantVer, f.State.NextMs, newNext, def.Overlap, len(f.Occ))
 	for _, o := range f.Occ {
 		b, err := json.Marshal(o.Spec)
 		if err != nil {
-			return nil, fmt.Errorf("encode spec: %w", err)
+			return nil, fmt.Errorf("encode spec of schedule %s: %w", def.Name, err)
 		}
 		args = append(args, clock.Millis(o.At), clock.Millis(o.Due), string(b), o.Key)
 	}
-	v, err := s.run(ctx, s.sc.scheduleFire, k.Partition,
-		[]string{s.keys.Schedule(k.Partition, def.Name), s.keys.Schedules(k.Partition), k.Meta, k.Stream,
-			k.Delayed, k.Timers, k.Ready, k.Seq, k.Lease}, args...)
-	if err != nil {
-		return nil, fmt.Errorf("fire schedule %s: %w", def.Name, err)
+	return &FireCall{
+		name: def.Name, part: k.Partition, occ: len(f.Occ), args: args,
+		keys: []string{s.keys.Schedule(k.Partition, def.Name), s.keys.Schedules(k.Partition), k.Meta, k.Stream,
+			k.Delayed, k.Timers, k.Ready, k.Seq, k.Lease},
+	}, nil
+}
+
+// FireResult is what became of one FireCall: an outcome per occurrence, or
+// the error FireSchedule would have returned.
+type FireResult struct {
+	Outcomes []FireOutcome
+	Err      error
+}
+
+// FireMany sends prepared fire calls in one pipeline (so that many
+// schedules due at one instant cost one round trip, not one each), with
+// the time taken now: an occurrence whose due time is not yet reached by
+// then is delayed, not queued. Each call succeeds or fails on its own.
+func (s *Store) FireMany(ctx context.Context, calls []*FireCall) []FireResult {
+	now := s.nowMs()
+	batch := make([]*batchCall, len(calls))
+	for i, c := range calls {
+		args := slices.Clone(c.args)
+		args[fireNowArg] = now
+		batch[i] = &batchCall{ctx: ctx, script: s.sc.scheduleFire.Script, keys: c.keys, args: args}
 	}
+	s.group.exec(batch)
+	out := make([]FireResult, len(calls))
+	for i, c := range calls {
+		v, err := s.reply(s.sc.scheduleFire, c.part, batch[i].res, batch[i].err)
+		if err != nil {
+			out[i].Err = fmt.Errorf("fire schedule %s: %w", c.name, err)
+			continue
+		}
+		out[i].Outcomes, out[i].Err = fireOutcomes(c, v)
+	}
+	return out
+}
+
+// fireOutcomes reads the reply of one fire call.
+func fireOutcomes(c *FireCall, v any) ([]FireOutcome, error) {
 	rd := newReader("schedule_fire", v)
 	switch st := rd.str(); st {
 	case "stale":
-		return nil, fmt.Errorf("%w: %q", ErrScheduleChanged, def.Name)
+		return nil, fmt.Errorf("%w: %q", ErrScheduleChanged, c.name)
 	case "gone":
-		return nil, fmt.Errorf("%w: %q", ErrScheduleNotFound, def.Name)
+		return nil, fmt.Errorf("%w: %q", ErrScheduleNotFound, c.name)
 	case "ok":
 	default:
 		if rd.err != nil {
-			return nil, fmt.Errorf("fire schedule %s: %w", def.Name, rd.err)
+			return nil, fmt.Errorf("fire schedule %s: %w", c.name, rd.err)
 		}
 		return nil, badReply("schedule_fire status", st)
 	}
-	if rd.err == nil && rd.left() != 2*len(f.Occ) {
-		return nil, fmt.Errorf("%w: schedule_fire: %d values for %d occurrences", ErrBadReply, rd.left(), len(f.Occ))
+	if rd.err == nil && rd.left() != 2*c.occ {
+		return nil, fmt.Errorf("%w: schedule_fire: %d values for %d occurrences", ErrBadReply, rd.left(), c.occ)
 	}
-	out := make([]FireOutcome, len(f.Occ))
+	out := make([]FireOutcome, c.occ)
 	for i := range out {
 		out[i] = FireOutcome{Outcome: rd.str(), TaskID: rd.str()}
 	}
 	if rd.err != nil {
-		return nil, fmt.Errorf("fire schedule %s: %w", def.Name, rd.err)
+		return nil, fmt.Errorf("fire schedule %s: %w", c.name, rd.err)
 	}
 	return out, nil
 }
