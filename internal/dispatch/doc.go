@@ -56,7 +56,10 @@
 // A wake-up whose hint reached a dispatcher (SPUBLISH counted a receiver)
 // is listed store.HintGrace ahead, in the ready index and the due index: the
 // dispatcher that heard it claims the queue at once, so pollers looking at
-// the partition for it would only pay a settle per wake-up. When it cannot
+// the partition for it would only pay a settle per wake-up. Hinted queues
+// are claimed concurrently (up to 64 at once), their claims sharing
+// pipelines, so a burst of wake-ups (many schedules firing at one instant)
+// is not claimed one round trip after another. When it cannot
 // claim (no free slot, shutting down, its own owner of the queue still
 // exiting) it hands the queue back to the pollers at once (store.Unhint).
 // What remains is a hint lost after Redis sent it: a subscriber's full

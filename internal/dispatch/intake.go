@@ -4,17 +4,29 @@ import (
 	"context"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/htq/htq/internal/metrics"
 	"github.com/htq/htq/internal/store"
 )
 
+// hintClaimers bounds the hinted queues claimed at once.
+const hintClaimers = 64
+
 // handleHints acts on what the dispatcher is told: a queue of one of its
 // partitions got work (claim it), a queue it owns got work it has room for
 // (tell its owner), the dispatchers changed (heartbeat now), hints may have
 // been lost (look at the due index).
+//
+// Hinted queues are claimed concurrently, up to hintClaimers at once, so that
+// a burst of wake-ups (many schedules firing at one instant) costs a few
+// shared pipelines of claims (store.Claim is grouped), not a round trip
+// after another.
 func (d *Dispatcher) handleHints(intake, calls context.Context, hints *store.Hints) {
+	var claims sync.WaitGroup
+	defer claims.Wait()
+	sem := make(chan struct{}, hintClaimers)
 	for {
 		select {
 		case <-intake.Done():
@@ -27,7 +39,15 @@ func (d *Dispatcher) handleHints(intake, calls context.Context, hints *store.Hin
 		case h := <-hints.C():
 			switch h.Kind {
 			case store.HintQueue:
-				d.onHint(intake, calls, h.Queue)
+				select {
+				case sem <- struct{}{}:
+				case <-intake.Done():
+					return
+				}
+				claims.Go(func() {
+					defer func() { <-sem }()
+					d.onHint(intake, calls, h.Queue)
+				})
 			case store.HintOwned:
 				if o := d.ownerOf(h.Queue); o != nil {
 					o.wakeUp()

@@ -94,10 +94,11 @@ func (o *Owned) Queue() string { return o.lease.Queue }
 func (o *Owned) TTL() time.Duration { return o.ttl }
 
 // Claim tries to take ownership of a queue for consumer and deliver its
-// first entries.
+// first entries. Concurrent claims share pipelines (a dispatcher claims the
+// queues of a burst of hints at once).
 func (s *Store) Claim(ctx context.Context, queue, consumer string, opt ClaimOptions) (*Claim, error) {
 	k := s.keys.Queue(queue)
-	v, err := s.run(ctx, s.sc.claim, k.Partition, []string{k.Meta, k.Stream, k.Lease, k.Ready, k.Epoch},
+	v, err := s.runGrouped(ctx, s.sc.claim, k.Partition, []string{k.Meta, k.Stream, k.Lease, k.Ready, k.Epoch},
 		k.Tag, queue, consumer, s.nowMs(), opt.TTL.Milliseconds(), opt.Grace.Milliseconds(), opt.Want, opt.WakeChannel)
 	if err != nil {
 		return nil, fmt.Errorf("claim %s: %w", queue, err)

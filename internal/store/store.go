@@ -94,7 +94,7 @@ func (s *Store) run(ctx context.Context, sc *script, part int, keys []string, ar
 	return s.reply(sc, part, v, err)
 }
 
-// runGrouped runs a hot script (enqueue, complete) through the batcher, so
+// runGrouped runs a hot script (enqueue, complete, claim) through the batcher, so
 // concurrent calls share a pipeline.
 func (s *Store) runGrouped(ctx context.Context, sc *script, part int, keys []string, args ...any) (any, error) {
 	v, err := s.group.run(ctx, sc.Script, keys, args)

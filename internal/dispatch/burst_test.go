@@ -1,0 +1,75 @@
+package dispatch_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/htq/htq/internal/clock"
+	"github.com/htq/htq/internal/deliver"
+	"github.com/htq/htq/internal/dispatch"
+	"github.com/htq/htq/internal/store"
+)
+
+// slowLink adds a round-trip time to every command and pipeline a client
+// sends (not to the messages its subscriptions receive).
+type slowLink time.Duration
+
+func (s slowLink) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (s slowLink) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		time.Sleep(time.Duration(s))
+		return next(ctx, cmd)
+	}
+}
+
+func (s slowLink) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		time.Sleep(time.Duration(s))
+		return next(ctx, cmds)
+	}
+}
+
+// TestABurstOfWakeUpsIsClaimedAtOnce: many idle queues that get work at one
+// instant (schedules firing together) are claimed concurrently, their
+// claims sharing round trips: over a link with a 25 ms round trip, 60
+// wake-ups are all called well within the 1.5 s that claiming them one
+// after another takes.
+func TestABurstOfWakeUpsIsClaimedAtOnce(t *testing.T) {
+	e := newEnv(t)
+	rc := newRecorder(t)
+	const n, rtt = 60, 25 * time.Millisecond // n within the slots (MaxQueues 64)
+	for i := range n {
+		e.queue(fmt.Sprintf("q%d", i), nil)
+	}
+	rdb := e.srv.Client(t)
+	rdb.AddHook(slowLink(rtt))
+	st, err := store.New(rdb, "htq:", clock.Real{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.dispatcherOn("a", st, deliver.New(deliver.Options{}), func(c *dispatch.Config) { c.PollMax = 10 * time.Second })
+	waitFor(t, "a to register", 5*time.Second, func() bool {
+		live, err := e.st.LiveDispatchers(t.Context())
+		return err == nil && len(live) == 1
+	})
+	time.Sleep(500 * time.Millisecond) //nolint:forbidigo // a subscribed its partitions' hints; its first poll found nothing
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range n {
+		q := fmt.Sprintf("q%d", i)
+		wg.Go(func() { e.push(q, rc.url(q, 0)) })
+	}
+	wg.Wait()
+	waitFor(t, "every call", 5*time.Second, func() bool { return rc.count() == n })
+	if took := time.Since(start); took > n*rtt*2/3 {
+		t.Fatalf("%d wake-ups called in %v: claimed one after another (%v each)", n, took, rtt)
+	} else {
+		t.Logf("%d wake-ups called in %v", n, took)
+	}
+}
