@@ -54,7 +54,7 @@ func (c *Config) Validate() error {
 	if r.PoolSize < 0 {
 		return bad("redis.pool_size", "want 0 (the client's default) or more", r.PoolSize)
 	}
-	for key, d := range map[string]task.Duration{"redis.dial_timeout": r.DialTimeout, "redis.read_timeout": r.ReadTimeout, "redis.write_timeout": r.WriteTimeout} {
+	for key, d := range map[string]Duration{"redis.dial_timeout": r.DialTimeout, "redis.read_timeout": r.ReadTimeout, "redis.write_timeout": r.WriteTimeout} {
 		if d <= 0 {
 			return bad(key, "want more than 0", d.Std())
 		}
@@ -112,7 +112,7 @@ func (c *Config) Validate() error {
 			return bad(key, "want at least 1", n)
 		}
 	}
-	for key, d := range map[string]task.Duration{"api.read_header_timeout": a.ReadHeaderTimeout, "api.read_timeout": a.ReadTimeout, "api.write_timeout": a.WriteTimeout, "api.idle_timeout": a.IdleTimeout} {
+	for key, d := range map[string]Duration{"api.read_header_timeout": a.ReadHeaderTimeout, "api.read_timeout": a.ReadTimeout, "api.write_timeout": a.WriteTimeout, "api.idle_timeout": a.IdleTimeout} {
 		if d <= 0 {
 			return bad(key, "want more than 0", d.Std())
 		}
