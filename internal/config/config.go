@@ -4,7 +4,11 @@
 package config
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/htq/htq/internal/task"
@@ -255,6 +259,40 @@ func (c *Config) QueueDefaults() task.QueueConfig {
 	q.Retention = task.Duration(c.Queues.Retention)
 	q.DeadRetention = task.Duration(c.Queues.DeadRetention)
 	return q
+}
+
+// TaskLimits returns the bounds of a task (api.max_url_bytes,
+// api.max_header_bytes, api.max_body_bytes).
+func (c *Config) TaskLimits() task.Limits {
+	return task.Limits{
+		MaxURLBytes:    c.API.MaxURLBytes,
+		MaxHeaderBytes: c.API.MaxHeaderBytes,
+		MaxBodyBytes:   c.API.MaxBodyBytes,
+	}
+}
+
+// Zone returns the zone api.time_zone names.
+func (a *API) Zone() (*time.Location, error) {
+	loc, err := time.LoadLocation(a.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("api.time_zone: %w", err)
+	}
+	return loc, nil
+}
+
+// ConsumerName returns dispatcher.id, or when it is empty its default: a
+// name of this process, host-pid-random, new at every call.
+func (d *Dispatcher) ConsumerName() string {
+	if d.ID != "" {
+		return d.ID
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "htq"
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
 // ErrInvalid wraps every configuration error.

@@ -104,7 +104,7 @@ func (c *Config) Validate() error {
 			return bad("api.allowed_hosts", "want host names or IP addresses without scheme or port, such as htq.internal", h)
 		}
 	}
-	if _, err := time.LoadLocation(a.TimeZone); err != nil {
+	if _, err := a.Zone(); err != nil {
 		return bad("api.time_zone", "want an IANA zone such as Asia/Shanghai, UTC or Local", a.TimeZone)
 	}
 	for key, n := range map[string]int{"api.max_body_bytes": a.MaxBodyBytes, "api.max_url_bytes": a.MaxURLBytes, "api.max_header_bytes": a.MaxHeaderBytes, "api.max_batch": a.MaxBatch} {
