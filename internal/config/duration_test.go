@@ -84,8 +84,7 @@ func TestDurationMatchesTaskDuration(t *testing.T) {
 	for _, tt := range durationInputs {
 		var c Duration
 		cerr := c.UnmarshalText([]byte(tt.in))
-		var k task.Duration
-		kerr := k.UnmarshalText([]byte(tt.in))
+		k, kerr := task.ParseDuration(tt.in)
 		if (cerr == nil) != (kerr == nil) || c.Std() != k.Std() {
 			t.Errorf("%q: config %v, %v; task %v, %v", tt.in, c.Std(), cerr, k.Std(), kerr)
 			continue
@@ -127,14 +126,49 @@ func TestDurationYAML(t *testing.T) {
 
 func TestDurationMarshalText(t *testing.T) {
 	t.Parallel()
-	for _, d := range []time.Duration{0, time.Nanosecond, 1500 * time.Millisecond, 90 * time.Second, 24 * time.Hour} {
-		b, err := Duration(d).MarshalText()
-		if err != nil {
-			t.Fatal(err)
+	for _, tt := range []struct {
+		d    time.Duration
+		text string
+	}{
+		{0, "0s"}, {time.Nanosecond, "1ns"}, {1500 * time.Millisecond, "1.5s"}, {90 * time.Second, "1m30s"},
+		{time.Millisecond + 1, "1.000001ms"}, {24 * time.Hour, "24h0m0s"},
+	} {
+		b, err := Duration(tt.d).MarshalText()
+		if err != nil || string(b) != tt.text {
+			t.Errorf("MarshalText(%v) = %s, %v; want %s", tt.d, b, err, tt.text)
 		}
 		var back Duration
-		if err := back.UnmarshalText(b); err != nil || back.Std() != d {
-			t.Errorf("%v -> %s -> %v, %v", d, b, back.Std(), err)
+		if err := back.UnmarshalText(b); err != nil || back.Std() != tt.d {
+			t.Errorf("%v -> %s -> %v, %v", tt.d, b, back.Std(), err)
 		}
 	}
+}
+
+func FuzzDuration(f *testing.F) {
+	for _, s := range []string{
+		"0", "30", "0.5", "-1", "1e400", "NaN", "-0", "500ms", "1m30s", "-1s", "9999999999h",
+		"PT1M30S", "P1DT2H", "P", "PT", "P1.5D", "pt0.000000001s", "", " ", "3153600000.5", "0x1p4",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var d Duration
+		err := d.UnmarshalText([]byte(s))
+		k, kerr := task.ParseDuration(s)
+		if (err == nil) != (kerr == nil) || d.Std() != k.Std() {
+			t.Fatalf("%q: config %v, %v; task %v, %v", s, d.Std(), err, k.Std(), kerr)
+		}
+		if err != nil {
+			return
+		}
+		if d < 0 || d.Std() > maxDuration {
+			t.Fatalf("%q = %v: outside 0 to 100 years", s, d.Std())
+		}
+		// the text form reads back to the same value
+		text, _ := d.MarshalText()
+		var back Duration
+		if err := back.UnmarshalText(text); err != nil || back != d {
+			t.Fatalf("%q = %v; its text %q reads back as %v, %v", s, d.Std(), text, back.Std(), err)
+		}
+	})
 }
