@@ -16,6 +16,7 @@ import (
 
 // Defaults, documented in the README's configuration table.
 const (
+	DefaultRedisMode         = "standalone"
 	DefaultRedisURL          = "redis://127.0.0.1:6379/0"
 	DefaultKeyPrefix         = "htq:"
 	DefaultAPIListen         = ":5999"
@@ -52,6 +53,9 @@ const (
 	DefaultDialTimeout       = 5 * time.Second
 	DefaultRedisReadTimeout  = 3 * time.Second
 	DefaultRedisWriteTimeout = 3 * time.Second
+	DefaultEgressDefaultDeny = true
+	DefaultLogLevel          = "info"
+	DefaultLogFormat         = "json"
 )
 
 // Config is the whole configuration; every role reads the sections it needs.
@@ -210,7 +214,7 @@ func Default() *Config {
 	q := task.DefaultQueueConfig()
 	return &Config{
 		Redis: Redis{
-			Mode: "standalone", URL: DefaultRedisURL, KeyPrefix: DefaultKeyPrefix,
+			Mode: DefaultRedisMode, URL: DefaultRedisURL, KeyPrefix: DefaultKeyPrefix,
 			DialTimeout: Duration(DefaultDialTimeout), ReadTimeout: Duration(DefaultRedisReadTimeout),
 			WriteTimeout: Duration(DefaultRedisWriteTimeout),
 		},
@@ -241,8 +245,8 @@ func Default() *Config {
 			MinVariableGap: Duration(DefaultMinVariableGap),
 		},
 		Legacy: Legacy{MaxAttempts: DefaultLegacyMaxAttempts, MinGap: Duration(DefaultLegacyMinGap)},
-		Egress: Egress{DefaultDeny: true},
-		Log:    Log{Level: "info", Format: "json"},
+		Egress: Egress{DefaultDeny: DefaultEgressDefaultDeny},
+		Log:    Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 	}
 }
 
