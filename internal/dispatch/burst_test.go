@@ -53,7 +53,7 @@ func TestABurstOfWakeUpsIsClaimedAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.dispatcherOn("a", st, deliver.New(deliver.Options{}), func(c *dispatch.Config) { c.PollMax = 10 * time.Second })
+	e.dispatcherOn("a", st, e.client(deliver.Options{}), func(c *dispatch.Config) { c.PollMax = 10 * time.Second })
 	waitFor(t, "a to register", 5*time.Second, func() bool {
 		live, err := e.st.LiveDispatchers(t.Context())
 		return err == nil && len(live) == 1

@@ -42,8 +42,12 @@ func newRealEnv(t *testing.T) *realEnv {
 	if err := st.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s := schedule.New(schedule.Config{LockTTL: time.Second, PollInterval: time.Second, PromoteBatch: 100,
-		JanitorInterval: time.Minute}, st, clock.Real{}, slog.New(slog.DiscardHandler), metrics.NewScheduler(prometheus.NewRegistry()), nil)
+	s, err := schedule.New(schedule.Config{LockTTL: time.Second, PollInterval: time.Second, PromoteBatch: 100,
+		JanitorInterval: time.Minute, MissedGrace: time.Second}, st, clock.Real{}, slog.New(slog.DiscardHandler),
+		metrics.NewScheduler(prometheus.NewRegistry()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := task.DefaultQueueConfig()
 	if _, err := st.PutQueue(ctx, "q", &cfg, store.PutCreate); err != nil {
 		t.Fatal(err)
