@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/redistest"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -741,27 +742,13 @@ func (tg *Target) Count() int {
 
 func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 
-type counts struct {
-	Queued, Active, Scheduled, Dead int64
-}
-
-type queueView struct {
-	Name   string `json:"name"`
-	Counts counts `json:"counts"`
-}
-
 // Drained reports whether no queue has work left.
 func (c *Cluster) Drained() bool {
-	var out struct {
-		Queues []queueView `json:"queues"`
-	}
+	hc := c.Client()
 	for cursor := ""; ; {
-		out.Queues = nil
-		var page struct {
-			Queues     []queueView `json:"queues"`
-			NextCursor string      `json:"next_cursor"`
-		}
-		if c.REST("GET", "/v1/queues?limit=1000&cursor="+cursor, nil, &page) != 200 {
+		page, err := hc.ListQueues(c.t.Context(), client.ListOptions{Limit: 1000, Cursor: cursor})
+		if err != nil {
+			c.t.Logf("list queues: %v", err)
 			return false
 		}
 		for _, q := range page.Queues {
