@@ -317,3 +317,36 @@ func TestWithoutIdempotencyKeys(t *testing.T) {
 		t.Fatalf("batch where every task has a key: %v after %d calls, want a retry", err, f.calls)
 	}
 }
+
+// TestListQueuesByPrefix: only the queues whose names start with the
+// prefix, paged like ListQueues.
+func TestListQueuesByPrefix(t *testing.T) {
+	ctx := t.Context()
+	c := newClient(t, newAPI(t))
+	for _, name := range []string{"mail/a", "mail/b", "mailbox", "other"} {
+		if _, _, err := c.PutQueue(ctx, name, client.QueueSettings{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var names []string
+	for cursor := ""; ; {
+		page, err := c.ListQueuesByPrefix(ctx, "mail/", client.ListOptions{Limit: 1, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range page.Queues {
+			names = append(names, q.Name)
+		}
+		if page.NextCursor == "" || len(page.Queues) == 0 {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	if strings.Join(names, ",") != "mail/a,mail/b" {
+		t.Fatalf("queues with prefix mail/: %q", names)
+	}
+	all, err := c.ListQueuesByPrefix(ctx, "", client.ListOptions{})
+	if err != nil || len(all.Queues) != 4 {
+		t.Fatalf("empty prefix: %+v %v, want every queue", all, err)
+	}
+}

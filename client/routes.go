@@ -39,8 +39,18 @@ func (c *Client) GetQueue(ctx context.Context, name string) (*Queue, error) {
 
 // ListQueues returns one page of queues, sorted by name.
 func (c *Client) ListQueues(ctx context.Context, o ListOptions) (*QueuePage, error) {
+	return c.ListQueuesByPrefix(ctx, "", o)
+}
+
+// ListQueuesByPrefix returns one page of the queues whose names start with
+// prefix (every queue when it is empty), sorted by name.
+func (c *Client) ListQueuesByPrefix(ctx context.Context, prefix string, o ListOptions) (*QueuePage, error) {
+	q := o.values()
+	if prefix != "" {
+		q.Set("prefix", prefix)
+	}
 	p := new(QueuePage)
-	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/queues", query: o.values(),
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/queues", query: q,
 		repeatable: true, want: []int{http.StatusOK}}, p); err != nil {
 		return nil, err
 	}
