@@ -20,9 +20,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Server is a redis-server process owned by a test.
+// Server is a redis-server process (a data node or a sentinel) owned by a
+// test.
 type Server struct {
 	t    testing.TB
+	Name string // for messages: "redis-server", "sentinel-1", ...
 	Port int
 	Dir  string
 	args []string
@@ -41,20 +43,43 @@ func Binary(t testing.TB) string {
 	return p
 }
 
-// Start starts a redis-server with the given extra arguments (for instance
-// "--appendonly", "yes") and stops it when the test ends.
+// Start starts a redis-server without persistence, with the given extra
+// arguments (for instance "--appendonly", "yes"), and stops it when the test
+// ends.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	s := &Server{t: t, Dir: t.TempDir(), args: extra}
+	return StartWith(t, "redis-server", func(port int, dir string) []string {
+		return append(Args(port, dir), extra...)
+	})
+}
+
+// Args are the arguments of a plain server on port, in dir: loopback only,
+// no persistence, in the foreground, logging to dir/redis.log.
+func Args(port int, dir string) []string {
+	return []string{
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no",
+		"--logfile", filepath.Join(dir, "redis.log"),
+	}
+}
+
+// StartWith starts a redis-server process (a cluster node, a replica, a
+// sentinel) with the arguments mk builds from its port and its own
+// directory, and stops it when the test ends. The port is picked free; a
+// collision (rare) is retried on another.
+func StartWith(t testing.TB, name string, mk func(port int, dir string) []string) *Server {
+	t.Helper()
+	s := &Server{t: t, Name: name, Dir: t.TempDir()}
 	var lastErr error
 	for range 5 {
 		s.Port = FreePort(t)
+		s.args = mk(s.Port, s.Dir)
 		if lastErr = s.start(); lastErr == nil {
 			t.Cleanup(s.Stop)
 			return s
 		}
 	}
-	t.Fatalf("start redis-server: %v", lastErr)
+	t.Fatalf("start %s: %v", name, lastErr)
 	return nil
 }
 
@@ -70,12 +95,7 @@ func FreePort(t testing.TB) int {
 }
 
 func (s *Server) start() error {
-	args := append([]string{
-		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--dir", s.Dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no",
-		"--logfile", filepath.Join(s.Dir, "redis.log"),
-	}, s.args...)
-	s.cmd = exec.Command(Binary(s.t), args...)
+	s.cmd = exec.Command(Binary(s.t), s.args...)
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
 		return err
@@ -87,9 +107,9 @@ func (s *Server) start() error {
 	}(s.cmd, s.done)
 	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
 	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		err := Answers(ctx, c, s.cmd.Process.Pid)
 		cancel()
 		if err == nil {
@@ -97,8 +117,7 @@ func (s *Server) start() error {
 		}
 		select {
 		case <-s.done:
-			log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
-			return fmt.Errorf("redis-server exited: %s", lastLines(string(log), 5))
+			return fmt.Errorf("%s exited at start: %s", s.Name, s.LogTail(8))
 		default:
 		}
 		if errors.Is(err, ErrOtherServer) {
@@ -107,7 +126,7 @@ func (s *Server) start() error {
 		}
 		if time.Now().After(deadline) {
 			s.Kill()
-			return fmt.Errorf("redis-server on port %d did not answer within 10s: %w", s.Port, err)
+			return fmt.Errorf("%s on port %d did not answer within 15s: %w", s.Name, s.Port, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -136,12 +155,27 @@ func Answers(ctx context.Context, c *redis.Client, pid int) error {
 	return fmt.Errorf("INFO server names no process_id: %q", info)
 }
 
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
+// LogTail returns the last n lines of the server's log, joined by " | ".
+func (s *Server) LogTail(n int) string {
+	b, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, " | ")
+}
+
+// Running reports whether the process has not exited.
+func (s *Server) Running() bool {
+	if s.done == nil {
+		return false
+	}
+	select {
+	case <-s.done:
+		return false
+	default:
+		return true
+	}
 }
 
 // Addr returns "127.0.0.1:<port>".
@@ -192,7 +226,7 @@ func (s *Server) Restart() {
 		}
 		time.Sleep(100 * time.Millisecond) // the port may linger briefly after a kill
 	}
-	s.t.Fatalf("restart redis-server: %v", err)
+	s.t.Fatalf("restart %s: %v", s.Name, err)
 }
 
 // Pid returns the process id.

@@ -608,7 +608,10 @@ type Call struct {
 }
 
 // connInfo is what the target learnt of one connection.
-type connInfo struct{ caller string } // guarded by Target.mu
+type connInfo struct {
+	caller   string        // guarded by Target.mu
+	resolved chan struct{} // closed once caller is looked up (nil: not tracked)
+}
 
 type connKey struct{}
 
@@ -623,6 +626,11 @@ type Target struct {
 	Respond func(w http.ResponseWriter, r *http.Request, n int) // n: calls so far to this path
 	byPath  map[string]int
 	pids    map[int]string // TrackCallers
+
+	callerWait  time.Duration // how long a call waits for its caller's lookup
+	resolveMu   sync.Mutex
+	toResolve   []pendingConn // connections whose caller is to be found
+	resolveWake chan struct{}
 	// inflight counts calls in progress per queue; Overlaps records a call
 	// that started while another of its queue was in progress.
 	inflight map[string]int
@@ -632,7 +640,8 @@ type Target struct {
 // NewTarget starts a recording target on loopback.
 func NewTarget(t *testing.T) *Target {
 	t.Helper()
-	tg := &Target{byPath: map[string]int{}, inflight: map[string]int{}}
+	tg := &Target{byPath: map[string]int{}, inflight: map[string]int{},
+		resolveWake: make(chan struct{}, 1), callerWait: defaultCallerWait}
 	l, err := netListen()
 	if err != nil {
 		t.Fatal(err)
@@ -640,11 +649,14 @@ func NewTarget(t *testing.T) *Target {
 	tg.URL = "http://" + l.Addr().String()
 	tg.srv = &http.Server{Handler: tg, ReadHeaderTimeout: 10 * time.Second, ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 		ci := &connInfo{}
-		go tg.resolve(c, ci)
+		tg.noteConn(c, ci)
 		return context.WithValue(ctx, connKey{}, ci)
 	}}
+	done := make(chan struct{})
+	go tg.resolver(done)
 	go func() { _ = tg.srv.Serve(l) }()
 	t.Cleanup(func() {
+		close(done)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = tg.srv.Shutdown(ctx)
@@ -684,6 +696,7 @@ func (tg *Target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Start: start, End: time.Now(), Body: string(body), Status: sw.status, Remote: r.RemoteAddr, conn: ci,
 	})
 	tg.mu.Unlock()
+	awaitCaller(ci, tg.callerWait)
 }
 
 // statusWriter remembers the status a Respond function answered.

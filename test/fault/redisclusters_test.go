@@ -1,19 +1,18 @@
 package fault
 
 // Helpers that run the Redis topologies of the Cluster and Sentinel
-// scenarios: redis-server processes (and sentinels) owned by the test, on
-// free loopback ports, each in its own temporary directory.
+// scenarios, from redis-server processes (and sentinels) that
+// internal/redistest starts: owned by the test, on free loopback ports, each
+// in its own temporary directory.
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,132 +21,12 @@ import (
 	"github.com/htq/htq/internal/redistest"
 )
 
-// rtRedis is one redis-server (or sentinel) process. Restart runs it again
-// with the same arguments, so it keeps its port, directory, data and (for a
-// cluster node) its nodes.conf.
-type rtRedis struct {
-	t    *testing.T
-	Name string
-	Port int
-	Dir  string
-	args []string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func (p *rtRedis) Addr() string { return "127.0.0.1:" + strconv.Itoa(p.Port) }
-
-// start launches the process and waits until it answers PING.
-func (p *rtRedis) start() error {
-	p.cmd = exec.Command(redistest.Binary(p.t), p.args...)
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan struct{})
-	p.done = done
-	go func(cmd *exec.Cmd) { _ = cmd.Wait(); close(done) }(p.cmd)
-	c := redis.NewClient(&redis.Options{Addr: p.Addr(), MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		err := redistest.Answers(ctx, c, p.cmd.Process.Pid)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-done:
-			return fmt.Errorf("%s exited at start: %s", p.Name, p.logTail(8))
-		default:
-		}
-		if errors.Is(err, redistest.ErrOtherServer) {
-			p.signal(syscall.SIGKILL)
-			return err
-		}
-		if time.Now().After(deadline) {
-			p.signal(syscall.SIGKILL)
-			return fmt.Errorf("%s on port %d did not answer within 15s: %w", p.Name, p.Port, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func (p *rtRedis) logTail(n int) string {
-	b, _ := os.ReadFile(filepath.Join(p.Dir, "redis.log"))
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-func (p *rtRedis) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// signal sends sig and waits for the process to exit.
-func (p *rtRedis) signal(sig syscall.Signal) {
-	if p.cmd == nil || !p.running() {
-		return
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// Stop shuts the server down gracefully (SIGTERM: with AOF on, it syncs first).
-func (p *rtRedis) Stop() { p.signal(syscall.SIGTERM) }
-
-// Kill sends SIGKILL.
-func (p *rtRedis) Kill() { p.signal(syscall.SIGKILL) }
-
-// Restart starts a stopped server again with the same arguments.
-func (p *rtRedis) Restart() {
-	p.t.Helper()
-	var err error
-	for range 50 {
-		if err = p.start(); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond) // the port may linger briefly after a kill
-	}
-	p.t.Fatalf("restart %s: %v", p.Name, err)
-}
-
-// Client returns a plain client of this one server, closed when the test ends.
-func (p *rtRedis) Client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: p.Addr(), MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
-	p.t.Cleanup(func() { _ = c.Close() })
+// nodeClient returns a client of one node that does not retry and gives up
+// quickly (nodes die in these tests), closed when the test ends.
+func nodeClient(t *testing.T, n *redistest.Server) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: n.Addr(), MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
+	t.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-// startRTRedis starts a process with args built by mk from its port and
-// directory. Ports are picked free; a collision (rare) is retried.
-func startRTRedis(t *testing.T, name string, mk func(port int, dir string) []string) *rtRedis {
-	t.Helper()
-	p := &rtRedis{t: t, Name: name, Dir: t.TempDir()}
-	var err error
-	for range 5 {
-		p.Port = redistest.FreePort(t)
-		p.args = mk(p.Port, p.Dir)
-		if err = p.start(); err == nil {
-			t.Cleanup(p.Kill)
-			return p
-		}
-	}
-	t.Fatalf("start %s: %v", name, err)
-	return nil
 }
 
 // rtRedisArgs are the arguments of a data node: loopback, its own directory,
@@ -188,7 +67,7 @@ func rtPoll(t *testing.T, what string, within time.Duration, cond func() bool) {
 // rtRedisCluster is a local Redis Cluster of masters only.
 type rtRedisCluster struct {
 	t     *testing.T
-	Nodes []*rtRedis
+	Nodes []*redistest.Server
 }
 
 // startRTRedisCluster starts n cluster-enabled servers, joins them with
@@ -198,7 +77,7 @@ func startRTRedisCluster(t *testing.T, n int) *rtRedisCluster {
 	t.Helper()
 	rc := &rtRedisCluster{t: t}
 	for i := range n {
-		rc.Nodes = append(rc.Nodes, startRTRedis(t, fmt.Sprintf("redis-shard-%d", i), func(port int, dir string) []string {
+		rc.Nodes = append(rc.Nodes, redistest.StartWith(t, fmt.Sprintf("redis-shard-%d", i), func(port int, dir string) []string {
 			// The bus port is chosen too: port+10000 (the default) may be
 			// taken or beyond 65535 for an ephemeral port.
 			bus := redistest.FreePort(t)
@@ -286,9 +165,9 @@ func (rc *rtRedisCluster) DBSizes() []int64 {
 // as "mymaster".
 type rtSentinels struct {
 	t         *testing.T
-	Primary   *rtRedis
-	Replica   *rtRedis
-	Sentinels []*rtRedis
+	Primary   *redistest.Server
+	Replica   *redistest.Server
+	Sentinels []*redistest.Server
 }
 
 const rtMasterName = "mymaster"
@@ -300,17 +179,17 @@ const rtMasterName = "mymaster"
 func startRTSentinels(t *testing.T) *rtSentinels {
 	t.Helper()
 	s := &rtSentinels{t: t}
-	s.Primary = startRTRedis(t, "redis-primary", func(port int, dir string) []string { return rtRedisArgs(port, dir) })
-	s.Replica = startRTRedis(t, "redis-replica", func(port int, dir string) []string {
+	s.Primary = redistest.StartWith(t, "redis-primary", func(port int, dir string) []string { return rtRedisArgs(port, dir) })
+	s.Replica = redistest.StartWith(t, "redis-replica", func(port int, dir string) []string {
 		return rtRedisArgs(port, dir, "--replicaof", "127.0.0.1", strconv.Itoa(s.Primary.Port))
 	})
-	pc := s.Primary.Client()
+	pc := nodeClient(t, s.Primary)
 	rtPoll(t, "the replica in sync", 20*time.Second, func() bool {
 		info, err := pc.Info(context.Background(), "replication").Result()
 		return err == nil && strings.Contains(info, "connected_slaves:1") && strings.Contains(info, "state=online")
 	})
 	for i := range 3 {
-		s.Sentinels = append(s.Sentinels, startRTRedis(t, fmt.Sprintf("sentinel-%d", i), func(port int, dir string) []string {
+		s.Sentinels = append(s.Sentinels, redistest.StartWith(t, fmt.Sprintf("sentinel-%d", i), func(port int, dir string) []string {
 			conf := filepath.Join(dir, "sentinel.conf")
 			text := fmt.Sprintf(`port %d
 bind 127.0.0.1
@@ -356,7 +235,7 @@ func (s *rtSentinels) RedisConfig() string {
 // MasterAddr asks the first sentinel that answers for the primary's address.
 func (s *rtSentinels) MasterAddr() string {
 	for _, sn := range s.Sentinels {
-		if !sn.running() {
+		if !sn.Running() {
 			continue
 		}
 		sc := redis.NewSentinelClient(&redis.Options{Addr: sn.Addr()})
