@@ -230,8 +230,11 @@ func TestBulkRetryByFilter(t *testing.T) {
 	b.run("select and delete", click(fmt.Sprintf(`[data-testid=dead-list] input[data-id=%q]`, other)),
 		click(`button[data-action=delete-selected]`), waitVisible(`[data-testid=confirm-ok]`), click(`[data-testid=confirm-ok]`))
 	eventually(t, "the selected task deleted", 10*time.Second, func() error {
-		if _, err := e.api.GetTask(t.Context(), other); !client.IsNotFound(err) {
-			return fmt.Errorf("GET task: %v", err)
+		switch _, err := e.api.GetTask(t.Context(), other); {
+		case err == nil:
+			return fmt.Errorf("GET task: still there")
+		case !client.IsNotFound(err):
+			return fmt.Errorf("GET task: %w", err)
 		}
 		return nil
 	})

@@ -666,7 +666,7 @@ func (r *faultRun) recreate(q string) {
 	conc := rules.Concurrency[len(rules.Concurrency)-1].N
 	to := time.Duration(r.timeouts[q][len(r.timeouts[q])-1].N) * time.Millisecond
 	r.mu.Unlock()
-	deletedAt := time.Now()
+	var deletedAt time.Time
 	for {
 		deletedAt = time.Now()
 		if err := r.api.DeleteQueue(context.Background(), q); err == nil || client.IsNotFound(err) {
