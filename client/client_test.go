@@ -34,7 +34,10 @@ func newAPI(t *testing.T) string {
 	if err := st.Init(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	ts := apitest.Serve(st, apitest.Config(token))
+	ts, err := apitest.Serve(st, apitest.Config(token))
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(ts.Close)
 	return ts.URL
 }

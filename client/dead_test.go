@@ -1,21 +1,14 @@
 package client_test
 
 import (
-	"crypto/sha256"
-	"log/slog"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/htq/htq/client"
-	"github.com/htq/htq/internal/api"
+	"github.com/htq/htq/internal/apitest"
 	"github.com/htq/htq/internal/clock"
-	"github.com/htq/htq/internal/metrics"
 	"github.com/htq/htq/internal/redistest"
 	"github.com/htq/htq/internal/store"
-	"github.com/htq/htq/internal/task"
 )
 
 // deadAPI starts the API with n dead letters in queue "q" (last statuses
@@ -30,13 +23,10 @@ func deadAPI(t *testing.T, n int) (*client.Client, string) {
 	if err := st.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
-	srv := api.New(api.Config{
-		Tokens: [][sha256.Size]byte{sha256.Sum256([]byte(token))}, MaxBodyBytes: 1 << 20, MaxBatch: 1000,
-		Limits:        task.Limits{MaxURLBytes: 8192, MaxHeaderBytes: 65536, MaxBodyBytes: 1 << 20},
-		QueueDefaults: task.DefaultQueueConfig(), IdempotencyWindow: time.Hour, ReadHeaderTimeout: 5 * time.Second,
-	}, st, clock.Real{}, slog.New(slog.DiscardHandler), metrics.NewAPI(reg), reg, true)
-	ts := httptest.NewServer(srv.Handler())
+	ts, err := apitest.Serve(st, apitest.Config(token))
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(ts.Close)
 	c := newClient(t, ts.URL)
 	if _, _, err := c.PutQueue(ctx, "q", client.QueueSettings{}); err != nil {

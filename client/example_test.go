@@ -73,7 +73,11 @@ func startExampleAPI() (func(), error) {
 		stop()
 		return nil, err
 	}
-	ts := apitest.Serve(st, apitest.Config(token))
+	ts, err := apitest.Serve(st, apitest.Config(token))
+	if err != nil {
+		stop()
+		return nil, err
+	}
 	htqURL = ts.URL
 	return func() { ts.Close(); stop() }, nil
 }

@@ -70,7 +70,11 @@ func requestCost(t *testing.T, h http.Handler, method, path, body string) (alloc
 func storelessHandler(tb testing.TB) http.Handler {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	return api.New(testConfig(time.UTC), nil, clock.NewFake(testNow), slog.New(slog.DiscardHandler), metrics.NewAPI(reg), reg, true).Handler()
+	srv, err := api.New(testConfig(time.UTC), nil, clock.NewFake(testNow), slog.New(slog.DiscardHandler), metrics.NewAPI(reg), reg, true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return srv.Handler()
 }
 
 // TestBadDurationInDeepBodyIsCheap: a duration that does not parse in a

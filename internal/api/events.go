@@ -54,7 +54,7 @@ func (s *Server) events(c echo.Context) error {
 		return apiErr(http.StatusServiceUnavailable, CodeUnavailable, "the task store did not confirm the event subscription")
 	}
 	keepalive := s.cfg.EventKeepalive
-	if keepalive <= 0 {
+	if keepalive == 0 {
 		keepalive = defaultEventKeepalive
 	}
 	w := c.Response()

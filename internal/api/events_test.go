@@ -16,6 +16,7 @@ import (
 
 	"github.com/htq/htq/internal/api"
 	"github.com/htq/htq/internal/clock"
+	"github.com/htq/htq/internal/config"
 	"github.com/htq/htq/internal/deliver"
 	"github.com/htq/htq/internal/dispatch"
 	"github.com/htq/htq/internal/metrics"
@@ -124,7 +125,14 @@ func startDispatcher(t *testing.T, e *testEnv) {
 		ID: "d1", MaxQueues: 64, LeaseTTL: time.Second, RecoveryGrace: 200 * time.Millisecond,
 		ShutdownGrace: 5 * time.Second, PollMin: 10 * time.Millisecond, PollMax: 100 * time.Millisecond, History: 5,
 	}
-	d := dispatch.New(cfg, e.st, deliver.New(deliver.Options{}), clock.Real{}, slog.New(slog.DiscardHandler), metrics.NewDispatcher(prometheus.NewRegistry()))
+	client, err := deliver.New(deliver.Options{MaxResponseBytes: config.DefaultMaxResponseBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dispatch.New(cfg, e.st, client, clock.Real{}, slog.New(slog.DiscardHandler), metrics.NewDispatcher(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()

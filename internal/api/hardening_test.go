@@ -353,7 +353,10 @@ func TestReadyzDoesNotDiscloseRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	srv := api.New(testConfig(time.UTC), st, clock.NewFake(testNow), testLogger(t), metrics.NewAPI(reg), reg, true)
+	srv, err := api.New(testConfig(time.UTC), st, clock.NewFake(testNow), testLogger(t), metrics.NewAPI(reg), reg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rec := httptest.NewRecorder()
 	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	_, port, _ := net.SplitHostPort(addr)

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -43,7 +44,7 @@ type Config struct {
 	CORSOrigins       []string // empty: no cross-origin access
 	CORSCredentials   bool
 	AllowedHosts      []string      // with InsecureNoAuth: Host names /v1 answers besides loopback
-	MinVariableGap    time.Duration // the floor of a variable queue's stepping_time and max_time_interval
+	MinVariableGap    time.Duration // the floor of a variable queue's stepping_time and max_time_interval (0: none)
 	AutoCreateQueues  bool
 	MaxBodyBytes      int
 	MaxBatch          int
@@ -54,7 +55,7 @@ type Config struct {
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
-	EventKeepalive    time.Duration // between keepalive comments of /v1/events; 0: 15 s
+	EventKeepalive    time.Duration // between keepalive comments of /v1/events; 0: 15 s (no configuration key)
 	Version           string
 	UI                http.Handler // the browser console, served at /ui/ (nil: none; api.ui)
 }
@@ -102,12 +103,51 @@ type Server struct {
 	refreshing atomic.Bool
 }
 
-// New builds the API. metricsOnMain says whether /metrics is served here
-// (else the caller serves gath on its own listener).
-func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metrics.API, gath prometheus.Gatherer, metricsOnMain bool) *Server {
+// ErrConfig wraps every error of Config.Validate but the legacy
+// settings' (legacy.ErrSettings).
+var ErrConfig = errors.New("invalid API configuration")
+
+// Validate refuses a configuration the API cannot serve with. The
+// configured settings have no fallback here: their defaults live in
+// internal/config, which checks them with the keys' names first. The
+// timeouts keep net/http's meaning (0: none).
+func (c *Config) Validate() error {
+	bad := func(field string, v any, rule string) error {
+		return fmt.Errorf("%w: %s %v: %s", ErrConfig, field, v, rule)
+	}
+	switch {
+	case c.MaxBodyBytes < 1:
+		return bad("MaxBodyBytes", c.MaxBodyBytes, "want at least 1")
+	case c.MaxBatch < 1:
+		return bad("MaxBatch", c.MaxBatch, "want at least 1")
+	case c.Limits.MaxURLBytes < 1:
+		return bad("Limits.MaxURLBytes", c.Limits.MaxURLBytes, "want at least 1")
+	case c.Limits.MaxHeaderBytes < 1:
+		return bad("Limits.MaxHeaderBytes", c.Limits.MaxHeaderBytes, "want at least 1")
+	case c.Limits.MaxBodyBytes < 1:
+		return bad("Limits.MaxBodyBytes", c.Limits.MaxBodyBytes, "want at least 1")
+	case c.IdempotencyWindow <= 0:
+		return bad("IdempotencyWindow", c.IdempotencyWindow, "want more than 0")
+	case c.MinVariableGap < 0:
+		return bad("MinVariableGap", c.MinVariableGap, "want 0 (no floor) or more")
+	case c.EventKeepalive < 0:
+		return bad("EventKeepalive", c.EventKeepalive, "want 0 (the default) or more")
+	}
+	if err := c.QueueDefaults.Validate(); err != nil {
+		return fmt.Errorf("%w: QueueDefaults: %w", ErrConfig, err)
+	}
+	return c.Legacy.Validate()
+}
+
+// New builds the API, or returns an error when cfg does not validate.
+// metricsOnMain says whether /metrics is served here (else the caller
+// serves gath on its own listener).
+func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metrics.API, gath prometheus.Gatherer, metricsOnMain bool) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	s := &Server{cfg: cfg, st: st, clock: clk, log: log, m: m, gath: gath, closing: make(chan struct{})}
-	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
-	s.legacy = legacy.NewHandler(cfg.Legacy, legacy.Shared{
+	lh, err := legacy.NewHandler(cfg.Legacy, legacy.Shared{
 		Limits: cfg.Limits, MaxBodyBytes: cfg.MaxBodyBytes, MinVariableGap: cfg.MinVariableGap, QueueDefaults: cfg.QueueDefaults,
 	}, legacy.Deps{
 		Store: st,
@@ -118,6 +158,11 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 		Refuse: s.refuseReadOnlyAppToken,
 		Now:    s.now, Log: log, Metrics: m,
 	})
+	if err != nil {
+		return nil, err
+	}
+	s.legacy = lh
+	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -173,7 +218,7 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metr
 	v1.GET("/events", s.events)
 	v1.GET("/overview", s.overview)
 	s.echo = e
-	return s
+	return s, nil
 }
 
 // Handler returns the HTTP handler (for tests).

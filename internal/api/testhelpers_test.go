@@ -65,8 +65,12 @@ type envOptions struct {
 
 func testConfig(zone *time.Location) api.Config {
 	return api.Config{
-		Tokens:            [][sha256.Size]byte{sha256.Sum256([]byte(testToken))},
-		Legacy:            legacy.Settings{AppKey: testAppKey, AppToken: testAppToken, TimeZone: zone},
+		Tokens: [][sha256.Size]byte{sha256.Sum256([]byte(testToken))},
+		Legacy: legacy.Settings{
+			AppKey: testAppKey, AppToken: testAppToken, TimeZone: zone,
+			// the queue defaults' attempts, and legacy.min_gap's default
+			MaxAttempts: task.DefaultMaxAttempts, MinGap: time.Second,
+		},
 		MaxBodyBytes:      1 << 20,
 		MaxBatch:          1000,
 		Limits:            task.Limits{MaxURLBytes: 8192, MaxHeaderBytes: 65536, MaxBodyBytes: 1 << 20},
@@ -112,7 +116,11 @@ func newEnvWith(t *testing.T, o envOptions) *testEnv {
 	if o.log != nil {
 		log = slog.New(slog.NewTextHandler(io.MultiWriter(tWriter{t}, o.log), nil))
 	}
-	e.srv = api.New(e.cfg, st, clk, log, metrics.NewAPI(reg), reg, true)
+	srv, err := api.New(e.cfg, st, clk, log, metrics.NewAPI(reg), reg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = srv
 	e.ts = httptest.NewServer(e.srv.Handler())
 	t.Cleanup(e.ts.Close)
 	e.hc = e.ts.Client()

@@ -4,39 +4,40 @@
 package apitest
 
 import (
-	"crypto/sha256"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/htq/htq/internal/api"
 	"github.com/htq/htq/internal/clock"
+	"github.com/htq/htq/internal/config"
 	"github.com/htq/htq/internal/metrics"
+	"github.com/htq/htq/internal/roles"
 	"github.com/htq/htq/internal/store"
-	"github.com/htq/htq/internal/task"
 )
 
-// Config is an API configuration with token as its one bearer token and
-// the server's default limits and queue settings.
+// Config is the API configuration of HTQ's defaults with token as its one
+// bearer token, translated as the api role does. It panics if the defaults
+// do not translate, which would be a bug.
 func Config(token string) api.Config {
-	return api.Config{
-		Tokens:            [][sha256.Size]byte{sha256.Sum256([]byte(token))},
-		MaxBodyBytes:      1 << 20,
-		MaxBatch:          1000,
-		Limits:            task.Limits{MaxURLBytes: 8192, MaxHeaderBytes: 65536, MaxBodyBytes: 1 << 20},
-		QueueDefaults:     task.DefaultQueueConfig(),
-		IdempotencyWindow: time.Hour,
-		ReadHeaderTimeout: 5 * time.Second,
-		Version:           "test",
+	c := config.Default()
+	c.API.Tokens = []string{token}
+	cfg, err := roles.APIConfig(c)
+	if err != nil {
+		panic(fmt.Sprintf("apitest: the default configuration: %v", err))
 	}
+	return cfg
 }
 
 // Serve serves the API on st with cfg (real clock, logs discarded,
 // metrics on its own registry); the caller closes the server.
-func Serve(st *store.Store, cfg api.Config) *httptest.Server {
+func Serve(st *store.Store, cfg api.Config) (*httptest.Server, error) {
 	reg := prometheus.NewRegistry()
-	srv := api.New(cfg, st, clock.Real{}, slog.New(slog.DiscardHandler), metrics.NewAPI(reg), reg, true)
-	return httptest.NewServer(srv.Handler())
+	srv, err := api.New(cfg, st, clock.Real{}, slog.New(slog.DiscardHandler), metrics.NewAPI(reg), reg, true)
+	if err != nil {
+		return nil, fmt.Errorf("apitest: %w", err)
+	}
+	return httptest.NewServer(srv.Handler()), nil
 }

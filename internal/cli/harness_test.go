@@ -42,7 +42,10 @@ func newCluster(t *testing.T) *cluster {
 	if err := st.Init(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	ts := apitest.Serve(st, apitest.Config(token))
+	ts, err := apitest.Serve(st, apitest.Config(token))
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(ts.Close)
 	c, err := client.New(ts.URL, client.WithToken(token))
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
-	"github.com/htq/htq/internal/legacy"
+	htqconfig "github.com/htq/htq/internal/config"
 	"github.com/htq/htq/internal/migrate"
 )
 
@@ -106,8 +106,8 @@ twice (within HTQ's queues.idempotency_window, 24 h by default).`,
 	f.BoolVar(&dryRun, "dry-run", false, "read and count, change nothing")
 	f.BoolVar(&deleteSource, "delete-source", false, "remove each task from the original's Redis once HTQ has accepted it")
 	f.StringVar(&malformed, "malformed-file", "", "where members that cannot be migrated are listed, one JSON line each (default htq-migrate-malformed-<time>.jsonl)")
-	f.DurationVar(&minGap, "min-gap", legacy.DefaultMinGap, "the floor gap of variable queues (as HTQ's legacy.min_gap)")
-	f.IntVar(&maxAttempts, "max-attempts", 1, "retry.max_attempts of the queues created (as HTQ's legacy.max_attempts)")
+	f.DurationVar(&minGap, "min-gap", htqconfig.DefaultLegacyMinGap, "the floor gap of variable queues (as HTQ's legacy.min_gap)")
+	f.IntVar(&maxAttempts, "max-attempts", htqconfig.DefaultLegacyMaxAttempts, "retry.max_attempts of the queues created (as HTQ's legacy.max_attempts)")
 	f.IntVar(&batch, "batch", migrate.DefaultBatch, "tasks per batch request (at most HTQ's api.max_batch)")
 	return cmd
 }

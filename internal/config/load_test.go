@@ -70,7 +70,7 @@ func wantErr(t testing.TB, err error, parts ...string) {
 	}
 }
 
-func d(v time.Duration) task.Duration { return task.Duration(v) }
+func d(v time.Duration) config.Duration { return config.Duration(v) }
 
 func TestLoadDefaults(t *testing.T) {
 	t.Parallel()
@@ -236,8 +236,8 @@ func TestLoadYAMLAllSections(t *testing.T) {
 		t.Fatalf("loaded\n%+v\nwant\n%+v", l.Config, want)
 	}
 	q := l.QueueDefaults()
-	if q.Timeout != d(10*time.Second) || q.Retry.MaxAttempts != 3 || q.Retry.MinBackoff != d(2*time.Second) ||
-		q.Retry.MaxBackoff != d(time.Minute) || q.MaxBacklog != 1000 || q.Retention != d(2*time.Hour) || q.DeadRetention != d(48*time.Hour) {
+	if q.Timeout.Std() != 10*time.Second || q.Retry.MaxAttempts != 3 || q.Retry.MinBackoff.Std() != 2*time.Second ||
+		q.Retry.MaxBackoff.Std() != time.Minute || q.MaxBacklog != 1000 || q.Retention.Std() != 2*time.Hour || q.DeadRetention.Std() != 48*time.Hour {
 		t.Fatalf("QueueDefaults = %+v", q)
 	}
 }

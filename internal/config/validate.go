@@ -54,7 +54,7 @@ func (c *Config) Validate() error {
 	if r.PoolSize < 0 {
 		return bad("redis.pool_size", "want 0 (the client's default) or more", r.PoolSize)
 	}
-	for key, d := range map[string]task.Duration{"redis.dial_timeout": r.DialTimeout, "redis.read_timeout": r.ReadTimeout, "redis.write_timeout": r.WriteTimeout} {
+	for key, d := range map[string]Duration{"redis.dial_timeout": r.DialTimeout, "redis.read_timeout": r.ReadTimeout, "redis.write_timeout": r.WriteTimeout} {
 		if d <= 0 {
 			return bad(key, "want more than 0", d.Std())
 		}
@@ -104,7 +104,7 @@ func (c *Config) Validate() error {
 			return bad("api.allowed_hosts", "want host names or IP addresses without scheme or port, such as htq.internal", h)
 		}
 	}
-	if _, err := time.LoadLocation(a.TimeZone); err != nil {
+	if _, err := a.Zone(); err != nil {
 		return bad("api.time_zone", "want an IANA zone such as Asia/Shanghai, UTC or Local", a.TimeZone)
 	}
 	for key, n := range map[string]int{"api.max_body_bytes": a.MaxBodyBytes, "api.max_url_bytes": a.MaxURLBytes, "api.max_header_bytes": a.MaxHeaderBytes, "api.max_batch": a.MaxBatch} {
@@ -112,7 +112,7 @@ func (c *Config) Validate() error {
 			return bad(key, "want at least 1", n)
 		}
 	}
-	for key, d := range map[string]task.Duration{"api.read_header_timeout": a.ReadHeaderTimeout, "api.read_timeout": a.ReadTimeout, "api.write_timeout": a.WriteTimeout, "api.idle_timeout": a.IdleTimeout} {
+	for key, d := range map[string]Duration{"api.read_header_timeout": a.ReadHeaderTimeout, "api.read_timeout": a.ReadTimeout, "api.write_timeout": a.WriteTimeout, "api.idle_timeout": a.IdleTimeout} {
 		if d <= 0 {
 			return bad(key, "want more than 0", d.Std())
 		}

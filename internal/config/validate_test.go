@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/htq/htq/internal/config"
-	"github.com/htq/htq/internal/task"
 )
 
 func TestValidate(t *testing.T) {
@@ -118,7 +117,7 @@ func TestValidate(t *testing.T) {
 		{name: "huge promote batch", edit: func(c *config.Config) { c.Scheduler.PromoteBatch = 100_001 }, key: "scheduler.promote_batch"},
 		{name: "zero janitor", edit: func(c *config.Config) { c.Scheduler.JanitorInterval = 0 }, key: "scheduler.janitor_interval"},
 		{name: "zero missed grace", edit: func(c *config.Config) { c.Scheduler.MissedGrace = 0 }, key: "scheduler.missed_grace"},
-		{name: "missed grace over 1h", edit: func(c *config.Config) { c.Scheduler.MissedGrace = task.Duration(2 * time.Hour) }, key: "scheduler.missed_grace"},
+		{name: "missed grace over 1h", edit: func(c *config.Config) { c.Scheduler.MissedGrace = config.Duration(2 * time.Hour) }, key: "scheduler.missed_grace"},
 		{name: "zero queue timeout", edit: func(c *config.Config) { c.Queues.Timeout = 0 }, key: "queues.timeout"},
 		{name: "huge queue timeout", edit: func(c *config.Config) { c.Queues.Timeout = d(25 * time.Hour) }, key: "queues.timeout"},
 		{name: "zero max attempts", edit: func(c *config.Config) { c.Queues.MaxAttempts = 0 }, key: "queues.max_attempts"},

@@ -30,9 +30,12 @@ const (
 	HeaderSequence = "X-HTQ-Sequence"
 )
 
-// Defaults for the client.
+// Defaults of the options without a configuration key, and bounds.
 const (
-	DefaultMaxResponseBytes = 64 << 10
+	// DefaultMaxIdleConnsPerHost is Options.MaxIdleConnsPerHost when 0.
+	DefaultMaxIdleConnsPerHost = 64
+	// DefaultDialTimeout is Options.DialTimeout when 0.
+	DefaultDialTimeout = 10 * time.Second
 	// drainLimit is how much of a longer answer is read and thrown away so
 	// the connection can be reused; beyond it the connection is closed.
 	drainLimit   = 256 << 10
@@ -41,12 +44,14 @@ const (
 
 // Options configure a Client.
 type Options struct {
-	UserAgent           string
-	MaxResponseBytes    int // the body prefix kept (for done/reset and the attempt history)
-	MaxIdleConnsPerHost int // keep-alive connections kept per target host
-	DialTimeout         time.Duration
-	Guard               *Guard  // nil: every address may be dialled
-	Signer              *Signer // nil: calls are not signed
+	UserAgent string
+	// MaxResponseBytes is the body prefix kept (for done/reset and the
+	// attempt history): at least 1 (dispatcher.max_response_bytes).
+	MaxResponseBytes    int
+	MaxIdleConnsPerHost int           // keep-alive connections kept per target host (0: DefaultMaxIdleConnsPerHost)
+	DialTimeout         time.Duration // 0: DefaultDialTimeout
+	Guard               *Guard        // nil: every address may be dialled
+	Signer              *Signer       // nil: calls are not signed
 }
 
 // Client sends calls. It is safe for concurrent use.
@@ -55,16 +60,25 @@ type Client struct {
 	opts Options
 }
 
-// New returns a client with its own connection pool.
-func New(o Options) *Client {
-	if o.MaxResponseBytes <= 0 {
-		o.MaxResponseBytes = DefaultMaxResponseBytes
+// ErrOptions wraps every option New refuses.
+var ErrOptions = errors.New("invalid client options")
+
+// New returns a client with its own connection pool, or an error naming an
+// option it cannot use.
+func New(o Options) (*Client, error) {
+	switch {
+	case o.MaxResponseBytes < 1:
+		return nil, fmt.Errorf("%w: MaxResponseBytes %d: want at least 1", ErrOptions, o.MaxResponseBytes)
+	case o.MaxIdleConnsPerHost < 0:
+		return nil, fmt.Errorf("%w: MaxIdleConnsPerHost %d: want 0 (the default) or more", ErrOptions, o.MaxIdleConnsPerHost)
+	case o.DialTimeout < 0:
+		return nil, fmt.Errorf("%w: DialTimeout %v: want 0 (the default) or more", ErrOptions, o.DialTimeout)
 	}
-	if o.MaxIdleConnsPerHost <= 0 {
-		o.MaxIdleConnsPerHost = 64
+	if o.MaxIdleConnsPerHost == 0 {
+		o.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
 	}
-	if o.DialTimeout <= 0 {
-		o.DialTimeout = 10 * time.Second
+	if o.DialTimeout == 0 {
+		o.DialTimeout = DefaultDialTimeout
 	}
 	dialer := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
 	if o.Guard != nil {
@@ -82,7 +96,7 @@ func New(o Options) *Client {
 	return &Client{
 		opts: o,
 		http: &http.Client{Transport: tr, CheckRedirect: checkRedirect},
-	}
+	}, nil
 }
 
 // checkRedirect follows redirects of GET and HEAD calls (up to 5); any other

@@ -75,9 +75,20 @@ func released(t *testing.T) <-chan struct{} {
 	return ch
 }
 
+// testMaxResponse is the answer prefix the tests keep unless they say.
+const testMaxResponse = 64 << 10
+
+// newClient returns a client with o (MaxResponseBytes testMaxResponse
+// when 0), idle connections closed at the end of the test.
 func newClient(t *testing.T, o deliver.Options) *deliver.Client {
 	t.Helper()
-	c := deliver.New(o)
+	if o.MaxResponseBytes == 0 {
+		o.MaxResponseBytes = testMaxResponse
+	}
+	c, err := deliver.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(c.CloseIdle)
 	return c
 }
@@ -574,12 +585,25 @@ func TestResponseTruncated(t *testing.T) {
 			t.Fatalf("limit %d: body of %d bytes, want the first %d", limit, len(r.Body), len(want))
 		}
 	}
-	// The default limit.
-	c := newClient(t, deliver.Options{})
-	r := c.Do(context.Background(), call(&task.Spec{Method: "GET", URL: srv.URL}))
-	mustSucceed(t, r, 200)
-	if len(r.Body) != deliver.DefaultMaxResponseBytes {
-		t.Fatalf("default limit: body of %d bytes, want %d", len(r.Body), deliver.DefaultMaxResponseBytes)
+}
+
+// TestNewRefusesUnusableOptions: no limit on the answer kept is not a
+// limit New replaces with its own; it is refused, as are negative options.
+func TestNewRefusesUnusableOptions(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		o    deliver.Options
+	}{
+		{"MaxResponseBytes", deliver.Options{}},
+		{"MaxResponseBytes", deliver.Options{MaxResponseBytes: -1}},
+		{"MaxIdleConnsPerHost", deliver.Options{MaxResponseBytes: 1, MaxIdleConnsPerHost: -1}},
+		{"DialTimeout", deliver.Options{MaxResponseBytes: 1, DialTimeout: -time.Second}},
+	} {
+		c, err := deliver.New(tt.o)
+		if !errors.Is(err, deliver.ErrOptions) || !strings.Contains(err.Error(), tt.name+" ") || c != nil {
+			t.Errorf("New(%+v) = %v, %v; want an ErrOptions naming %s", tt.o, c, err, tt.name)
+		}
 	}
 }
 
@@ -626,8 +650,8 @@ func TestEndlessResponse(t *testing.T) {
 	cl.Timeout = 30 * time.Second
 	r := c.Do(context.Background(), cl)
 	mustSucceed(t, r, 200)
-	if len(r.Body) != deliver.DefaultMaxResponseBytes {
-		t.Fatalf("body of %d bytes, want %d", len(r.Body), deliver.DefaultMaxResponseBytes)
+	if len(r.Body) != testMaxResponse {
+		t.Fatalf("body of %d bytes, want %d", len(r.Body), testMaxResponse)
 	}
 }
 

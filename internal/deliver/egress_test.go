@@ -206,14 +206,14 @@ func TestDeniedTargetsFailWithTheEgressError(t *testing.T) {
 		{"zoned link-local address", def, "http://[fe80::1%25lo]/"},
 		{"loopback in the deny list, loopback allowed", mustGuard(t, []string{"127.0.0.0/8"}, nil, false), srv.URL},
 	} {
-		c := deliver.New(deliver.Options{Guard: tc.guard, DialTimeout: time.Second})
+		c := newClient(t, deliver.Options{Guard: tc.guard, DialTimeout: time.Second})
 		r := c.Do(t.Context(), &deliver.Call{TaskID: "0a000000000001", Spec: &task.Spec{Method: "GET", URL: tc.url}, Timeout: 3 * time.Second})
 		if r.Kind != deliver.ErrEgress || !errors.Is(r.Err, deliver.ErrEgressDenied) {
 			t.Errorf("%s: kind %v, err %v; want the egress error", tc.name, r.Kind, r.Err)
 		}
 	}
 	// the same target is reachable when loopback is allowed
-	c := deliver.New(deliver.Options{Guard: def})
+	c := newClient(t, deliver.Options{Guard: def})
 	if r := c.Do(t.Context(), &deliver.Call{TaskID: "0a000000000001", Spec: &task.Spec{Method: "GET", URL: srv.URL}, Timeout: 3 * time.Second}); r.Err != nil || r.Status != 200 {
 		t.Fatalf("allowed call: %d %v", r.Status, r.Err)
 	}
@@ -229,7 +229,7 @@ func TestRedirectToDeniedAddressIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := deliver.New(deliver.Options{Guard: g})
+	c := newClient(t, deliver.Options{Guard: g})
 	r := c.Do(t.Context(), &deliver.Call{TaskID: "0a000000000001", Spec: &task.Spec{Method: "GET", URL: srv.URL}, Timeout: 3 * time.Second})
 	if r.Kind != deliver.ErrEgress {
 		t.Fatalf("redirect to metadata: kind %v, err %v", r.Kind, r.Err)

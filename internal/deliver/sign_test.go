@@ -69,7 +69,7 @@ func TestSignedCallsVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := deliver.New(deliver.Options{Signer: signer})
+	c := newClient(t, deliver.Options{Signer: signer})
 	for _, spec := range []*task.Spec{
 		{Method: "POST", URL: srv.URL, BodyKind: task.BodyRaw, Body: `{"order":42}`},
 		{Method: "POST", URL: srv.URL, BodyKind: task.BodyMultipart, Form: []task.Field{{Name: "a", Value: "1"}}},
@@ -107,7 +107,7 @@ func TestSigningRotationSendsBothSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := deliver.New(deliver.Options{Signer: signer})
+	c := newClient(t, deliver.Options{Signer: signer})
 	spec := &task.Spec{Method: "POST", URL: srv.URL, BodyKind: task.BodyRaw, Body: "hello"}
 	if r := c.Do(t.Context(), &deliver.Call{TaskID: "0a000000000001", Spec: spec, Timeout: 5 * time.Second}); r.Err != nil {
 		t.Fatal(r.Err)
@@ -133,7 +133,7 @@ func TestUnsignedWithoutSecretAndBadSecrets(t *testing.T) {
 		}
 	}
 	srv, got := signedTarget(t)
-	c := deliver.New(deliver.Options{})
+	c := newClient(t, deliver.Options{})
 	c.Do(t.Context(), &deliver.Call{TaskID: "0a000000000001", Spec: &task.Spec{Method: "GET", URL: srv.URL}, Timeout: 5 * time.Second})
 	if rc := <-got; rc.h.Get("webhook-signature") != "" {
 		t.Fatal("signed without a secret")

@@ -60,8 +60,8 @@ func Example_verifyWebhook() {
 	}))
 	defer target.Close()
 
-	signer, _ := deliver.NewSigner(secret) // HTQ_SIGNING_SECRET on the dispatcher
-	htq := deliver.New(deliver.Options{Signer: signer})
+	signer, _ := deliver.NewSigner(secret)                                             // HTQ_SIGNING_SECRET on the dispatcher
+	htq, _ := deliver.New(deliver.Options{MaxResponseBytes: 64 << 10, Signer: signer}) // dispatcher.max_response_bytes
 	res := htq.Do(context.Background(), &deliver.Call{
 		TaskID: "4b000000000001", Queue: "orders", Attempt: 1, Seq: 1, Timeout: 5 * time.Second,
 		Spec: &task.Spec{Method: "POST", URL: target.URL, BodyKind: task.BodyRaw, Body: `{"order":42}`},

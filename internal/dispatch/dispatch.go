@@ -4,6 +4,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -26,17 +27,56 @@ type Config struct {
 	PollMin       time.Duration // least time between two looks at the due index
 	PollMax       time.Duration // most time between two looks at the due index (the safety net)
 	History       int           // attempts kept per task
+	// The settings below have no configuration key: 0 means their default.
+
 	// YieldAfter is how long an owner keeps a busy queue while other queues
-	// wait for a free slot anywhere in the cluster.
+	// wait for a free slot anywhere in the cluster (0: DefaultYieldAfter).
 	YieldAfter time.Duration
 	// FallbackDelay is how long a partition's work may wait for its first
 	// choice of dispatcher before the second choice takes it (twice as long
-	// for the third, and so on).
+	// for the third, and so on; 0: DefaultFallbackDelay).
 	FallbackDelay time.Duration
 	// RateYieldAfter: an owner with nothing in flight that must wait longer
 	// than this for a rate token hands the queue back until then, freeing
-	// its slot.
+	// its slot (0: DefaultRateYieldAfter).
 	RateYieldAfter time.Duration
+}
+
+// ErrConfig wraps every error of Config.Validate.
+var ErrConfig = errors.New("invalid dispatcher configuration")
+
+// Validate refuses a configuration the dispatcher cannot run with. The
+// configured settings have no fallback here: their defaults live in
+// internal/config, which checks them with the keys' names first.
+func (c *Config) Validate() error {
+	bad := func(field string, v any, rule string) error {
+		return fmt.Errorf("%w: %s %v: %s", ErrConfig, field, v, rule)
+	}
+	switch {
+	case c.ID == "":
+		return bad("ID", `""`, "want a consumer name")
+	case c.MaxQueues < 1:
+		return bad("MaxQueues", c.MaxQueues, "want at least 1")
+	case c.LeaseTTL <= 0:
+		return bad("LeaseTTL", c.LeaseTTL, "want more than 0")
+	case c.RecoveryGrace < 0:
+		return bad("RecoveryGrace", c.RecoveryGrace, "want 0 or more")
+	case c.ShutdownGrace < 0:
+		return bad("ShutdownGrace", c.ShutdownGrace, "want 0 or more")
+	case c.PollMin <= 0:
+		return bad("PollMin", c.PollMin, "want more than 0")
+	case c.PollMax < c.PollMin:
+		return bad("PollMax", c.PollMax, "want at least PollMin")
+	case c.History < 0:
+		return bad("History", c.History, "want 0 or more")
+	case c.YieldAfter < 0:
+		return bad("YieldAfter", c.YieldAfter, "want 0 (the default) or more")
+	case c.FallbackDelay < 0:
+		return bad("FallbackDelay", c.FallbackDelay, "want 0 (the default) or more")
+	case c.RateYieldAfter < 0:
+		return bad("RateYieldAfter", c.RateYieldAfter, "want 0 (the default) or more")
+	}
+	return nil
 }
 
 // Defaults of the settings that have no configuration key.
@@ -80,22 +120,19 @@ type Dispatcher struct {
 	owners sync.WaitGroup
 }
 
-// New returns a dispatcher.
-func New(cfg Config, st *store.Store, client *deliver.Client, clk clock.Clock, log *slog.Logger, m *metrics.Dispatcher) *Dispatcher {
-	if cfg.YieldAfter <= 0 {
+// New returns a dispatcher, or an error when cfg does not validate.
+func New(cfg Config, st *store.Store, client *deliver.Client, clk clock.Clock, log *slog.Logger, m *metrics.Dispatcher) (*Dispatcher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.YieldAfter == 0 {
 		cfg.YieldAfter = DefaultYieldAfter
 	}
-	if cfg.FallbackDelay <= 0 {
+	if cfg.FallbackDelay == 0 {
 		cfg.FallbackDelay = DefaultFallbackDelay
 	}
-	if cfg.RateYieldAfter <= 0 {
+	if cfg.RateYieldAfter == 0 {
 		cfg.RateYieldAfter = DefaultRateYieldAfter
-	}
-	if cfg.PollMin <= 0 {
-		cfg.PollMin = 10 * time.Millisecond
-	}
-	if cfg.PollMax < cfg.PollMin {
-		cfg.PollMax = max(cfg.PollMin, time.Second)
 	}
 	m.MaxQueues.Set(float64(cfg.MaxQueues))
 	var nonce [4]byte
@@ -113,7 +150,7 @@ func New(cfg Config, st *store.Store, client *deliver.Client, clk clock.Clock, l
 	// Until the first heartbeat says who else is there, this dispatcher acts
 	// on every partition (and subscribes none: the first heartbeat does).
 	d.route.Store(&routing{})
-	return d
+	return d, nil
 }
 
 // Consumer returns the dispatcher's consumer name (its ID and a nonce).

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/htq/htq/internal/clock"
+	"github.com/htq/htq/internal/config"
 	"github.com/htq/htq/internal/deliver"
 	"github.com/htq/htq/internal/dispatch"
 	"github.com/htq/htq/internal/metrics"
@@ -57,7 +58,21 @@ type running struct {
 }
 
 func (e *env) dispatcher(id string, tune func(*dispatch.Config)) *running {
-	return e.dispatcherWith(id, deliver.New(deliver.Options{}), tune)
+	return e.dispatcherWith(id, e.client(deliver.Options{}), tune)
+}
+
+// client returns a delivery client with o, keeping the default
+// dispatcher.max_response_bytes of an answer when o says nothing.
+func (e *env) client(o deliver.Options) *deliver.Client {
+	e.t.Helper()
+	if o.MaxResponseBytes == 0 {
+		o.MaxResponseBytes = config.DefaultMaxResponseBytes
+	}
+	c, err := deliver.New(o)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
 }
 
 func (e *env) dispatcherWith(id string, client *deliver.Client, tune func(*dispatch.Config)) *running {
@@ -82,7 +97,10 @@ func (e *env) dispatcherOn(id string, st *store.Store, client *deliver.Client, t
 	if os.Getenv("HTQ_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("d", id)
 	}
-	d := dispatch.New(cfg, st, client, clock.Real{}, log, m)
+	d, err := dispatch.New(cfg, st, client, clock.Real{}, log, m)
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	for _, f := range before {
 		f(d)
 	}

@@ -285,7 +285,7 @@ func TestEgressDenialIsPermanentAndVisible(t *testing.T) {
 	}
 	e.queue("q", nil)
 	ids := e.push("q", "http://169.254.169.254/latest/meta-data/")
-	e.dispatcherWith("a", deliver.New(deliver.Options{Guard: g}), nil)
+	e.dispatcherWith("a", e.client(deliver.Options{Guard: g}), nil)
 	ti := e.waitState(ids[0], task.StateDead)
 	if ti.Attempts != 1 || len(ti.History) != 1 || ti.History[0].Error == "" {
 		t.Fatalf("denied task = %+v", ti)

@@ -56,7 +56,7 @@ func TestMetricsCountEgressDenials(t *testing.T) {
 		"http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", // the same, through NAT64
 		rc.url("q", 0), // the recorder is on 127.0.0.1
 	)
-	a := e.dispatcherWith("a", deliver.New(deliver.Options{Guard: g, DialTimeout: time.Second}), nil)
+	a := e.dispatcherWith("a", e.client(deliver.Options{Guard: g, DialTimeout: time.Second}), nil)
 	// the call is counted before its result is recorded, the final state after
 	waitFor(t, "three dead tasks", 10*time.Second, func() bool {
 		return testutil.ToFloat64(a.m.Finished.WithLabelValues("dead")) == 3
@@ -119,7 +119,7 @@ func TestMetricsCountTakeoverLostLeaseAndStaleWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	var gw *gatedWriter
-	a := e.dispatcherOn("a", stA, deliver.New(deliver.Options{}), nil, func(d *dispatch.Dispatcher) {
+	a := e.dispatcherOn("a", stA, e.client(deliver.Options{}), nil, func(d *dispatch.Dispatcher) {
 		dispatch.WrapWriters(d, func(w dispatch.QueueWriter) dispatch.QueueWriter {
 			gw = &gatedWriter{QueueWriter: w, gate: release}
 			return gw

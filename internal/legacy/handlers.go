@@ -34,16 +34,34 @@ type Settings struct {
 	// either empty, every call is refused (1000).
 	AppKey, AppToken string
 	// MaxAttempts is the retry.max_attempts of a one-shot queue created
-	// through the legacy API (1: the original called each task once).
+	// through the legacy API (legacy.max_attempts; 1: the original called
+	// each task once).
 	MaxAttempts int
-	// MinGap is the floor of a legacy variable queue's gaps (see
-	// QueueConfig); 0 means DefaultMinGap.
+	// MinGap is the floor of a legacy variable queue's gaps (legacy.min_gap;
+	// see QueueConfig): more than 0.
 	MinGap time.Duration
 	// StrictExecuteTime refuses an execute_time that is not understood
 	// (1005) instead of running the task at once as the original did.
 	StrictExecuteTime bool
 	// TimeZone is the zone execute_time is read in (api.time_zone).
 	TimeZone *time.Location
+}
+
+// ErrSettings wraps every error of Settings.Validate.
+var ErrSettings = errors.New("invalid legacy settings")
+
+// Validate refuses settings the protocol cannot serve with. Their defaults
+// live in internal/config, which checks them with the keys' names first.
+func (s *Settings) Validate() error {
+	switch {
+	case s.MaxAttempts < 1 || s.MaxAttempts > task.MaxAttemptsLimit:
+		return fmt.Errorf("%w: MaxAttempts %d: want 1 to %d", ErrSettings, s.MaxAttempts, task.MaxAttemptsLimit)
+	case s.MinGap <= 0:
+		return fmt.Errorf("%w: MinGap %v: want more than 0", ErrSettings, s.MinGap)
+	case s.TimeZone == nil:
+		return fmt.Errorf("%w: TimeZone nil: want the zone of execute_time", ErrSettings)
+	}
+	return nil
 }
 
 // Shared are the API-wide settings the protocol applies too.
@@ -87,15 +105,13 @@ type Handler struct {
 	d      Deps
 }
 
-// NewHandler returns the protocol's handler.
-func NewHandler(cfg Settings, shared Shared, d Deps) *Handler {
-	if cfg.MinGap <= 0 {
-		cfg.MinGap = DefaultMinGap
+// NewHandler returns the protocol's handler, or an error when cfg does not
+// validate.
+func NewHandler(cfg Settings, shared Shared, d Deps) (*Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	if cfg.TimeZone == nil {
-		cfg.TimeZone = time.Local
-	}
-	return &Handler{cfg: cfg, shared: shared, d: d}
+	return &Handler{cfg: cfg, shared: shared, d: d}, nil
 }
 
 // Prefix is where the protocol is served.
@@ -311,9 +327,7 @@ func (h *Handler) addQueue(c echo.Context, f *form) (any, error) {
 // double their work). A REST PUT on the queue can change it.
 func (h *Handler) queueBase() task.QueueConfig {
 	cfg := h.shared.QueueDefaults
-	if h.cfg.MaxAttempts > 0 {
-		cfg.Retry.MaxAttempts = h.cfg.MaxAttempts
-	}
+	cfg.Retry.MaxAttempts = h.cfg.MaxAttempts
 	return cfg
 }
 

@@ -293,10 +293,6 @@ const MaxSeconds = 10 * 365 * 24 * 3600
 // every call. It is the largest max_time_interval the protocol accepts.
 const NoMaxGap = MaxSeconds * time.Second
 
-// DefaultMinGap is the default floor of a legacy variable queue's gaps
-// (legacy.min_gap): see QueueConfig.
-const DefaultMinGap = time.Second
-
 // secondsRE is a non-negative decimal number of seconds, as JavaScript's
 // Number() reads it (the original multiplied the posted string): "2",
 // "+2", "0.5", ".5", "2.", "1e3".

@@ -14,6 +14,10 @@ import (
 	"github.com/htq/htq/internal/task"
 )
 
+// testMinGap is the floor of variable queues' gaps in these tests
+// (legacy.min_gap's default).
+const testMinGap = time.Second
+
 func loadLocation(t testing.TB, name string) *time.Location {
 	t.Helper()
 	loc, err := time.LoadLocation(name)
@@ -407,7 +411,7 @@ func TestQueueConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cfg, err := legacy.QueueConfig(base, tt.typ, tt.step, tt.max, legacy.DefaultMinGap)
+			cfg, err := legacy.QueueConfig(base, tt.typ, tt.step, tt.max, testMinGap)
 			if tt.errField != "" {
 				wantInvalid(t, err, tt.errField)
 				return
@@ -480,7 +484,7 @@ func TestAllQueueShape(t *testing.T) {
 	t.Parallel()
 	// LEGACY_API.md's allQueue example: what the SDK posts for a real_time
 	// queue comes back unchanged.
-	cfg, err := legacy.QueueConfig(task.DefaultQueueConfig(), ptr("real_time"), ptr("0"), ptr("0"), legacy.DefaultMinGap)
+	cfg, err := legacy.QueueConfig(task.DefaultQueueConfig(), ptr("real_time"), ptr("0"), ptr("0"), testMinGap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -549,7 +553,7 @@ func fl(kv ...string) []task.Field {
 // it is unused, means no maximum: the gap keeps growing by stepping_time.
 func TestVariableWithoutMaximum(t *testing.T) {
 	t.Parallel()
-	cfg, err := legacy.QueueConfig(task.DefaultQueueConfig(), ptr(legacy.TypeVariable), ptr("2"), ptr("0"), legacy.DefaultMinGap)
+	cfg, err := legacy.QueueConfig(task.DefaultQueueConfig(), ptr(legacy.TypeVariable), ptr("2"), ptr("0"), testMinGap)
 	if err != nil {
 		t.Fatalf("QueueConfig(variable, 2, 0): %v", err)
 	}
@@ -647,5 +651,32 @@ func TestExecuteTimeBeyondYear9999InUTC(t *testing.T) {
 	}
 	if _, ok, err := legacy.ParseExecuteTime("9999-12-31 15:59:59", west); err != nil || !ok {
 		t.Fatalf("last second of 9999 in UTC: ok %v, err %v", ok, err)
+	}
+}
+
+// TestNewHandlerRefusesUnusableSettings: settings with no usable value are
+// refused, not replaced by defaults of the protocol's own (legacy.min_gap
+// and api.time_zone had one here besides config's).
+func TestNewHandlerRefusesUnusableSettings(t *testing.T) {
+	t.Parallel()
+	good := legacy.Settings{MaxAttempts: 1, MinGap: time.Second, TimeZone: time.UTC}
+	for _, tt := range []struct {
+		field string
+		edit  func(*legacy.Settings)
+	}{
+		{"MaxAttempts", func(s *legacy.Settings) { s.MaxAttempts = 0 }},
+		{"MaxAttempts", func(s *legacy.Settings) { s.MaxAttempts = task.MaxAttemptsLimit + 1 }},
+		{"MinGap", func(s *legacy.Settings) { s.MinGap = 0 }},
+		{"TimeZone", func(s *legacy.Settings) { s.TimeZone = nil }},
+	} {
+		s := good
+		tt.edit(&s)
+		h, err := legacy.NewHandler(s, legacy.Shared{}, legacy.Deps{})
+		if !errors.Is(err, legacy.ErrSettings) || !strings.Contains(err.Error(), tt.field+" ") || h != nil {
+			t.Errorf("%s: NewHandler = %v, %v; want an ErrSettings naming it", tt.field, h, err)
+		}
+	}
+	if _, err := legacy.NewHandler(good, legacy.Shared{}, legacy.Deps{}); err != nil {
+		t.Fatalf("good settings: %v", err)
 	}
 }

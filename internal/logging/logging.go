@@ -9,7 +9,8 @@ import (
 )
 
 // New returns a JSON or text logger at the given level, with a "role"
-// attribute on every record.
+// attribute on every record. level and format have no defaults here (the
+// configuration's are log.level and log.format): empty ones are refused.
 func New(w io.Writer, level, format, role string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(strings.ToLower(level))); err != nil {
@@ -18,7 +19,7 @@ func New(w io.Writer, level, format, role string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lv}
 	var h slog.Handler
 	switch format {
-	case "json", "":
+	case "json":
 		h = slog.NewJSONHandler(w, opts)
 	case "text":
 		h = slog.NewTextHandler(w, opts)

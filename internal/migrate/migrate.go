@@ -19,7 +19,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/htq/htq/internal/legacy"
 	"github.com/htq/htq/internal/task"
 )
 
@@ -37,8 +36,8 @@ type Options struct {
 	// be migrated; it is created only when there is one.
 	MalformedFile string
 	Batch         int           // tasks per batch (DefaultBatch when 0)
-	MinGap        time.Duration // legacy.min_gap (legacy.DefaultMinGap when 0)
-	MaxAttempts   int           // retry.max_attempts of created queues (legacy.max_attempts, 1 when 0)
+	MinGap        time.Duration // legacy.min_gap: more than 0
+	MaxAttempts   int           // retry.max_attempts of created queues (legacy.max_attempts): at least 1
 	Now           func() time.Time
 	// Progress, when set, is told the tasks handled so far and the total.
 	Progress func(done, total int)
@@ -85,11 +84,12 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if o.Batch <= 0 {
 		o.Batch = DefaultBatch
 	}
+	// No defaults here: the command line's are HTQ's (internal/config).
 	if o.MinGap <= 0 {
-		o.MinGap = legacy.DefaultMinGap
+		return nil, fmt.Errorf("migrate: min gap %v: want more than 0", o.MinGap)
 	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 1
+	if o.MaxAttempts < 1 || o.MaxAttempts > task.MaxAttemptsLimit {
+		return nil, fmt.Errorf("migrate: max attempts %d: want 1 to %d", o.MaxAttempts, task.MaxAttemptsLimit)
 	}
 	if o.Now == nil {
 		o.Now = time.Now

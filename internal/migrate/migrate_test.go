@@ -15,8 +15,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/htq/htq/internal/config"
 	"github.com/htq/htq/internal/migrate"
 	"github.com/htq/htq/internal/redistest"
+	"github.com/htq/htq/internal/task"
 )
 
 var now = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -196,7 +198,7 @@ func TestRunLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := migrate.Options{Source: migrate.NewSource(rdb, "htq_"), HTQ: client, DeleteSource: true, Batch: 2,
-		MalformedFile: filepath.Join(t.TempDir(), "bad.jsonl"), Now: func() time.Time { return now }}
+		MinGap: config.DefaultLegacyMinGap, MaxAttempts: config.DefaultLegacyMaxAttempts, MalformedFile: filepath.Join(t.TempDir(), "bad.jsonl"), Now: func() time.Time { return now }}
 	rep, err := migrate.Run(ctx, opts)
 	if err == nil || !errors.Is(err, migrate.ErrHTQ) || !strings.Contains(err.Error(), "redis down") {
 		t.Fatalf("run with a failing batch: %v", err)
@@ -228,7 +230,8 @@ func TestRunDryRunNeedsNoHTQ(t *testing.T) {
 	seed(t, rdb, 3)
 	rdb.ZAdd(context.Background(), "htq_q", redis.Z{Score: 1, Member: "junk"})
 	bad := filepath.Join(t.TempDir(), "bad.jsonl")
-	rep, err := migrate.Run(context.Background(), migrate.Options{Source: migrate.NewSource(rdb, "htq_"), DryRun: true, MalformedFile: bad, Now: func() time.Time { return now }})
+	rep, err := migrate.Run(context.Background(), migrate.Options{Source: migrate.NewSource(rdb, "htq_"), DryRun: true, MalformedFile: bad, Now: func() time.Time { return now },
+		MinGap: config.DefaultLegacyMinGap, MaxAttempts: config.DefaultLegacyMaxAttempts})
 	if err != nil || rep.DueNow != 3 || rep.Malformed != 1 || rep.MalformedFile != bad {
 		t.Fatalf("dry run: %+v, %v", rep, err)
 	}
@@ -236,8 +239,23 @@ func TestRunDryRunNeedsNoHTQ(t *testing.T) {
 	if err := rep.Print(&out); err != nil || !strings.Contains(out.String(), "dry run") || !strings.Contains(out.String(), bad) {
 		t.Fatalf("printed %q, %v", out.String(), err)
 	}
-	if _, err := migrate.Run(context.Background(), migrate.Options{Source: migrate.NewSource(rdb, "htq_")}); err == nil {
+	if _, err := migrate.Run(context.Background(), migrate.Options{Source: migrate.NewSource(rdb, "htq_"), MinGap: time.Second, MaxAttempts: 1}); err == nil {
 		t.Fatal("a real run without an HTQ client did not fail")
+	}
+}
+
+// TestRunRefusesNoGapOrAttempts: the floor gap and the attempts have no
+// default of their own here (the command line has HTQ's); 0 is refused.
+func TestRunRefusesNoGapOrAttempts(t *testing.T) {
+	t.Parallel()
+	for _, o := range []migrate.Options{
+		{DryRun: true, MaxAttempts: 1},
+		{DryRun: true, MinGap: time.Second},
+		{DryRun: true, MinGap: time.Second, MaxAttempts: task.MaxAttemptsLimit + 1},
+	} {
+		if _, err := migrate.Run(context.Background(), o); err == nil {
+			t.Errorf("Run(MinGap %v, MaxAttempts %d) did not fail", o.MinGap, o.MaxAttempts)
+		}
 	}
 }
 

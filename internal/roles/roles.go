@@ -5,14 +5,11 @@ package roles
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -22,15 +19,12 @@ import (
 	"github.com/htq/htq/internal/buildinfo"
 	"github.com/htq/htq/internal/clock"
 	"github.com/htq/htq/internal/config"
-	"github.com/htq/htq/internal/console"
 	"github.com/htq/htq/internal/deliver"
 	"github.com/htq/htq/internal/dispatch"
 	"github.com/htq/htq/internal/httpserve"
-	"github.com/htq/htq/internal/legacy"
 	"github.com/htq/htq/internal/metrics"
 	"github.com/htq/htq/internal/schedule"
 	"github.com/htq/htq/internal/store"
-	"github.com/htq/htq/internal/task"
 )
 
 // Env is what every role is given by its main.
@@ -54,18 +48,12 @@ func (e *Env) listening(name string, l net.Listener) {
 // openStore connects to Redis and loads the scripts. A Redis that is not
 // reachable yet is not fatal: readiness stays false until it is.
 func openStore(ctx context.Context, env *Env) (*store.Store, error) {
-	r := env.Config.Redis
-	rdb, err := store.NewClient(store.Options{
-		Mode: r.Mode, URL: r.URL, Addrs: r.Addrs, Username: r.Username, Password: r.Password, DB: r.DB,
-		MasterName: r.MasterName, SentinelUsername: r.SentinelUsername, SentinelPassword: r.SentinelPassword,
-		TLS: r.TLS, PoolSize: r.PoolSize, DialTimeout: r.DialTimeout.Std(), ReadTimeout: r.ReadTimeout.Std(),
-		WriteTimeout: r.WriteTimeout.Std(),
-	})
+	rdb, err := store.NewClient(storeOptions(&env.Config.Redis))
 	if err != nil {
 		return nil, err
 	}
 	metrics.InstrumentRedis(env.Registry, rdb)
-	st, err := store.New(rdb, r.KeyPrefix, env.Clock)
+	st, err := store.New(rdb, env.Config.Redis.KeyPrefix, env.Clock)
 	if err != nil {
 		_ = rdb.Close()
 		return nil, err
@@ -133,9 +121,9 @@ func RunAPI(ctx context.Context, env *Env) error {
 	if err := cfg.CheckAuth(); err != nil {
 		return err
 	}
-	loc, err := time.LoadLocation(cfg.API.TimeZone)
+	acfg, err := APIConfig(cfg)
 	if err != nil {
-		return fmt.Errorf("api.time_zone: %w", err)
+		return err
 	}
 	st, err := openStore(ctx, env)
 	if err != nil {
@@ -143,28 +131,11 @@ func RunAPI(ctx context.Context, env *Env) error {
 	}
 	defer st.Close()
 	metrics.Build(env.Registry, "api", buildinfo.Version)
-	m := metrics.NewAPI(env.Registry)
 	a := cfg.API
-	var ui http.Handler
-	if a.UI {
-		ui = console.Handler()
+	srv, err := api.New(acfg, st, env.Clock, env.Log, metrics.NewAPI(env.Registry), env.Registry, a.MetricsListen == "")
+	if err != nil {
+		return err
 	}
-	srv := api.New(api.Config{
-		Tokens: cfg.BearerHashes(), ReadOnlyTokens: cfg.ReadOnlyHashes(), InsecureNoAuth: a.InsecureNoAuth,
-		Legacy: legacy.Settings{
-			AppKey: a.LegacyAppKey, AppToken: a.LegacyAppToken, TimeZone: loc,
-			MaxAttempts: cfg.Legacy.MaxAttempts, MinGap: cfg.Legacy.MinGap.Std(),
-			StrictExecuteTime: cfg.Legacy.StrictExecuteTime,
-		},
-		CORSOrigins: a.CORSOrigins, CORSCredentials: a.CORSCredentials, AllowedHosts: a.AllowedHosts,
-		AutoCreateQueues: a.AutoCreateQueues, MinVariableGap: cfg.Queues.MinVariableGap.Std(),
-		MaxBodyBytes: a.MaxBodyBytes, MaxBatch: a.MaxBatch,
-		Limits:        task.Limits{MaxURLBytes: a.MaxURLBytes, MaxHeaderBytes: a.MaxHeaderBytes, MaxBodyBytes: a.MaxBodyBytes},
-		QueueDefaults: cfg.QueueDefaults(), IdempotencyWindow: cfg.Queues.IdempotencyWindow.Std(),
-		ReadHeaderTimeout: a.ReadHeaderTimeout.Std(), ReadTimeout: a.ReadTimeout.Std(),
-		WriteTimeout: a.WriteTimeout.Std(), IdleTimeout: a.IdleTimeout.Std(), Version: buildinfo.Version,
-		UI: ui,
-	}, st, env.Clock, env.Log, m, env.Registry, a.MetricsListen == "")
 
 	l, err := listen(ctx, a.Listen)
 	if err != nil {
@@ -197,12 +168,11 @@ func RunScheduler(ctx context.Context, env *Env) error {
 	defer st.Close()
 	metrics.Build(env.Registry, "scheduler", buildinfo.Version)
 	m := metrics.NewScheduler(env.Registry)
-	s := cfg.Scheduler
-	sch := schedule.New(schedule.Config{
-		LockTTL: s.LockTTL.Std(), PollInterval: s.PollInterval.Std(), PromoteBatch: s.PromoteBatch,
-		JanitorInterval: s.JanitorInterval.Std(), BacklogInterval: s.BacklogInterval.Std(),
-		MissedGrace: s.MissedGrace.Std(),
-	}, st, env.Clock, env.Log, m, metrics.NewBacklog(env.Registry, s.BacklogTopQueues))
+	s := &cfg.Scheduler
+	sch, err := schedule.New(schedulerConfig(s), st, env.Clock, env.Log, m, metrics.NewBacklog(env.Registry, s.BacklogTopQueues))
+	if err != nil {
+		return err
+	}
 	hs := healthServer(env, sch.Running, "election loop", st)
 	return runWithHealth(ctx, env, s.Listen, hs, sch.Run)
 }
@@ -217,34 +187,22 @@ func RunDispatcher(ctx context.Context, env *Env) error {
 	defer st.Close()
 	metrics.Build(env.Registry, "dispatcher", buildinfo.Version)
 	m := metrics.NewDispatcher(env.Registry)
-	d := cfg.Dispatcher
-	id := d.ID
-	if id == "" {
-		id = defaultID()
-	}
-	signer, err := deliver.NewSigner(cfg.Signing.Secret, cfg.Signing.PreviousSecret)
-	if err != nil {
-		return fmt.Errorf("signing.secret: %w", err)
-	}
-	var deny []string
-	if cfg.Egress.DefaultDeny {
-		deny = append(deny, deliver.DefaultDeny...)
-	}
-	guard, err := deliver.NewGuard(append(deny, cfg.Egress.Deny...), cfg.Egress.Allow, cfg.Egress.DenyLoopback)
+	dcfg := dispatcherConfig(&cfg.Dispatcher)
+	opts, err := deliverOptions(cfg)
 	if err != nil {
 		return err
 	}
-	client := deliver.New(deliver.Options{
-		UserAgent: buildinfo.UserAgent(), MaxResponseBytes: d.MaxResponseBytes, MaxIdleConnsPerHost: d.MaxQueues,
-		Guard: guard, Signer: signer,
-	})
+	client, err := deliver.New(opts)
+	if err != nil {
+		return err
+	}
 	defer client.CloseIdle()
-	dis := dispatch.New(dispatch.Config{
-		ID: id, MaxQueues: d.MaxQueues, LeaseTTL: d.LeaseTTL.Std(), RecoveryGrace: d.RecoveryGrace.Std(),
-		ShutdownGrace: d.ShutdownGrace.Std(), PollMin: d.PollMin.Std(), PollMax: d.PollMax.Std(), History: d.History,
-	}, st, client, env.Clock, env.Log.With("dispatcher", id), m)
+	dis, err := dispatch.New(dcfg, st, client, env.Clock, env.Log.With("dispatcher", dcfg.ID), m)
+	if err != nil {
+		return err
+	}
 	hs := healthServer(env, dis.Running, "dispatcher", st)
-	return runWithHealth(ctx, env, d.Listen, hs, dis.Run)
+	return runWithHealth(ctx, env, cfg.Dispatcher.Listen, hs, dis.Run)
 }
 
 // runWithHealth serves hs on addr while run runs; the listener stays up
@@ -261,14 +219,4 @@ func runWithHealth(ctx context.Context, env *Env, addr string, hs *http.Server, 
 	err = run(ctx)
 	stop()
 	return errors.Join(err, g.wait())
-}
-
-func defaultID() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "htq"
-	}
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }

@@ -12,12 +12,8 @@ import (
 	"github.com/htq/htq/internal/store"
 )
 
-// Defaults of schedule firing.
+// Bounds of schedule firing.
 const (
-	// DefaultMissedGrace is how late an occurrence may be fired as on
-	// time; one found later than that was missed (the missed policy
-	// decides).
-	DefaultMissedGrace = time.Second
 	// fireBatch bounds the schedules of a partition read at once.
 	fireBatch = 100
 	// fireLimit bounds the occurrences of one schedule fired by one script.

@@ -43,8 +43,11 @@ func newFireEnv(t *testing.T, now string) *fireEnv {
 		t.Fatal(err)
 	}
 	m := metrics.NewScheduler(prometheus.NewRegistry())
-	s := schedule.New(schedule.Config{LockTTL: time.Second, PollInterval: time.Second, PromoteBatch: 100,
-		JanitorInterval: time.Minute}, st, clk, slog.New(slog.DiscardHandler), m, nil)
+	s, err := schedule.New(schedule.Config{LockTTL: time.Second, PollInterval: time.Second, PromoteBatch: 100,
+		JanitorInterval: time.Minute, MissedGrace: time.Second}, st, clk, slog.New(slog.DiscardHandler), m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := task.DefaultQueueConfig()
 	if _, err := st.PutQueue(t.Context(), "q", &cfg, store.PutCreate); err != nil {
 		t.Fatal(err)
@@ -342,8 +345,11 @@ func TestEndAtStopsAndPauseResume(t *testing.T) {
 func TestTwoSchedulersFireOnce(t *testing.T) {
 	t.Parallel()
 	e := newFireEnv(t, "2026-01-01T10:00:00Z")
-	other := schedule.New(schedule.Config{LockTTL: time.Second, PollInterval: time.Second, PromoteBatch: 100,
-		JanitorInterval: time.Minute}, e.st, e.clk, slog.New(slog.DiscardHandler), metrics.NewScheduler(prometheus.NewRegistry()), nil)
+	other, err := schedule.New(schedule.Config{LockTTL: time.Second, PollInterval: time.Second, PromoteBatch: 100,
+		JanitorInterval: time.Minute, MissedGrace: time.Second}, e.st, e.clk, slog.New(slog.DiscardHandler), metrics.NewScheduler(prometheus.NewRegistry()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range 20 {
 		e.put(recur.Schedule{Name: "s" + string(rune('a'+i)), Cron: "* * * * * *", Missed: recur.MissedRunAll, Overlap: recur.OverlapAllow})
 	}

@@ -77,8 +77,11 @@ func TestPromotionTakesTurnsAcrossPartitions(t *testing.T) {
 	if err := st.FlushDue(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s := New(Config{PromoteBatch: 100, PollInterval: time.Second, JanitorInterval: time.Hour},
+	s, err := New(Config{LockTTL: time.Second, PromoteBatch: 100, PollInterval: time.Second, JanitorInterval: time.Hour, MissedGrace: time.Second},
 		st, clk, slog.New(slog.DiscardHandler), metrics.NewScheduler(prometheus.NewRegistry()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.promoteDue(ctx)
 	moved := func(q, id string) int64 {
 		v, _ := rdb.HGet(ctx, st.Keys().State(task.Partition(q), id), "ts").Result()

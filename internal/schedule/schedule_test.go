@@ -31,9 +31,12 @@ func start(t *testing.T, st *store.Store, ttl time.Duration) *sched {
 	reg := prometheus.NewRegistry()
 	m := metrics.NewScheduler(reg)
 	b := metrics.NewBacklog(reg, 2)
-	s := schedule.New(schedule.Config{LockTTL: ttl, PollInterval: 200 * time.Millisecond, PromoteBatch: 100,
-		JanitorInterval: 100 * time.Millisecond, BacklogInterval: 50 * time.Millisecond},
+	s, err := schedule.New(schedule.Config{LockTTL: ttl, PollInterval: 200 * time.Millisecond, PromoteBatch: 100,
+		JanitorInterval: 100 * time.Millisecond, BacklogInterval: 50 * time.Millisecond, MissedGrace: time.Second},
 		st, clock.Real{}, slog.New(slog.DiscardHandler), m, b)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &sched{s: s, m: m, reg: reg, cancel: cancel, done: make(chan struct{})}
 	go func() { _ = s.Run(ctx); close(r.done) }()

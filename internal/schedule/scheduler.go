@@ -2,6 +2,8 @@ package schedule
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -13,22 +15,56 @@ import (
 	"github.com/htq/htq/internal/task"
 )
 
-// Config tunes a scheduler.
+// Config tunes a scheduler. The configured settings have no fallback here:
+// their defaults live in internal/config; New refuses values it cannot use.
 type Config struct {
 	LockTTL         time.Duration
 	PollInterval    time.Duration // most time between two looks at the timer due index (the safety net)
 	PromoteBatch    int           // tasks moved per script call
 	JanitorInterval time.Duration // time between the janitor's full passes over the partitions
-	BacklogInterval time.Duration // how often the leader refreshes the backlog metrics
+	BacklogInterval time.Duration // how often the leader refreshes the backlog metrics (used with a backlog)
+	// MissedGrace is how late a schedule occurrence may be fired as on
+	// time; see recur.Schedule.Decide.
+	MissedGrace time.Duration
+
+	// The settings below have no configuration key: 0 means their default.
+
 	// RepairBatch is how many queues the janitor's repair sweep checks
 	// every JanitorTick (0: DefaultRepairBatch).
 	RepairBatch int
 	// JanitorTick is how often the janitor trims due dead letters and takes
-	// a step of its repair sweep (0: DefaultJanitorTick).
+	// a step of its repair sweep (0: DefaultJanitorTick, or JanitorInterval
+	// when shorter).
 	JanitorTick time.Duration
-	// MissedGrace is how late a schedule occurrence may be fired as on
-	// time (0: DefaultMissedGrace); see recur.Schedule.Decide.
-	MissedGrace time.Duration
+}
+
+// ErrConfig wraps every error of Config.Validate.
+var ErrConfig = errors.New("invalid scheduler configuration")
+
+// Validate refuses a configuration the scheduler cannot run with.
+func (c *Config) Validate() error {
+	bad := func(field string, v any, rule string) error {
+		return fmt.Errorf("%w: %s %v: %s", ErrConfig, field, v, rule)
+	}
+	switch {
+	case c.LockTTL <= 0:
+		return bad("LockTTL", c.LockTTL, "want more than 0")
+	case c.PollInterval <= 0:
+		return bad("PollInterval", c.PollInterval, "want more than 0")
+	case c.PromoteBatch < 1:
+		return bad("PromoteBatch", c.PromoteBatch, "want at least 1")
+	case c.JanitorInterval <= 0:
+		return bad("JanitorInterval", c.JanitorInterval, "want more than 0")
+	case c.BacklogInterval < 0:
+		return bad("BacklogInterval", c.BacklogInterval, "want 0 (no backlog metrics) or more")
+	case c.MissedGrace <= 0:
+		return bad("MissedGrace", c.MissedGrace, "want more than 0")
+	case c.RepairBatch < 0:
+		return bad("RepairBatch", c.RepairBatch, "want 0 (the default) or more")
+	case c.JanitorTick < 0:
+		return bad("JanitorTick", c.JanitorTick, "want 0 (the default) or more")
+	}
+	return nil
 }
 
 // Defaults of the settings without a configuration key.
@@ -54,18 +90,23 @@ type Scheduler struct {
 	leader  atomic.Bool
 }
 
-// New returns a scheduler. backlog, when set, is exported while leading.
-func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metrics.Scheduler, backlog *metrics.Backlog) *Scheduler {
-	if cfg.RepairBatch <= 0 {
+// New returns a scheduler, or an error when cfg does not validate.
+// backlog, when set, is exported while leading, every BacklogInterval
+// (which must then be more than 0).
+func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger, m *metrics.Scheduler, backlog *metrics.Backlog) (*Scheduler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if backlog != nil && cfg.BacklogInterval <= 0 {
+		return nil, fmt.Errorf("%w: BacklogInterval %v: want more than 0 with backlog metrics", ErrConfig, cfg.BacklogInterval)
+	}
+	if cfg.RepairBatch == 0 {
 		cfg.RepairBatch = DefaultRepairBatch
 	}
-	if cfg.JanitorTick <= 0 {
+	if cfg.JanitorTick == 0 {
 		cfg.JanitorTick = min(DefaultJanitorTick, cfg.JanitorInterval)
 	}
-	if cfg.MissedGrace <= 0 {
-		cfg.MissedGrace = DefaultMissedGrace
-	}
-	return &Scheduler{cfg: cfg, st: st, clock: clk, log: log, m: m, backlog: backlog}
+	return &Scheduler{cfg: cfg, st: st, clock: clk, log: log, m: m, backlog: backlog}, nil
 }
 
 // Running reports whether the election loop runs (for readiness).

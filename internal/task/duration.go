@@ -11,9 +11,10 @@ import (
 	"time"
 )
 
-// Duration is a time.Duration that JSON and YAML accept as a number of seconds
+// Duration is a time.Duration that JSON accepts as a number of seconds
 // (30, 0.5) or as a string in Go form ("500ms", "1m30s") or ISO 8601 form
-// ("PT1M30S"). It is written back as a number of seconds.
+// ("PT1M30S"). It is written back as a number of seconds. (The
+// configuration's durations, config.Duration, accept the same forms.)
 type Duration time.Duration
 
 // ErrBadDuration reports a duration that cannot be parsed or is negative.
@@ -72,19 +73,6 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	*d = v
 	return nil
 }
-
-// UnmarshalText lets YAML and environment variables use the same forms.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = v
-	return nil
-}
-
-// MarshalText writes d in Go form, for YAML.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
 // SecondsDuration converts a number of seconds.
 func SecondsDuration(f float64) (Duration, error) {
