@@ -23,6 +23,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/htq/htq/client"
 )
 
 // Credentials of the private HTQ clusters.
@@ -224,10 +226,11 @@ type htqCluster struct {
 	Dir         string
 	API         string // base URL of the API
 	APIProc     *htqProc
-	Scheduler   *htqProc    // the first scheduler
-	Schedulers  []*htqProc  // every scheduler
-	Dispatchers []*htqProc  // the dispatchers running (StopDispatcher removes one)
-	REST        *restClient // 16 keep-alive connections, for setup and checks
+	Scheduler   *htqProc       // the first scheduler
+	Schedulers  []*htqProc     // every scheduler
+	Dispatchers []*htqProc     // the dispatchers running (StopDispatcher removes one)
+	REST        *restClient    // 16 keep-alive connections, for raw requests
+	HTQ         *client.Client // the Go client over REST's connections, for set-up and checks
 
 	bins     string
 	env0     []string // environment of every process
@@ -280,6 +283,9 @@ func startHTQ(ctx context.Context, env *Env, opt htqOptions) (c *htqCluster, err
 	}
 	c.API = c.APIProc.Health
 	c.REST = newRESTClient(c.API, benchToken, 16)
+	if c.HTQ, err = newAPIClient(c.REST, benchToken); err != nil {
+		return c, err
+	}
 	if !opt.NoScheduler {
 		for i := range max(1, opt.Schedulers) {
 			name := "scheduler"

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"math"
 	"mime"
 	"mime/multipart"
@@ -14,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/htq/htq/client"
 )
 
 const promText = `# HELP htq_scheduler_promotion_lag_seconds Time from a delayed task being due to its promotion.
@@ -396,5 +401,77 @@ func TestScaleOutSummary(t *testing.T) {
 	// none ran: no entry at all
 	if sum, ok := scaleOutSummary(Results{"dispatch_multi": res["scale_out_1"]}); ok {
 		t.Fatalf("summary without scale_out_N = %+v", sum)
+	}
+}
+
+// fakeHTQ answers the few routes the set-up helpers call: two pages of
+// queues, and batches with one id fewer than sent when short is set.
+type fakeHTQ struct {
+	short   bool
+	auth    []string
+	bodies  []string
+	batches int
+}
+
+func (f *fakeHTQ) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	f.auth = append(f.auth, r.Header.Get("Authorization"))
+	f.bodies = append(f.bodies, string(b))
+	switch {
+	case r.URL.Path == "/v1/queues" && r.URL.Query().Get("cursor") == "":
+		_, _ = w.Write([]byte(`{"queues":[{"name":"a","counts":{"queued":1,"active":2}},{"name":"b","counts":{"scheduled":3,"dead":4}}],"next_cursor":"b"}`))
+	case r.URL.Path == "/v1/queues":
+		_, _ = w.Write([]byte(`{"queues":[{"name":"c","counts":{"queued":10}}]}`))
+	case strings.HasSuffix(r.URL.Path, "/tasks/batch"):
+		f.batches++
+		var in struct{ Tasks []json.RawMessage }
+		_ = json.Unmarshal(b, &in)
+		n := len(in.Tasks)
+		if f.short {
+			n--
+		}
+		ids := make([]map[string]string, n)
+		for i := range ids {
+			ids[i] = map[string]string{"id": fmt.Sprint(i + 1)}
+		}
+		w.WriteHeader(http.StatusCreated)
+		_ = json.NewEncoder(w).Encode(map[string]any{"tasks": ids})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// TestAPIClientHelpers: the set-up helpers over the Go client send the
+// token and no idempotency key, page through the queues, and refuse a batch
+// answer that lacks ids.
+func TestAPIClientHelpers(t *testing.T) {
+	f := &fakeHTQ{}
+	ts := httptest.NewServer(f)
+	defer ts.Close()
+	rc := newRESTClient(ts.URL, "tok", 1)
+	hc, err := newAPIClient(rc, "tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, n, err := allCounts(t.Context(), hc)
+	if err != nil || n != 3 || sum.Queued != 11 || sum.Active != 2 || sum.Scheduled != 3 || sum.Dead != 4 {
+		t.Fatalf("allCounts: %+v over %d queues, %v", sum, n, err)
+	}
+	tasks := []client.TaskRequest{{URL: "http://h/t?i=0"}, {URL: "http://h/t?i=1"}}
+	if err := enqueueBatch(t.Context(), hc, "q", tasks); err != nil {
+		t.Fatal(err)
+	}
+	if f.auth[0] != "Bearer tok" || strings.Contains(f.bodies[len(f.bodies)-1], "idempotency_key") {
+		t.Fatalf("auth %q, batch %s: want the token and no key", f.auth[0], f.bodies[len(f.bodies)-1])
+	}
+	if rc.Dials() == 0 {
+		t.Fatal("the Go client did not use the raw client's connections")
+	}
+	f.short = true
+	if err := enqueueBatch(t.Context(), hc, "q", tasks); err == nil || !strings.Contains(err.Error(), "1 ids") {
+		t.Fatalf("a batch answer with an id missing: %v", err)
+	}
+	if f.batches != 2 {
+		t.Fatalf("%d batches sent, want 2 (a batch without keys is never repeated)", f.batches)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
-// Clients of HTQ's REST and legacy APIs, /metrics scraping with histogram
+// Raw HTTP to HTQ's REST and legacy APIs for load generation, set-up and
+// checks through the Go client (package client), /metrics scraping with histogram
 // quantiles from bucket deltas, and waiting for deliveries at the target.
 
 import (
@@ -20,12 +21,17 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/htq/htq/client"
 )
 
 // ---- REST --------------------------------------------------------------------
 
-// restClient calls an HTQ API with a bearer token over keep-alive
-// connections and counts the connections it dials.
+// restClient sends pre-encoded requests to an HTQ API with a bearer token
+// over keep-alive connections and counts the connections it dials: the
+// load generators' path, where the Go client's encoding, decoding and
+// retries would be part of what is measured (bench/README.md, "The Go
+// client"). Set-up and checks use the Go client over the same connections.
 type restClient struct {
 	base  string
 	auth  string
@@ -80,35 +86,6 @@ func (c *restClient) do(ctx context.Context, method, path string, body []byte, c
 	return resp.StatusCode, b, err
 }
 
-// call sends JSON (in may be nil, or []byte already encoded), wants a 2xx
-// answer and decodes it into out (if not nil).
-func (c *restClient) call(ctx context.Context, method, path string, in, out any) error {
-	var body []byte
-	switch v := in.(type) {
-	case nil:
-	case []byte:
-		body = v
-	default:
-		var err error
-		if body, err = json.Marshal(in); err != nil {
-			return err
-		}
-	}
-	st, b, err := c.do(ctx, method, path, body, "application/json")
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if st < 200 || st > 299 {
-		return fmt.Errorf("%s %s: %d %s", method, path, st, clipBytes(b, 300))
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("%s %s: decode %s: %w", method, path, clipBytes(b, 200), err)
-		}
-	}
-	return nil
-}
-
 func clipBytes(b []byte, n int) string {
 	if len(b) > n {
 		return string(b[:n]) + "…"
@@ -118,73 +95,7 @@ func clipBytes(b []byte, n int) string {
 
 func queuePath(name string) string { return "/v1/queues/" + url.PathEscape(name) }
 
-// PutQueue creates (or updates) a queue; cfg nil means all defaults.
-func (c *restClient) PutQueue(ctx context.Context, name string, cfg map[string]any) error {
-	if cfg == nil {
-		cfg = map[string]any{}
-	}
-	return c.call(ctx, http.MethodPut, queuePath(name), cfg, nil)
-}
-
-// PutQueues creates queues with `workers` concurrent requests.
-func (c *restClient) PutQueues(ctx context.Context, names []string, cfg map[string]any, workers int) error {
-	return parallel(ctx, len(names), workers, func(ctx context.Context, i int) error {
-		return c.PutQueue(ctx, names[i], cfg)
-	})
-}
-
-// queueCounts is the counts object of GET /v1/queues/{queue}.
-type queueCounts struct {
-	Queued    int `json:"queued"`
-	Active    int `json:"active"`
-	Scheduled int `json:"scheduled"`
-	Dead      int `json:"dead"`
-}
-
-// Counts returns a queue's counts.
-func (c *restClient) Counts(ctx context.Context, name string) (queueCounts, error) {
-	var q struct {
-		Counts queueCounts `json:"counts"`
-	}
-	err := c.call(ctx, http.MethodGet, queuePath(name), nil, &q)
-	return q.Counts, err
-}
-
-// AllCounts sums the counts of every queue (GET /v1/queues, paginated) and
-// returns the number of queues listed.
-func (c *restClient) AllCounts(ctx context.Context) (queueCounts, int, error) {
-	var sum queueCounts
-	n := 0
-	cursor := ""
-	for {
-		var page struct {
-			Queues []struct {
-				Counts queueCounts `json:"counts"`
-			} `json:"queues"`
-			Next string `json:"next_cursor"`
-		}
-		p := "/v1/queues?limit=1000"
-		if cursor != "" {
-			p += "&cursor=" + url.QueryEscape(cursor)
-		}
-		if err := c.call(ctx, http.MethodGet, p, nil, &page); err != nil {
-			return sum, n, err
-		}
-		for _, q := range page.Queues {
-			sum.Queued += q.Counts.Queued
-			sum.Active += q.Counts.Active
-			sum.Scheduled += q.Counts.Scheduled
-			sum.Dead += q.Counts.Dead
-			n++
-		}
-		if page.Next == "" || len(page.Queues) == 0 {
-			return sum, n, nil
-		}
-		cursor = page.Next
-	}
-}
-
-// newTask is one task of a REST batch.
+// newTask is one task of a REST batch the load generators send pre-encoded.
 type newTask struct {
 	URL   string `json:"url"`
 	RunAt string `json:"run_at,omitempty"`
@@ -198,25 +109,71 @@ func batchBody(tasks []newTask) []byte {
 	return b
 }
 
-// EnqueueBatch posts one encoded batch of n tasks and checks that n ids came back.
-func (c *restClient) EnqueueBatch(ctx context.Context, queue string, body []byte, n int) error {
-	var out struct {
-		Tasks []struct {
-			ID string `json:"id"`
-		} `json:"tasks"`
+// ---- REST set-up and checks, through the Go client -----------------------------
+
+// newAPIClient is the Go client of an HTQ API over rc's connections (so
+// rc.Dials counts its dials too). It sends no idempotency key of its own:
+// the preloads would otherwise make the API store one key per task, which
+// the memory and throughput figures must not include.
+func newAPIClient(rc *restClient, token string) (*client.Client, error) {
+	hc, err := client.New(rc.base, client.WithToken(token), client.WithHTTPClient(rc.hc),
+		client.WithoutIdempotencyKeys(), client.WithUserAgent("htq-bench"))
+	if err != nil {
+		return nil, fmt.Errorf("api client: %w", err)
 	}
-	if err := c.call(ctx, http.MethodPost, queuePath(queue)+"/tasks/batch", body, &out); err != nil {
-		return err
+	return hc, nil
+}
+
+// putQueues creates (or updates) queues with `workers` concurrent requests.
+func putQueues(ctx context.Context, hc *client.Client, names []string, s client.QueueSettings, workers int) error {
+	return parallel(ctx, len(names), workers, func(ctx context.Context, i int) error {
+		if _, _, err := hc.PutQueue(ctx, names[i], s); err != nil {
+			return fmt.Errorf("put queue %s: %w", names[i], err)
+		}
+		return nil
+	})
+}
+
+// enqueueBatch creates a batch of tasks and checks that an id came back for each.
+func enqueueBatch(ctx context.Context, hc *client.Client, queue string, tasks []client.TaskRequest) error {
+	created, err := hc.CreateTasks(ctx, queue, tasks)
+	if err != nil {
+		return fmt.Errorf("batch of %d to %s: %w", len(tasks), queue, err)
 	}
-	if len(out.Tasks) != n {
-		return fmt.Errorf("batch of %d to %s: %d ids in the answer", n, queue, len(out.Tasks))
+	if len(created) != len(tasks) {
+		return fmt.Errorf("batch of %d to %s: %d ids in the answer", len(tasks), queue, len(created))
 	}
-	for _, t := range out.Tasks {
+	for _, t := range created {
 		if t.ID == "" {
 			return fmt.Errorf("batch to %s: a task without id", queue)
 		}
 	}
 	return nil
+}
+
+// allCounts sums the counts of every queue (GET /v1/queues, paginated) and
+// returns the number of queues listed.
+func allCounts(ctx context.Context, hc *client.Client) (client.Counts, int, error) {
+	var sum client.Counts
+	n := 0
+	cursor := ""
+	for {
+		page, err := hc.ListQueues(ctx, client.ListOptions{Limit: 1000, Cursor: cursor})
+		if err != nil {
+			return sum, n, fmt.Errorf("list queues: %w", err)
+		}
+		for _, q := range page.Queues {
+			sum.Queued += q.Counts.Queued
+			sum.Active += q.Counts.Active
+			sum.Scheduled += q.Counts.Scheduled
+			sum.Dead += q.Counts.Dead
+			n++
+		}
+		if page.NextCursor == "" || len(page.Queues) == 0 {
+			return sum, n, nil
+		}
+		cursor = page.NextCursor
+	}
 }
 
 // rfc3339ms formats t as the API takes run_at (UTC, milliseconds).

@@ -21,6 +21,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/htq/htq/client"
 )
 
 // consoleCalls are the timed calls, in report order.
@@ -56,20 +58,20 @@ func runConsole(ctx context.Context, env *Env) (Result, error) {
 		return Result{}, err
 	}
 	defer c.Close()
-	rc := c.REST
+	rc, hc := c.REST, c.HTQ
 	began := time.Now()
 
 	// 1. the stored backlog: nq queues × 10 tasks due in a day
 	names := queueNames(env, "con", nq)
 	base := env.Target.URL
-	due := rfc3339ms(time.Now().Add(24 * time.Hour))
+	due := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Millisecond)
 	if err := parallel(ctx, len(names), batchClients, func(ctx context.Context, qi int) error {
 		q := names[qi]
-		tasks := make([]newTask, consolePerQueue)
+		tasks := make([]client.TaskRequest, consolePerQueue)
 		for i := range tasks {
-			tasks[i] = newTask{URL: TaskURL(base, "/t", q, i), RunAt: due}
+			tasks[i] = client.TaskRequest{URL: TaskURL(base, "/t", q, i), RunAt: &due}
 		}
-		return rc.EnqueueBatch(ctx, q, batchBody(tasks), len(tasks))
+		return enqueueBatch(ctx, hc, q, tasks)
 	}); err != nil {
 		return Result{}, fmt.Errorf("fill: %w", err)
 	}
@@ -81,10 +83,11 @@ func runConsole(ctx context.Context, env *Env) (Result, error) {
 	env.Target.SetStatus(http.StatusInternalServerError)
 	defer env.Target.SetStatus(http.StatusOK)
 	deadNames := queueNames(env, "dl", consoleDeadQ)
-	if err := rc.PutQueues(ctx, deadNames, map[string]any{"retry": map[string]any{"max_attempts": 1}}, 8); err != nil {
+	oneAttempt := 1
+	if err := putQueues(ctx, hc, deadNames, client.QueueSettings{Retry: &client.Retry{MaxAttempts: &oneAttempt}}, 8); err != nil {
 		return Result{}, err
 	}
-	if err := preload(ctx, rc, deadNames, func(int) int { return consoleDeadPer }, batchClients,
+	if err := preload(ctx, hc, deadNames, func(int) int { return consoleDeadPer }, batchClients,
 		func(q string, i int) string { return TaskURL(base, "/fail", q, i) }); err != nil {
 		return Result{}, err
 	}
@@ -93,13 +96,11 @@ func runConsole(ctx context.Context, env *Env) (Result, error) {
 	}
 	wantDead := consoleDeadQ * consoleDeadPer
 	for {
-		var n struct {
-			Count int `json:"count"`
+		n, err := hc.CountDead(ctx, client.DeadFilter{})
+		if err != nil {
+			return Result{}, fmt.Errorf("dead count: %w", err)
 		}
-		if err := rc.call(ctx, http.MethodGet, "/v1/dead/count", nil, &n); err != nil {
-			return Result{}, err
-		}
-		if n.Count >= wantDead {
+		if n.Count >= int64(wantDead) {
 			break
 		}
 		if err := c.Check(); err != nil {
@@ -115,9 +116,10 @@ func runConsole(ctx context.Context, env *Env) (Result, error) {
 
 	// 3. schedules
 	if err := parallel(ctx, consoleSchedules, 8, func(ctx context.Context, i int) error {
-		return rc.call(ctx, http.MethodPut, "/v1/schedules/"+url.PathEscape(fmt.Sprintf("s-%05d", i)), map[string]any{
-			"queue": names[i%len(names)], "cron": "@every 1h", "task": map[string]any{"url": base + "/s"},
-		}, nil)
+		_, _, err := hc.PutSchedule(ctx, fmt.Sprintf("s-%05d", i), client.ScheduleRequest{
+			Queue: names[i%len(names)], Cron: "@every 1h", Task: client.TaskRequest{URL: base + "/s"},
+		})
+		return err
 	}); err != nil {
 		return Result{}, fmt.Errorf("schedules: %w", err)
 	}
@@ -127,13 +129,9 @@ func runConsole(ctx context.Context, env *Env) (Result, error) {
 	rng := rand.New(rand.NewPCG(uint64(env.Run), 15))
 	var ids []string
 	for range 100 {
-		var page struct {
-			Tasks []struct {
-				ID string `json:"id"`
-			} `json:"tasks"`
-		}
-		if err := rc.call(ctx, http.MethodGet, queuePath(names[rng.IntN(len(names))])+"/tasks?state=scheduled&limit=10", nil, &page); err != nil {
-			return Result{}, err
+		page, err := hc.ListTasks(ctx, names[rng.IntN(len(names))], client.StateScheduled, client.ListOptions{Limit: 10})
+		if err != nil {
+			return Result{}, fmt.Errorf("task ids: %w", err)
 		}
 		for _, t := range page.Tasks {
 			ids = append(ids, t.ID)
@@ -143,7 +141,9 @@ func runConsole(ctx context.Context, env *Env) (Result, error) {
 		return Result{}, fmt.Errorf("no task ids listed")
 	}
 
-	// the calls, each as a page of the console makes it
+	// the calls, each as a page of the console makes it; timed as raw GETs
+	// (the answer read whole, not decoded), so the client's decoding is not
+	// in the figure
 	calls := map[string]func() string{
 		"console_queues_page": func() string {
 			return "/v1/queues?limit=50&cursor=" + url.QueryEscape(names[rng.IntN(len(names))])

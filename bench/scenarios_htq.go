@@ -33,6 +33,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/htq/htq/client"
 )
 
 func init() {
@@ -136,18 +138,18 @@ func queueNames(env *Env, prefix string, n int) []string {
 // preload enqueues perQueue[i] tasks to names[i] through the REST batch API,
 // batches of ≤ 500, each queue's batches in order, `workers` queues at a time.
 // urlOf builds the URL of task (queue, index).
-func preload(ctx context.Context, rc *restClient, names []string, perQueue func(i int) int, workers int,
+func preload(ctx context.Context, hc *client.Client, names []string, perQueue func(i int) int, workers int,
 	urlOf func(queue string, index int) string) error {
 	return parallel(ctx, len(names), workers, func(ctx context.Context, qi int) error {
 		q := names[qi]
 		n := perQueue(qi)
 		for start := 0; start < n; start += 500 {
 			end := min(start+500, n)
-			tasks := make([]newTask, 0, end-start)
+			tasks := make([]client.TaskRequest, 0, end-start)
 			for i := start; i < end; i++ {
-				tasks = append(tasks, newTask{URL: urlOf(q, i)})
+				tasks = append(tasks, client.TaskRequest{URL: urlOf(q, i)})
 			}
-			if err := rc.EnqueueBatch(ctx, q, batchBody(tasks), len(tasks)); err != nil {
+			if err := enqueueBatch(ctx, hc, q, tasks); err != nil {
 				return fmt.Errorf("preload: %w", err)
 			}
 		}
@@ -229,7 +231,7 @@ func runHTQDispatch(ctx context.Context, env *Env, spec dispatchSpec) (Result, e
 	defer c.Close()
 
 	names := queueNames(env, spec.prefix, spec.queues)
-	if err := c.REST.PutQueues(ctx, names, nil, 8); err != nil {
+	if err := putQueues(ctx, c.HTQ, names, client.QueueSettings{}, 8); err != nil {
 		return Result{}, err
 	}
 	expected := make(map[string]int, len(names))
@@ -237,7 +239,7 @@ func runHTQDispatch(ctx context.Context, env *Env, spec dispatchSpec) (Result, e
 		expected[q] = spec.perQueue
 	}
 	base := env.Target.URL
-	if err := preload(ctx, c.REST, names, func(int) int { return spec.perQueue }, 8,
+	if err := preload(ctx, c.HTQ, names, func(int) int { return spec.perQueue }, 8,
 		func(q string, i int) string { return TaskURL(base, "/t", q, i) }); err != nil {
 		return Result{}, err
 	}
@@ -395,7 +397,7 @@ func runManyQueues(ctx context.Context, env *Env) (Result, error) {
 		expected[q] = per
 	}
 	base := env.Target.URL
-	if err := preload(ctx, c.REST, names, func(int) int { return per }, 16,
+	if err := preload(ctx, c.HTQ, names, func(int) int { return per }, 16,
 		func(q string, i int) string { return TaskURL(base, "/t", q, i) }); err != nil {
 		return Result{}, err
 	}

@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/htq/htq/client"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -82,7 +83,7 @@ func makeIdleQueues(ctx context.Context, env *Env, c *htqCluster, names []string
 		expected[q] = 1
 	}
 	base := env.Target.URL
-	if err := preload(ctx, c.REST, names, func(int) int { return 1 }, workers,
+	if err := preload(ctx, c.HTQ, names, func(int) int { return 1 }, workers,
 		func(q string, i int) string { return TaskURL(base, "/t", q, i) }); err != nil {
 		return fmt.Errorf("idle queues: %w", err)
 	}
@@ -510,7 +511,7 @@ func runIdle(ctx context.Context, env *Env) (Result, error) {
 // measured does not depend on them.
 var restartSettings = []string{autoCreate, "HTQ_DISPATCHER_LEASE_TTL=2s", "HTQ_DISPATCHER_RECOVERY_GRACE=1s"}
 
-const restartTimeout = "2s"
+const restartTimeout = 2 * time.Second
 
 func runRestarts(ctx context.Context, env *Env) (Result, error) {
 	const restarts, dispatchers = 10, 2
@@ -528,7 +529,7 @@ func runRestarts(ctx context.Context, env *Env) (Result, error) {
 	}
 	defer c.Close()
 	names := queueNames(env, "restart", nq)
-	if err := c.REST.PutQueues(ctx, names, map[string]any{"timeout": restartTimeout}, 8); err != nil {
+	if err := putQueues(ctx, c.HTQ, names, client.QueueSettings{Timeout: client.D(restartTimeout)}, 8); err != nil {
 		return Result{}, err
 	}
 	if err := makeIdleQueues(ctx, env, c, names, 16); err != nil {

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/htq/htq/client"
 )
 
 func init() {
@@ -179,16 +181,16 @@ func batchCreated(st int, b []byte, r enqRequest) error {
 }
 
 // verifyQueued checks that the queues hold `want` queued tasks in all.
-func verifyQueued(ctx context.Context, rc *restClient, names []string, want int) error {
-	got := 0
+func verifyQueued(ctx context.Context, hc *client.Client, names []string, want int) error {
+	var got int64
 	for _, q := range names {
-		c, err := rc.Counts(ctx, q)
+		qu, err := hc.GetQueue(ctx, q)
 		if err != nil {
-			return err
+			return fmt.Errorf("counts of %s: %w", q, err)
 		}
-		got += c.Queued + c.Scheduled + c.Active
+		got += qu.Counts.Queued + qu.Counts.Scheduled + qu.Counts.Active
 	}
-	if got != want {
+	if got != int64(want) {
 		return fmt.Errorf("tasks lost: %d accepted, %d in the queues", want, got)
 	}
 	return nil
@@ -237,7 +239,7 @@ func runEnqueueSingle(ctx context.Context, env *Env, legacy bool) (Result, error
 			err = c.REST.Legacy(ctx, benchLegacyKey, benchLegacyToken, "addQueue",
 				"queue_name", q, "type", "real_time", "stepping_time", "0", "max_time_interval", "0")
 		} else {
-			err = c.REST.PutQueue(ctx, q, nil)
+			_, _, err = c.HTQ.PutQueue(ctx, q, client.QueueSettings{})
 		}
 		if err != nil {
 			return Result{}, err
@@ -281,7 +283,7 @@ func runEnqueueSingle(ctx context.Context, env *Env, legacy bool) (Result, error
 		return Result{}, err
 	}
 	res := enqueueResult(n, out, before, after, apiCPU, self, m)
-	if err := verifyQueued(ctx, c.REST, names, n); err != nil {
+	if err := verifyQueued(ctx, c.HTQ, names, n); err != nil {
 		return Result{}, err
 	}
 	p50, p99, mean, mx := msStats(out.lat)
@@ -307,7 +309,7 @@ func runEnqueueBatch(ctx context.Context, env *Env) (Result, error) {
 	defer c.Close()
 	names := queueNames(env, "eb", batchQueues+1)
 	warm, names := names[batchQueues], names[:batchQueues]
-	if err := c.REST.PutQueues(ctx, append([]string{warm}, names...), nil, 8); err != nil {
+	if err := putQueues(ctx, c.HTQ, append([]string{warm}, names...), client.QueueSettings{}, 8); err != nil {
 		return Result{}, err
 	}
 	base := env.Target.URL
@@ -349,7 +351,7 @@ func runEnqueueBatch(ctx context.Context, env *Env) (Result, error) {
 		return Result{}, err
 	}
 	res := enqueueResult(n, out, before, after, apiCPU, self, m)
-	if err := verifyQueued(ctx, c.REST, names, n); err != nil {
+	if err := verifyQueued(ctx, c.HTQ, names, n); err != nil {
 		return Result{}, err
 	}
 	p50, p99, _, _ := msStats(out.lat)
@@ -377,7 +379,7 @@ func runRedisBytes(ctx context.Context, env *Env) (Result, error) {
 		return Result{}, err
 	}
 	names := queueNames(env, "mem", nq)
-	if err := c.REST.PutQueues(ctx, names, nil, 8); err != nil {
+	if err := putQueues(ctx, c.HTQ, names, client.QueueSettings{}, 8); err != nil {
 		return Result{}, err
 	}
 	memQ, err := settledMemory(ctx, c.Redis)
@@ -392,7 +394,7 @@ func runRedisBytes(ctx context.Context, env *Env) (Result, error) {
 	base := env.Target.URL
 	counts := split(n, nq)
 	began := time.Now()
-	if err := preload(ctx, c.REST, names, func(i int) int { return counts[i] }, batchClients,
+	if err := preload(ctx, c.HTQ, names, func(i int) int { return counts[i] }, batchClients,
 		func(q string, i int) string { return paddedTaskURL(base, "/t", q, i, bytesURLLen) }); err != nil {
 		return Result{}, err
 	}
@@ -405,11 +407,11 @@ func runRedisBytes(ctx context.Context, env *Env) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	sum, listed, err := c.REST.AllCounts(ctx)
+	sum, listed, err := allCounts(ctx, c.HTQ)
 	if err != nil {
 		return Result{}, err
 	}
-	if got := sum.Queued + sum.Scheduled + sum.Active; got != n || listed != nq {
+	if got := sum.Queued + sum.Scheduled + sum.Active; got != int64(n) || listed != nq {
 		return Result{}, fmt.Errorf("tasks lost: %d accepted, %d in %d listed queues", n, got, listed)
 	}
 	if a := env.Target.Count(); a != 0 {

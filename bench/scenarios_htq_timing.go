@@ -19,6 +19,8 @@ import (
 	"math"
 	"net/http"
 	"time"
+
+	"github.com/htq/htq/client"
 )
 
 func init() {
@@ -57,7 +59,7 @@ func runPickupLatency(ctx context.Context, env *Env) (Result, error) {
 	}
 	defer c.Close()
 	names := queueNames(env, "pick", pickupQueues)
-	if err := c.REST.PutQueues(ctx, names, nil, 8); err != nil {
+	if err := putQueues(ctx, c.HTQ, names, client.QueueSettings{}, 8); err != nil {
 		return Result{}, err
 	}
 	rc := newRESTClient(c.API, benchToken, 1)
@@ -183,7 +185,7 @@ func runTimedLateness(ctx context.Context, env *Env) (Result, error) {
 // and returns the lateness (arrival − run_at) in ms, value = p99.
 func timedPhase(ctx context.Context, env *Env, c *htqCluster, name string, n int, spread time.Duration) (Result, error) {
 	names := queueNames(env, "timed-"+name, timedQueues)
-	if err := c.REST.PutQueues(ctx, names, nil, 8); err != nil {
+	if err := putQueues(ctx, c.HTQ, names, client.QueueSettings{}, 8); err != nil {
 		return Result{}, err
 	}
 	schedBefore, err := scrape(ctx, c.Scheduler.Health+"/metrics")
@@ -194,7 +196,7 @@ func timedPhase(ctx context.Context, env *Env, c *htqCluster, name string, n int
 	// due at base + j × spread/n; run_at has millisecond precision.
 	base := time.Now().Add(timedLead).Truncate(time.Millisecond)
 	runAt := make(map[string][]time.Time, timedQueues)
-	batches := make(map[string][]newTask, timedQueues)
+	batches := make(map[string][]client.TaskRequest, timedQueues)
 	expected := make(map[string]int, timedQueues)
 	for j := range n {
 		q := names[j%timedQueues]
@@ -203,7 +205,8 @@ func timedPhase(ctx context.Context, env *Env, c *htqCluster, name string, n int
 			due = base.Add(time.Duration(int64(spread) * int64(j) / int64(n))).Truncate(time.Millisecond)
 		}
 		runAt[q] = append(runAt[q], due)
-		batches[q] = append(batches[q], newTask{URL: TaskURL(env.Target.URL, "/t", q, j/timedQueues), RunAt: rfc3339ms(due)})
+		dueUTC := due.UTC()
+		batches[q] = append(batches[q], client.TaskRequest{URL: TaskURL(env.Target.URL, "/t", q, j/timedQueues), RunAt: &dueUTC})
 		expected[q]++
 	}
 	from := env.Target.Count()
@@ -212,7 +215,7 @@ func timedPhase(ctx context.Context, env *Env, c *htqCluster, name string, n int
 		ts := batches[q]
 		for s := 0; s < len(ts); s += batchSize {
 			e := min(s+batchSize, len(ts))
-			if err := c.REST.EnqueueBatch(ctx, q, batchBody(ts[s:e]), e-s); err != nil {
+			if err := enqueueBatch(ctx, c.HTQ, q, ts[s:e]); err != nil {
 				return err
 			}
 		}
@@ -352,8 +355,9 @@ func runVariableScale(ctx context.Context, env *Env) (Result, error) {
 	}
 	nq := min(varQueues, n)
 	names := queueNames(env, "var", nq)
-	qcfg := map[string]any{"type": "variable", "stepping_time": varStepping, "max_time_interval": varMaxInterval}
-	if err := c.REST.PutQueues(ctx, names, qcfg, 8); err != nil {
+	qcfg := client.QueueSettings{Type: "variable", SteppingTime: client.D(varStepping * time.Second),
+		MaxTimeInterval: client.D(varMaxInterval * time.Second)}
+	if err := putQueues(ctx, c.HTQ, names, qcfg, 8); err != nil {
 		return Result{}, err
 	}
 	// Task j: queue j % nq, index j / nq, first due at start + j × ramp/n.
@@ -371,11 +375,12 @@ func runVariableScale(ctx context.Context, env *Env) (Result, error) {
 		q := names[qi]
 		for s := 0; s < perQ[qi]; s += batchSize {
 			e := min(s+batchSize, perQ[qi])
-			ts := make([]newTask, 0, e-s)
+			ts := make([]client.TaskRequest, 0, e-s)
 			for idx := s; idx < e; idx++ {
-				ts = append(ts, newTask{URL: TaskURL(env.Target.URL, "/v", q, idx), RunAt: rfc3339ms(firstDue(qi, idx))})
+				due := firstDue(qi, idx).UTC()
+				ts = append(ts, client.TaskRequest{URL: TaskURL(env.Target.URL, "/v", q, idx), RunAt: &due})
 			}
-			if err := c.REST.EnqueueBatch(ctx, q, batchBody(ts), len(ts)); err != nil {
+			if err := enqueueBatch(ctx, c.HTQ, q, ts); err != nil {
 				return err
 			}
 		}

@@ -24,6 +24,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/htq/htq/client"
 )
 
 func init() {
@@ -88,7 +90,7 @@ func runImport(ctx context.Context, env *Env) (Result, error) {
 	}
 	defer c.Close()
 	q := queueNames(env, "imp", 1)[0]
-	if err := c.REST.PutQueues(ctx, []string{q}, nil, 1); err != nil {
+	if err := putQueues(ctx, c.HTQ, []string{q}, client.QueueSettings{}, 1); err != nil {
 		return Result{}, err
 	}
 	file := filepath.Join(c.Dir, "tasks.ndjson")
@@ -126,7 +128,7 @@ func runImport(ctx context.Context, env *Env) (Result, error) {
 	if rep.Imported != n || rep.Bad != 0 {
 		return Result{}, fmt.Errorf("htq import reported %d imported, %d bad; want %d, 0", rep.Imported, rep.Bad, n)
 	}
-	if err := verifyQueued(ctx, c.REST, []string{q}, n); err != nil {
+	if err := verifyQueued(ctx, c.HTQ, []string{q}, n); err != nil {
 		return Result{}, err
 	}
 	res := throughputResult(n, 0, wall.Nanoseconds(), before, after, m)

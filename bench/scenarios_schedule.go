@@ -13,9 +13,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/url"
 	"time"
+
+	"github.com/htq/htq/client"
 )
 
 func init() {
@@ -43,17 +43,18 @@ func runSchedulePrecision(ctx context.Context, env *Env) (Result, error) {
 		return Result{}, err
 	}
 	names := queueNames(env, "sched", n)
-	if err := c.REST.PutQueues(ctx, names, nil, 8); err != nil {
+	if err := putQueues(ctx, c.HTQ, names, client.QueueSettings{}, 8); err != nil {
 		return Result{}, err
 	}
 	start := time.Now().Add(5 * time.Second).Truncate(time.Second)
 	end := start.Add(time.Duration(secs) * time.Second)
 	err = parallel(ctx, n, 8, func(ctx context.Context, i int) error {
-		return c.REST.call(ctx, http.MethodPut, "/v1/schedules/"+url.PathEscape(names[i]), map[string]any{
-			"queue": names[i], "cron": "* * * * * *", "overlap": "allow",
-			"start_at": start.UTC().Format(time.RFC3339), "end_at": end.Add(-time.Millisecond).UTC().Format(time.RFC3339Nano),
-			"task": map[string]any{"url": TaskURL(env.Target.URL, "/s", names[i], 0)},
-		}, nil)
+		startAt, endAt := start.UTC(), end.Add(-time.Millisecond).UTC()
+		_, _, err := c.HTQ.PutSchedule(ctx, names[i], client.ScheduleRequest{
+			Queue: names[i], Cron: "* * * * * *", Overlap: "allow", StartAt: &startAt, EndAt: &endAt,
+			Task: client.TaskRequest{URL: TaskURL(env.Target.URL, "/s", names[i], 0)},
+		})
+		return err
 	})
 	if err != nil {
 		return Result{}, err
@@ -104,13 +105,14 @@ func runSchedulePrecision(ctx context.Context, env *Env) (Result, error) {
 
 	// Idle: register more schedules far ahead (start_at tomorrow), delete
 	// the firing ones, and count Redis commands over 10 s.
-	tomorrow := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
+	tomorrow := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
 	err = parallel(ctx, idle, 16, func(ctx context.Context, i int) error {
 		q := names[i%n]
-		return c.REST.call(ctx, http.MethodPut, fmt.Sprintf("/v1/schedules/idle-%06d", i), map[string]any{
-			"queue": q, "cron": "* * * * * *", "start_at": tomorrow,
-			"task": map[string]any{"url": TaskURL(env.Target.URL, "/idle", q, 0)},
-		}, nil)
+		_, _, err := c.HTQ.PutSchedule(ctx, fmt.Sprintf("idle-%06d", i), client.ScheduleRequest{
+			Queue: q, Cron: "* * * * * *", StartAt: &tomorrow,
+			Task: client.TaskRequest{URL: TaskURL(env.Target.URL, "/idle", q, 0)},
+		})
+		return err
 	})
 	if err != nil {
 		return Result{}, err

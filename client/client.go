@@ -10,8 +10,9 @@
 // that carries an idempotency key) is tried again, with exponential backoff
 // and jitter, when the API answers 429 or 503 or the connection fails,
 // honouring Retry-After; CreateTask and CreateTasks give every create a
-// random idempotency key unless the caller set one, so a retried create
-// never makes a second task. Other calls are tried once.
+// random idempotency key unless the caller set one (or WithoutIdempotencyKeys
+// turned that off), so a retried create never makes a second task. Other
+// calls are tried once.
 package client
 
 import (
@@ -40,6 +41,7 @@ type Client struct {
 	minWait time.Duration
 	maxWait time.Duration
 	agent   string
+	noKeys  bool // creates without a caller's key go without one
 }
 
 // Option configures a Client.
@@ -78,6 +80,15 @@ func WithRetries(n int, minWait, maxWait time.Duration) Option {
 		c.retries, c.minWait, c.maxWait = n, minWait, maxWait
 		return nil
 	}
+}
+
+// WithoutIdempotencyKeys makes CreateTask and CreateTasks send a task the
+// caller gave no IdempotencyKey without one, instead of a random key: the
+// API then stores no key for it, which bulk loaders and load generators may
+// want. Such a create is tried once, since a repeat after a lost answer
+// could add the task twice.
+func WithoutIdempotencyKeys() Option {
+	return func(c *Client) error { c.noKeys = true; return nil }
 }
 
 // WithUserAgent sets the User-Agent header.

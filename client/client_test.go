@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -197,6 +199,7 @@ type flaky struct {
 	status  int
 	calls   int
 	keys    []string
+	bodies  []string
 	methods []string
 }
 
@@ -207,8 +210,10 @@ func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		IdempotencyKey string `json:"idempotency_key"`
 	}
-	_ = json.NewDecoder(r.Body).Decode(&body)
+	raw, _ := io.ReadAll(r.Body)
+	_ = json.Unmarshal(raw, &body)
 	f.keys = append(f.keys, body.IdempotencyKey)
+	f.bodies = append(f.bodies, string(raw))
 	f.methods = append(f.methods, r.Method)
 	if f.calls <= f.fail {
 		w.Header().Set("Retry-After", "0")
@@ -278,5 +283,73 @@ func TestConnectionErrorsAreRetried(t *testing.T) {
 	}
 	if took := time.Since(start); took < 150*time.Millisecond {
 		t.Fatalf("gave up after %v: the refused connection was not retried", took)
+	}
+}
+
+// TestWithoutIdempotencyKeys: creates the caller gave no key go without one
+// and are tried once; a create with the caller's key is still retried.
+func TestWithoutIdempotencyKeys(t *testing.T) {
+	ctx := t.Context()
+	f := &flaky{fail: 1, status: http.StatusServiceUnavailable}
+	ts := httptest.NewServer(f)
+	defer ts.Close()
+	c := newClient(t, ts.URL, client.WithoutIdempotencyKeys(), client.WithRetries(3, time.Millisecond, 5*time.Millisecond))
+	var ae *client.Error
+	if _, err := c.CreateTask(ctx, "q", client.TaskRequest{URL: "http://127.0.0.1:9/"}); !errors.As(err, &ae) || ae.Status != 503 || f.calls != 1 {
+		t.Fatalf("create without a key: %v after %d calls, want one 503", err, f.calls)
+	}
+	if strings.Contains(f.bodies[0], "idempotency_key") {
+		t.Fatalf("a create without a key sent %s", f.bodies[0])
+	}
+	f.calls, f.fail = 0, 1
+	if _, err := c.CreateTasks(ctx, "q", []client.TaskRequest{{URL: "http://127.0.0.1:9/"}, {URL: "http://127.0.0.1:9/", IdempotencyKey: "k"}}); !errors.As(err, &ae) || f.calls != 1 {
+		t.Fatalf("batch with a task without a key: %v after %d calls, want one 503", err, f.calls)
+	}
+	if b := f.bodies[len(f.bodies)-1]; strings.Count(b, "idempotency_key") != 1 {
+		t.Fatalf("batch sent %s, want only the caller's key", b)
+	}
+	f.calls, f.fail = 0, 1
+	if cr, err := c.CreateTask(ctx, "q", client.TaskRequest{URL: "http://127.0.0.1:9/", IdempotencyKey: "mine"}); err != nil || cr.ID != "1" || f.calls != 2 {
+		t.Fatalf("create with the caller's key: %+v %v after %d calls, want a retry", cr, err, f.calls)
+	}
+	if k := f.keys[len(f.keys)-1]; k != "mine" {
+		t.Fatalf("key %q, want the caller's", k)
+	}
+	f.calls, f.fail = 0, 1
+	if _, err := c.CreateTasks(ctx, "q", []client.TaskRequest{{URL: "http://127.0.0.1:9/", IdempotencyKey: "a"}}); err != nil || f.calls != 2 {
+		t.Fatalf("batch where every task has a key: %v after %d calls, want a retry", err, f.calls)
+	}
+}
+
+// TestListQueuesByPrefix: only the queues whose names start with the
+// prefix, paged like ListQueues.
+func TestListQueuesByPrefix(t *testing.T) {
+	ctx := t.Context()
+	c := newClient(t, newAPI(t))
+	for _, name := range []string{"mail/a", "mail/b", "mailbox", "other"} {
+		if _, _, err := c.PutQueue(ctx, name, client.QueueSettings{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var names []string
+	for cursor := ""; ; {
+		page, err := c.ListQueuesByPrefix(ctx, "mail/", client.ListOptions{Limit: 1, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range page.Queues {
+			names = append(names, q.Name)
+		}
+		if page.NextCursor == "" || len(page.Queues) == 0 {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	if strings.Join(names, ",") != "mail/a,mail/b" {
+		t.Fatalf("queues with prefix mail/: %q", names)
+	}
+	all, err := c.ListQueuesByPrefix(ctx, "", client.ListOptions{})
+	if err != nil || len(all.Queues) != 4 {
+		t.Fatalf("empty prefix: %+v %v, want every queue", all, err)
 	}
 }

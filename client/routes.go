@@ -39,8 +39,18 @@ func (c *Client) GetQueue(ctx context.Context, name string) (*Queue, error) {
 
 // ListQueues returns one page of queues, sorted by name.
 func (c *Client) ListQueues(ctx context.Context, o ListOptions) (*QueuePage, error) {
+	return c.ListQueuesByPrefix(ctx, "", o)
+}
+
+// ListQueuesByPrefix returns one page of the queues whose names start with
+// prefix (every queue when it is empty), sorted by name.
+func (c *Client) ListQueuesByPrefix(ctx context.Context, prefix string, o ListOptions) (*QueuePage, error) {
+	q := o.values()
+	if prefix != "" {
+		q.Set("prefix", prefix)
+	}
 	p := new(QueuePage)
-	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/queues", query: o.values(),
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/queues", query: q,
 		repeatable: true, want: []int{http.StatusOK}}, p); err != nil {
 		return nil, err
 	}
@@ -96,7 +106,8 @@ func (c *Client) PurgeQueue(ctx context.Context, name string) (*Purged, error) {
 }
 
 // CreateTask adds a task to a queue. Without an IdempotencyKey it gets a
-// random one, so that a retry after a lost answer does not add it twice.
+// random one, so that a retry after a lost answer does not add it twice
+// (with WithoutIdempotencyKeys it goes without one and is tried once).
 func (c *Client) CreateTask(ctx context.Context, queue string, t TaskRequest) (*Created, error) {
 	if queue == "" {
 		return nil, errEmpty
@@ -104,19 +115,21 @@ func (c *Client) CreateTask(ctx context.Context, queue string, t TaskRequest) (*
 	if t.URL == "" {
 		return nil, errors.New("client: the task has no URL")
 	}
-	if t.IdempotencyKey == "" {
+	if t.IdempotencyKey == "" && !c.noKeys {
 		t.IdempotencyKey = newKey()
 	}
 	out := new(Created)
 	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/queues/" + seg(queue) + "/tasks", body: t,
-		repeatable: true, want: []int{http.StatusCreated, http.StatusOK}}, out); err != nil {
+		repeatable: t.IdempotencyKey != "", want: []int{http.StatusCreated, http.StatusOK}}, out); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
 // CreateTasks adds up to the API's max_batch tasks to a queue, all or
-// nothing, in order. Tasks without an IdempotencyKey get a random one.
+// nothing, in order. Tasks without an IdempotencyKey get a random one
+// (with WithoutIdempotencyKeys they go without one, and the batch is tried
+// once unless every task has a key).
 func (c *Client) CreateTasks(ctx context.Context, queue string, tasks []TaskRequest) ([]Created, error) {
 	if queue == "" {
 		return nil, errEmpty
@@ -125,20 +138,22 @@ func (c *Client) CreateTasks(ctx context.Context, queue string, tasks []TaskRequ
 		return nil, errors.New("client: no tasks")
 	}
 	batch := make([]TaskRequest, len(tasks))
+	repeatable := true // when every task has a key
 	for i, t := range tasks {
 		if t.URL == "" {
 			return nil, fmt.Errorf("client: task %d has no URL", i)
 		}
-		if t.IdempotencyKey == "" {
+		if t.IdempotencyKey == "" && !c.noKeys {
 			t.IdempotencyKey = newKey()
 		}
+		repeatable = repeatable && t.IdempotencyKey != ""
 		batch[i] = t
 	}
 	var out struct {
 		Tasks []Created `json:"tasks"`
 	}
 	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/queues/" + seg(queue) + "/tasks/batch",
-		body: map[string]any{"tasks": batch}, repeatable: true, want: []int{http.StatusCreated, http.StatusOK}}, &out); err != nil {
+		body: map[string]any{"tasks": batch}, repeatable: repeatable, want: []int{http.StatusCreated, http.StatusOK}}, &out); err != nil {
 		return nil, err
 	}
 	return out.Tasks, nil

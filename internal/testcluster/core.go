@@ -6,6 +6,7 @@ package testcluster
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/htq/htq/client"
 )
 
 // CheckSerial asserts that each queue's calls arrived
@@ -47,27 +50,11 @@ func CheckSerial(t *testing.T, calls []Call, perQueue int) {
 
 var coreHTTP = &http.Client{Timeout: 15 * time.Second}
 
-// EnqueueREST creates one task through REST; it reports whether it was accepted.
-func EnqueueREST(c *Cluster, queue, url string, extra map[string]any) (bool, string) {
-	body := map[string]any{"url": url}
-	for k, v := range extra {
-		body[k] = v
-	}
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequest(http.MethodPost, c.API+"/v1/queues/"+queue+"/tasks", bytes.NewReader(b))
-	if err != nil {
+// EnqueueREST creates one task through the Go client (tried once, no
+// idempotency key); it reports whether it was accepted, or why not.
+func EnqueueREST(c *Cluster, queue string, task client.TaskRequest) (bool, string) {
+	if _, err := c.Client(client.WithHTTPClient(coreHTTP)).CreateTask(context.Background(), queue, task); err != nil {
 		return false, err.Error()
-	}
-	req.Header.Set("Authorization", "Bearer "+Token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := coreHTTP.Do(req)
-	if err != nil {
-		return false, err.Error()
-	}
-	defer resp.Body.Close()
-	rb, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		return false, fmt.Sprintf("%d %s", resp.StatusCode, rb)
 	}
 	return true, ""
 }
@@ -125,8 +112,8 @@ func RunCore(t *testing.T, c *Cluster, tg *Target, queues, perQueue int, retry b
 	for qi := range queues {
 		if qi%2 == 1 {
 			name := fmt.Sprintf("q%02d", qi)
-			if code := c.REST("PUT", "/v1/queues/"+name, map[string]any{}, nil); code != http.StatusCreated {
-				t.Fatalf("create %s: %d", name, code)
+			if _, created, err := c.Client().PutQueue(t.Context(), name, client.QueueSettings{}); err != nil || !created {
+				t.Fatalf("create %s: created=%v %v", name, created, err)
 			}
 		}
 	}
@@ -145,7 +132,7 @@ func RunCore(t *testing.T, c *Cluster, tg *Target, queues, perQueue int, retry b
 					if legacy {
 						ok, detail = EnqueueLegacy(c, name, u)
 					} else {
-						ok, detail = EnqueueREST(c, name, u, nil)
+						ok, detail = EnqueueREST(c, name, client.TaskRequest{URL: u})
 					}
 					if ok {
 						mu.Lock()

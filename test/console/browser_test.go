@@ -252,7 +252,8 @@ func (b *browser) noDialogs() {
 }
 
 // routeExists reports whether the API has a route (not 404): routes from
-// the console-api work that a server may not have yet.
+// the console-api work that a server may not have yet. Raw HTTP on purpose:
+// it probes any path, including ones the Go client has no method for.
 func routeExists(t *testing.T, c *testcluster.Cluster, path string) bool {
 	t.Helper()
 	return c.REST("GET", path, nil, nil) != 404

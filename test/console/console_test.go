@@ -10,6 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/testcluster"
 )
 
@@ -61,7 +62,7 @@ func TestQueueCounts(t *testing.T) {
 	e.queue("orders", true) // paused: its tasks stay queued
 	e.queue("emails", false)
 	for i := range 3 {
-		e.task("orders", map[string]any{"body": map[string]any{"n": i}})
+		e.task("orders", client.TaskRequest{Body: jsonOf(map[string]any{"n": i})})
 	}
 	b := e.b
 	b.signIn(testcluster.Token)
@@ -70,10 +71,7 @@ func TestQueueCounts(t *testing.T) {
 		return r && [...r.cells].some((c) => c.textContent === '3') && r.textContent.includes('paused'); })()`)
 	b.waitJS("emails row", `!!document.querySelector('tr[data-queue="emails"]')`)
 	b.screenshot("TestQueueCounts-queues")
-	var filtered struct {
-		Queues []queueView `json:"queues"`
-	}
-	if st := e.c.REST("GET", "/v1/queues?prefix=ord", nil, &filtered); st == http.StatusOK && len(filtered.Queues) == 1 {
+	if filtered, err := e.api.ListQueuesByPrefix(t.Context(), "ord", client.ListOptions{}); err == nil && len(filtered.Queues) == 1 {
 		b.run("filter", sendKeys(`[data-testid=queue-filter]`, "ord"))
 		b.waitJS("only orders", `document.querySelectorAll('tr[data-queue]').length === 1 && !!document.querySelector('tr[data-queue="orders"]')`)
 	} else {
@@ -99,7 +97,7 @@ func TestPauseResume(t *testing.T) {
 	e := newEnv(t)
 	e.queue("billing", false)
 	e.queue("billing-paused", true)
-	e.task("billing-paused", map[string]any{})
+	e.task("billing-paused", client.TaskRequest{})
 	b := e.b
 	b.signIn(testcluster.Token)
 	b.nav("#/queues")
@@ -148,7 +146,7 @@ func TestDeadTaskRetry(t *testing.T) {
 	e := newEnv(t)
 	e.queue("payments", false)
 	e.fail.Store(true)
-	id := e.task("payments", map[string]any{"url": e.target.URL + "/charge", "headers": map[string]string{"X-Request": "r-1"}, "body": map[string]any{"amount": 5}})
+	id := e.task("payments", client.TaskRequest{URL: e.target.URL + "/charge", Headers: map[string]string{"X-Request": "r-1"}, Body: jsonOf(map[string]any{"amount": 5})})
 	e.waitState(id, "dead", 30*time.Second)
 	b := e.b
 	b.signIn(testcluster.Token)
@@ -195,9 +193,9 @@ func TestBulkRetryByFilter(t *testing.T) {
 	e.fail.Store(true)
 	var ids []string
 	for range 3 {
-		ids = append(ids, e.task("bulk-a", map[string]any{}))
+		ids = append(ids, e.task("bulk-a", client.TaskRequest{}))
 	}
-	other := e.task("bulk-b", map[string]any{})
+	other := e.task("bulk-b", client.TaskRequest{})
 	for _, id := range append(ids, other) {
 		e.waitState(id, "dead", 30*time.Second)
 	}
@@ -232,8 +230,11 @@ func TestBulkRetryByFilter(t *testing.T) {
 	b.run("select and delete", click(fmt.Sprintf(`[data-testid=dead-list] input[data-id=%q]`, other)),
 		click(`button[data-action=delete-selected]`), waitVisible(`[data-testid=confirm-ok]`), click(`[data-testid=confirm-ok]`))
 	eventually(t, "the selected task deleted", 10*time.Second, func() error {
-		if st := e.c.REST("GET", "/v1/tasks/"+other, nil, nil); st != http.StatusNotFound {
-			return fmt.Errorf("GET task: %d", st)
+		switch _, err := e.api.GetTask(t.Context(), other); {
+		case err == nil:
+			return fmt.Errorf("GET task: still there")
+		case !client.IsNotFound(err):
+			return fmt.Errorf("GET task: %w", err)
 		}
 		return nil
 	})
@@ -252,10 +253,11 @@ func TestReadOnly(t *testing.T) {
 	const ro = "read-only-token-0123456789"
 	api := e.c.Start("api", "api-read-only", "HTQ_API_READ_ONLY_TOKENS="+ro)
 	e.queue("audit", false)
-	id := e.task("audit", map[string]any{})
+	id := e.task("audit", client.TaskRequest{})
 	e.waitState(id, "succeeded", 30*time.Second)
-	if st := e.c.REST("PUT", "/v1/schedules/nightly", map[string]any{"queue": "audit", "cron": "0 3 * * *", "task": map[string]any{"url": e.target.URL + "/nightly"}}, nil); st != 201 {
-		t.Fatalf("PUT schedule: %d", st)
+	if _, created, err := e.api.PutSchedule(t.Context(), "nightly", client.ScheduleRequest{Queue: "audit", Cron: "0 3 * * *",
+		Task: client.TaskRequest{URL: e.target.URL + "/nightly"}}); err != nil || !created {
+		t.Fatalf("PUT schedule: created=%v %v", created, err)
 	}
 	b := newBrowser(t, api.Health)
 	b.signIn(ro)
@@ -278,16 +280,26 @@ func TestReadOnly(t *testing.T) {
 			b.screenshot("TestReadOnly")
 		}
 	}
-	for _, call := range [][2]string{
-		{"POST", "/v1/queues/audit/pause"}, {"DELETE", "/v1/queues/audit"}, {"POST", "/v1/tasks/" + id + "/retry"},
-		{"POST", "/v1/schedules/nightly/trigger"},
+	roAPI, err := client.New(api.Health, client.WithToken(ro), client.WithRetries(0, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for _, call := range []struct {
+		name string
+		do   func() error
+	}{
+		{"POST /v1/queues/audit/pause", func() error { _, err := roAPI.PauseQueue(ctx, "audit"); return err }},
+		{"DELETE /v1/queues/audit", func() error { return roAPI.DeleteQueue(ctx, "audit") }},
+		{"POST /v1/tasks/" + id + "/retry", func() error { _, err := roAPI.RetryTask(ctx, id); return err }},
+		{"POST /v1/schedules/nightly/trigger", func() error { _, err := roAPI.TriggerSchedule(ctx, "nightly"); return err }},
 	} {
-		if st := e.restAs(api.Health, ro, call[0], call[1]); st != http.StatusForbidden {
-			t.Errorf("%s %s with the read-only token: %d, want 403", call[0], call[1], st)
+		if err := call.do(); errStatus(err) != http.StatusForbidden {
+			t.Errorf("%s with the read-only token: %v, want 403", call.name, err)
 		}
 	}
-	if st := e.restAs(api.Health, ro, "GET", "/v1/queues/audit"); st != http.StatusOK {
-		t.Errorf("GET with the read-only token: %d, want 200", st)
+	if _, err := roAPI.GetQueue(ctx, "audit"); err != nil {
+		t.Errorf("GET with the read-only token: %v, want 200", err)
 	}
 	if e.getQueue("audit").Paused {
 		t.Fatal("the read-only token paused the queue")
@@ -311,9 +323,9 @@ func TestXSSRendersAsText(t *testing.T) {
 	queue := "q" + xssScript + xssImg
 	e.queue(queue, true)
 	taskURL := e.target.URL + "/x?a=" + xssURL
-	id := e.task(queue, map[string]any{"url": taskURL,
-		"headers": map[string]string{"X-Evil": xssScript + xssImg},
-		"body":    xssScript + xssImg})
+	id := e.task(queue, client.TaskRequest{URL: taskURL,
+		Headers: map[string]string{"X-Evil": xssScript + xssImg},
+		Body:    jsonOf(xssScript + xssImg)})
 	b := e.b
 	b.signIn(testcluster.Token)
 

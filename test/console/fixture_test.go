@@ -2,13 +2,15 @@ package console
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/testcluster"
 )
 
@@ -17,6 +19,7 @@ import (
 type env struct {
 	t      *testing.T
 	c      *testcluster.Cluster
+	api    *client.Client // the cluster's API with its token
 	target *testcluster.Target
 	fail   atomic.Bool // the target answers 500 while set
 	b      *browser
@@ -35,6 +38,7 @@ func newEnv(t *testing.T) *env {
 		_, _ = w.Write([]byte("ok"))
 	}
 	e.c = testcluster.NewCluster(t, testcluster.Options{Schedulers: 1, Dispatchers: 1})
+	e.api = e.c.Client()
 	e.b = newBrowser(t, e.c.API)
 	return e
 }
@@ -42,53 +46,50 @@ func newEnv(t *testing.T) *env {
 // queue creates a queue with quick retries (2 attempts).
 func (e *env) queue(name string, paused bool) {
 	e.t.Helper()
-	cfg := map[string]any{"timeout": "2s", "retry": map[string]any{"max_attempts": 2, "min_backoff": "100ms", "max_backoff": "200ms"}}
-	if st := e.c.REST("PUT", "/v1/queues/"+url.PathEscape(name), cfg, nil); st != 201 && st != 200 {
-		e.t.Fatalf("PUT queue %q: %d", name, st)
+	two := 2
+	cfg := client.QueueSettings{Timeout: client.D(2 * time.Second),
+		Retry: &client.Retry{MaxAttempts: &two, MinBackoff: client.D(100 * time.Millisecond), MaxBackoff: client.D(200 * time.Millisecond)}}
+	if _, _, err := e.api.PutQueue(e.t.Context(), name, cfg); err != nil {
+		e.t.Fatalf("PUT queue %q: %v", name, err)
 	}
 	if paused {
-		if st := e.c.REST("POST", "/v1/queues/"+url.PathEscape(name)+"/pause", nil, nil); st != 200 {
-			e.t.Fatalf("pause %q: %d", name, st)
+		if _, err := e.api.PauseQueue(e.t.Context(), name); err != nil {
+			e.t.Fatalf("pause %q: %v", name, err)
 		}
 	}
 }
 
-// task enqueues a task and returns its id.
-func (e *env) task(queue string, body map[string]any) string {
+// task enqueues a task (a POST to the target's /hook unless it says
+// otherwise) and returns its id.
+func (e *env) task(queue string, task client.TaskRequest) string {
 	e.t.Helper()
-	if body["url"] == nil {
-		body["url"] = e.target.URL + "/hook"
+	if task.URL == "" {
+		task.URL = e.target.URL + "/hook"
 	}
-	if body["method"] == nil {
-		body["method"] = "POST"
+	if task.Method == "" {
+		task.Method = "POST"
 	}
-	var out struct {
-		ID string `json:"id"`
+	cr, err := e.api.CreateTask(e.t.Context(), queue, task)
+	if err != nil {
+		e.t.Fatalf("enqueue to %q: %v", queue, err)
 	}
-	if st := e.c.REST("POST", "/v1/queues/"+url.PathEscape(queue)+"/tasks", body, &out); st != 201 && st != 202 && st != 200 {
-		e.t.Fatalf("enqueue to %q: %d", queue, st)
-	}
-	return out.ID
+	return cr.ID
 }
 
-type taskView struct {
-	ID       string `json:"id"`
-	State    string `json:"state"`
-	Attempts int    `json:"attempts"`
-	History  []struct {
-		Status int `json:"status"`
-	} `json:"history"`
-	Request *struct {
-		Headers []struct{ Name, Value string } `json:"headers"`
-		Body    *string                        `json:"body"`
-	} `json:"request"`
+// jsonOf is v as a JSON task body.
+func jsonOf(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
-func (e *env) getTask(id string) taskView {
+func (e *env) getTask(id string) *client.Task {
 	e.t.Helper()
-	var tv taskView
-	if st := e.c.REST("GET", "/v1/tasks/"+id, nil, &tv); st != 200 {
-		e.t.Fatalf("GET task %s: %d", id, st)
+	tv, err := e.api.GetTask(e.t.Context(), id)
+	if err != nil {
+		e.t.Fatalf("GET task %s: %v", id, err)
 	}
 	return tv
 }
@@ -104,41 +105,28 @@ func (e *env) waitState(id, state string, within time.Duration) {
 	})
 }
 
-type queueView struct {
-	Name   string `json:"name"`
-	Paused bool   `json:"paused"`
-	Counts struct {
-		Queued, Active, Scheduled, Dead int64
-	} `json:"counts"`
-}
-
-func (e *env) getQueue(name string) queueView {
+func (e *env) getQueue(name string) *client.Queue {
 	e.t.Helper()
-	var q queueView
-	if st := e.c.REST("GET", "/v1/queues/"+url.PathEscape(name), nil, &q); st != 200 {
-		e.t.Fatalf("GET queue %q: %d", name, st)
+	q, err := e.api.GetQueue(e.t.Context(), name)
+	if err != nil {
+		e.t.Fatalf("GET queue %q: %v", name, err)
 	}
 	return q
 }
 
-// restAs sends a request with another token and returns the status.
-func (e *env) restAs(base, tok, method, path string) int {
-	e.t.Helper()
-	req, err := http.NewRequest(method, base+path, nil)
-	if err != nil {
-		e.t.Fatal(err)
+// errStatus is the HTTP status of a call's error answer: 0 when the call
+// succeeded or no answer came.
+func errStatus(err error) int {
+	var ae *client.Error
+	if errors.As(err, &ae) {
+		return ae.Status
 	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	_ = resp.Body.Close()
-	return resp.StatusCode
+	return 0
 }
 
 // liveProbe returns the Content-Type of GET /v1/events (empty when the
-// route is missing), reading no further than the headers.
+// route is missing), reading no further than the headers. Raw HTTP on
+// purpose: the Go client's Events reads the stream and shows no header.
 func (e *env) liveProbe() string {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

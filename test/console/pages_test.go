@@ -9,6 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/testcluster"
 )
 
@@ -18,9 +19,9 @@ import (
 func TestSchedules(t *testing.T) {
 	e := newEnv(t)
 	e.queue("reports", false)
-	def := map[string]any{"queue": "reports", "cron": "0 3 * * *", "time_zone": "UTC", "task": map[string]any{"url": e.target.URL + "/report", "method": "POST"}}
-	if st := e.c.REST("PUT", "/v1/schedules/nightly-report", def, nil); st != 201 {
-		t.Fatalf("PUT schedule: %d", st)
+	def := client.ScheduleRequest{Queue: "reports", Cron: "0 3 * * *", TimeZone: "UTC", Task: client.TaskRequest{URL: e.target.URL + "/report", Method: "POST"}}
+	if _, created, err := e.api.PutSchedule(t.Context(), "nightly-report", def); err != nil || !created {
+		t.Fatalf("PUT schedule: created=%v %v", created, err)
 	}
 	b := e.b
 	b.signIn(testcluster.Token)
@@ -29,15 +30,16 @@ func TestSchedules(t *testing.T) {
 	b.run("schedule listed", waitVisible(row+` ul.runs li`))
 	b.run("trigger", click(row+` button[data-action=trigger]`))
 	b.waitJS("triggered", `((document.querySelector('[data-testid=flash]') || {}).textContent || '').includes('triggered: task ')`)
-	var sc struct {
-		Paused  bool   `json:"paused"`
-		Cron    string `json:"cron"`
-		LastRun *struct {
-			TaskID string `json:"task_id"`
-		} `json:"last_run"`
+	sc := &client.Schedule{}
+	getSchedule := func() {
+		if got, err := e.api.GetSchedule(t.Context(), "nightly-report"); err == nil {
+			sc = got
+		} else {
+			t.Logf("GET schedule: %v", err)
+		}
 	}
 	eventually(t, "a last run", 10*time.Second, func() error {
-		e.c.REST("GET", "/v1/schedules/nightly-report", nil, &sc)
+		getSchedule()
 		if sc.LastRun == nil {
 			return errNotYet
 		}
@@ -46,7 +48,7 @@ func TestSchedules(t *testing.T) {
 	b.waitJS("last run links its task", fmt.Sprintf(`!!document.querySelector('%s a[href="#/task/%s"]')`, row, sc.LastRun.TaskID))
 
 	b.run("pause", click(row+` button[data-action=pause]`), waitVisible(row+` button[data-action=resume]`))
-	e.c.REST("GET", "/v1/schedules/nightly-report", nil, &sc)
+	getSchedule()
 	if !sc.Paused {
 		t.Fatal("the schedule is not paused in the API")
 	}
@@ -60,7 +62,7 @@ func TestSchedules(t *testing.T) {
 		return err
 	}), click(`button[data-action=save-schedule]`))
 	eventually(t, "the new cron", 10*time.Second, func() error {
-		e.c.REST("GET", "/v1/schedules/nightly-report", nil, &sc)
+		getSchedule()
 		if sc.Cron != "30 4 * * *" {
 			return fmt.Errorf("cron %q", sc.Cron)
 		}
@@ -87,14 +89,18 @@ func TestQueueSettings(t *testing.T) {
 	setValue("concurrency", "4")
 	setValue("timeout", "45s")
 	b.run("save", click(`button[data-action=save-settings]`))
-	var q struct {
-		Concurrency int     `json:"concurrency"`
-		Timeout     float64 `json:"timeout"`
+	q := &client.Queue{}
+	getQueue := func() {
+		if got, err := e.api.GetQueue(t.Context(), "tuning"); err == nil {
+			q = got
+		} else {
+			t.Logf("GET queue: %v", err)
+		}
 	}
 	eventually(t, "settings saved", 10*time.Second, func() error {
-		e.c.REST("GET", "/v1/queues/tuning", nil, &q)
-		if q.Concurrency != 4 || q.Timeout != 45 {
-			return fmt.Errorf("%+v", q)
+		getQueue()
+		if q.Concurrency != 4 || q.Timeout.Std() != 45*time.Second {
+			return fmt.Errorf("concurrency %d, timeout %v", q.Concurrency, q.Timeout.Std())
 		}
 		return nil
 	})
@@ -103,7 +109,7 @@ func TestQueueSettings(t *testing.T) {
 	b.run("save a bad value", click(`button[data-action=save-settings]`))
 	b.waitJS("refusal shown", `((document.querySelector('[data-testid=flash].error') || {}).textContent || '').includes('concurrency')`)
 	b.screenshot("TestQueueSettings")
-	e.c.REST("GET", "/v1/queues/tuning", nil, &q)
+	getQueue()
 	if q.Concurrency != 4 {
 		t.Fatalf("a refused value changed the queue: %+v", q)
 	}
@@ -119,7 +125,7 @@ func TestOverview(t *testing.T) {
 	}
 	e.queue("stats", false)
 	for range 3 {
-		e.waitState(e.task("stats", map[string]any{}), "succeeded", 30*time.Second)
+		e.waitState(e.task("stats", client.TaskRequest{}), "succeeded", 30*time.Second)
 	}
 	b := e.b
 	b.signIn(testcluster.Token)
@@ -147,8 +153,8 @@ func TestLive(t *testing.T) {
 	b.nav("#/live")
 	b.run("follow live-a", sendKeys(`[data-testid=live-queue]`, "live-a"), click(`form button[type=submit]`))
 	b.waitJS("connected", `(document.querySelector('[data-testid=live-status]') || {}).textContent.startsWith('connected')`)
-	idA := e.task("live-a", map[string]any{})
-	e.task("live-b", map[string]any{})
+	idA := e.task("live-a", client.TaskRequest{})
+	e.task("live-b", client.TaskRequest{})
 	b.waitJS("succeeded event", fmt.Sprintf(`!!document.querySelector('[data-testid=live] tr[data-event=succeeded] a[href="#/task/%s"]')`, idA))
 	if n := eval[int](b, `[...document.querySelectorAll('[data-testid=live] tbody a[href^="#/queue/"]')].filter((a) => a.textContent !== 'live-a').length`); n != 0 {
 		t.Fatalf("%d events of another queue shown", n)
@@ -163,12 +169,12 @@ func TestLive(t *testing.T) {
 func TestQueueSearch(t *testing.T) {
 	e := newEnv(t)
 	e.queue("search", false)
-	if e.c.REST("GET", "/v1/queues/search/tasks?state=retrying", nil, nil) != 200 {
+	if _, err := e.api.ListTasks(t.Context(), "search", client.StateRetrying, client.ListOptions{}); err != nil {
 		t.Skip("this API has no task search yet (console-api)")
 	}
 	e.fail.Store(true)
-	a := e.task("search", map[string]any{"url": e.target.URL + "/invoices/alpha"})
-	bID := e.task("search", map[string]any{"url": e.target.URL + "/invoices/beta"})
+	a := e.task("search", client.TaskRequest{URL: e.target.URL + "/invoices/alpha"})
+	bID := e.task("search", client.TaskRequest{URL: e.target.URL + "/invoices/beta"})
 	e.waitState(a, "dead", 30*time.Second)
 	e.waitState(bID, "dead", 30*time.Second)
 	b := e.b
@@ -190,7 +196,7 @@ func TestQueueSearch(t *testing.T) {
 func TestCancelTask(t *testing.T) {
 	e := newEnv(t)
 	e.queue("held", true) // paused: the task waits
-	id := e.task("held", map[string]any{})
+	id := e.task("held", client.TaskRequest{})
 	b := e.b
 	b.signIn(testcluster.Token)
 	b.nav("#/task/" + id)
@@ -200,12 +206,13 @@ func TestCancelTask(t *testing.T) {
 	}
 	b.run("confirm", click(`[data-testid=confirm-ok]`))
 	eventually(t, "the task cancelled", 10*time.Second, func() error {
-		var tv taskView
-		switch st := e.c.REST("GET", "/v1/tasks/"+id, nil, &tv); {
-		case st == 404, st == 200 && tv.State == "cancelled":
+		switch tv, err := e.api.GetTask(t.Context(), id); {
+		case client.IsNotFound(err), err == nil && tv.State == "cancelled":
 			return nil
+		case err != nil:
+			return fmt.Errorf("GET: %w", err)
 		default:
-			return fmt.Errorf("GET: %d, state %s", st, tv.State)
+			return fmt.Errorf("GET: state %s", tv.State)
 		}
 	})
 	b.noDialogs()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/store"
 	"github.com/htq/htq/internal/testcluster"
 )
@@ -56,12 +57,17 @@ func TestKillDispatcherMidCall(t *testing.T) {
 		_, _ = w.Write([]byte("ok"))
 	}
 	const timeout = 2 * time.Second
-	if code := c.REST("PUT", "/v1/queues/slow", map[string]any{"timeout": timeout.Seconds()}, nil); code != http.StatusCreated {
-		t.Fatalf("create queue: %d", code)
+	hc := c.Client()
+	if _, created, err := hc.PutQueue(t.Context(), "slow", client.QueueSettings{Timeout: client.D(timeout)}); err != nil || !created {
+		t.Fatalf("create queue: created=%v %v", created, err)
 	}
-	c.REST("POST", "/v1/queues/slow/tasks", map[string]any{"url": tg.URL + "/slow?q=slow&i=0"}, nil)
+	if _, err := hc.CreateTask(t.Context(), "slow", client.TaskRequest{URL: tg.URL + "/slow?q=slow&i=0"}); err != nil {
+		t.Logf("create task: %v", err)
+	}
 	for i := 1; i <= 5; i++ {
-		c.REST("POST", "/v1/queues/slow/tasks", map[string]any{"url": fmt.Sprintf("%s/fast?q=slow&i=%d", tg.URL, i)}, nil)
+		if _, err := hc.CreateTask(t.Context(), "slow", client.TaskRequest{URL: fmt.Sprintf("%s/fast?q=slow&i=%d", tg.URL, i)}); err != nil {
+			t.Logf("create task: %v", err)
+		}
 	}
 	var started time.Time
 	select {
@@ -122,10 +128,16 @@ func TestSchedulerFailover(t *testing.T) {
 	c := testcluster.NewCluster(t, testcluster.Options{Schedulers: 2, Dispatchers: 1, Config: fmt.Sprintf("scheduler:\n  lock_ttl: %s\n", ttl)})
 	tg := testcluster.NewTarget(t)
 	leader, follower := c.Leaders()
-	c.REST("PUT", "/v1/queues/timed", map[string]any{}, nil)
-	var created struct{ ID string }
-	due := time.Now().Add(1500 * time.Millisecond)
-	c.REST("POST", "/v1/queues/timed/tasks", map[string]any{"url": tg.URL + "/timed?q=timed&i=0", "run_at": due.UTC().Format(time.RFC3339Nano)}, &created)
+	hc := c.Client()
+	if _, _, err := hc.PutQueue(t.Context(), "timed", client.QueueSettings{}); err != nil {
+		t.Logf("create queue: %v", err)
+	}
+	due := time.Now().Add(1500 * time.Millisecond).UTC()
+	created, err := hc.CreateTask(t.Context(), "timed", client.TaskRequest{URL: tg.URL + "/timed?q=timed&i=0", RunAt: &due})
+	if err != nil {
+		created = &client.Created{}
+		t.Logf("create task: %v", err)
+	}
 
 	killed := time.Now()
 	leader.Signal(t, syscall.SIGKILL)
@@ -206,20 +218,29 @@ func TestVariableQueue(t *testing.T) {
 			_, _ = w.Write([]byte("body is ignored when the header says"))
 		}
 	}
-	if code := c.REST("PUT", "/v1/queues/var", map[string]any{"type": "variable", "stepping_time": "300ms", "max_time_interval": "700ms"}, nil); code != http.StatusCreated {
-		t.Fatalf("create: %d", code)
+	hc := c.Client()
+	if _, created, err := hc.PutQueue(t.Context(), "var", client.QueueSettings{Type: "variable",
+		SteppingTime: client.D(300 * time.Millisecond), MaxTimeInterval: client.D(700 * time.Millisecond)}); err != nil || !created {
+		t.Fatalf("create: created=%v %v", created, err)
 	}
+	// Raw on purpose: the durations as numbers of seconds, which the API
+	// also takes and the Go client never sends.
 	if code := c.REST("PUT", "/v1/queues/var2", map[string]any{"type": "variable", "stepping_time": 0.2, "max_time_interval": 1}, nil); code != http.StatusCreated {
 		t.Fatalf("create: %d", code)
 	}
-	var a, b struct{ ID string }
-	c.REST("POST", "/v1/queues/var/tasks", map[string]any{"url": tg.URL + "/body"}, &a)
-	c.REST("POST", "/v1/queues/var2/tasks", map[string]any{"url": tg.URL + "/header"}, &b)
-	for _, id := range []string{a.ID, b.ID} {
+	var ids []string
+	for q, path := range map[string]string{"var": "/body", "var2": "/header"} {
+		cr, err := hc.CreateTask(t.Context(), q, client.TaskRequest{URL: tg.URL + path})
+		if err != nil {
+			t.Logf("create task in %s: %v", q, err)
+			cr = &client.Created{}
+		}
+		ids = append(ids, cr.ID)
+	}
+	for _, id := range ids {
 		c.WaitFor("task "+id+" done", 30*time.Second, func() bool {
-			var ti struct{ State string }
-			c.REST("GET", "/v1/tasks/"+id, nil, &ti)
-			return ti.State == "succeeded"
+			ti, err := hc.GetTask(t.Context(), id)
+			return err == nil && ti.State == "succeeded"
 		})
 	}
 	ms := func(v ...int) []time.Duration {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/redistest"
 	"github.com/htq/htq/internal/testcluster"
 )
@@ -123,10 +124,11 @@ func TestMigrateLegacy(t *testing.T) {
 	if after := sourceState(t, rdb); after != before {
 		t.Fatalf("the dry run changed the source:\n%s\nwas\n%s", after, before)
 	}
-	var list struct {
-		Queues []struct{ Name string } `json:"queues"`
+	hc := c.Client()
+	list, err := hc.ListQueues(t.Context(), client.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	c.REST(http.MethodGet, "/v1/queues", nil, &list)
 	if len(list.Queues) != 0 {
 		t.Fatalf("the dry run created queues: %+v", list.Queues)
 	}
@@ -145,7 +147,9 @@ func TestMigrateLegacy(t *testing.T) {
 		}
 		t.Logf("%q: %s", bad[1:], strings.TrimSpace(out))
 	}
-	c.REST(http.MethodGet, "/v1/queues", nil, &list)
+	if list, err = hc.ListQueues(t.Context(), client.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	if len(list.Queues) != 0 || sourceState(t, rdb) != before {
 		t.Fatalf("a refused run changed something: %+v", list.Queues)
 	}
@@ -219,8 +223,8 @@ func TestMigrateLegacy(t *testing.T) {
 		t.Fatalf("/poll called %d times, want 4 (done on the 4th)", len(polls))
 	}
 	checkGaps(t, "/poll", gapsOf(tg.Calls(), "/poll"), []time.Duration{time.Second, 2 * time.Second, 2 * time.Second}, 300*time.Millisecond)
-	if c.REST(http.MethodGet, "/v1/queues/poll", nil, nil) != http.StatusOK {
-		t.Error("queue poll was not created")
+	if _, err := hc.GetQueue(t.Context(), "poll"); err != nil {
+		t.Errorf("queue poll was not created: %v", err)
 	}
 
 	// --delete-source: what HTQ accepted leaves the old sorted sets; the

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/testcluster"
 )
 
@@ -23,17 +24,19 @@ func TestScheduleOverlapSkipSlowTarget(t *testing.T) {
 		time.Sleep(2500 * time.Millisecond)
 		_, _ = w.Write([]byte("ok"))
 	}
+	hc := c.Client()
 	for _, q := range []string{"skipq", "allowq"} {
-		if code := c.REST("PUT", "/v1/queues/"+q, map[string]any{"concurrency": 3, "timeout": 10}, nil); code != http.StatusCreated {
-			t.Fatalf("PUT queue %s: %d", q, code)
+		concurrency := 3
+		if _, created, err := hc.PutQueue(t.Context(), q, client.QueueSettings{Concurrency: &concurrency, Timeout: client.D(10 * time.Second)}); err != nil || !created {
+			t.Fatalf("PUT queue %s: created=%v %v", q, created, err)
 		}
 	}
 	begin := time.Now()
 	for name, overlap := range map[string]string{"skipq": "skip", "allowq": "allow"} {
-		body := map[string]any{"queue": name, "cron": "@every 1s", "overlap": overlap,
-			"task": map[string]any{"url": tg.URL + "/" + name}}
-		if code := c.REST("PUT", "/v1/schedules/"+name, body, nil); code != http.StatusCreated && code != http.StatusOK {
-			t.Fatalf("PUT schedule %s: %d", name, code)
+		s := client.ScheduleRequest{Queue: name, Cron: "@every 1s", Overlap: overlap,
+			Task: client.TaskRequest{URL: tg.URL + "/" + name}}
+		if _, _, err := hc.PutSchedule(t.Context(), name, s); err != nil {
+			t.Fatalf("PUT schedule %s: %v", name, err)
 		}
 	}
 	// enough runs to see both policies: 5 finished calls of the allow twin
@@ -47,7 +50,9 @@ func TestScheduleOverlapSkipSlowTarget(t *testing.T) {
 	})
 	window := time.Since(begin)
 	for _, name := range []string{"skipq", "allowq"} {
-		c.REST("POST", "/v1/schedules/"+name+"/pause", nil, nil)
+		if _, err := hc.PauseSchedule(t.Context(), name); err != nil {
+			t.Logf("pause %s: %v", name, err)
+		}
 	}
 	leader := c.Procs("scheduler")[0]
 	skipped := leader.Metric("htq_scheduler_schedule_runs_total", "outcome", "skipped_overlap")

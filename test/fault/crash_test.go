@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/testcluster"
 )
 
@@ -27,7 +28,7 @@ func TestDispatcherCrashUnderLoad(t *testing.T) {
 	queues := queueNames("crash", 200)
 	// A timeout well above any call's duration on a busy machine: a call that
 	// times out is retried by design, which is not what this test is about.
-	createQueues(t, c, queues, map[string]any{"timeout": "5s"})
+	createQueues(t, c, queues, client.QueueSettings{Timeout: client.D(5 * time.Second)})
 	l := startLoad(c, tg.URL, queues, time.Second) // ~200 tasks/s
 
 	ds := c.Procs("dispatcher")

@@ -1,6 +1,7 @@
 package fault
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/store"
 	"github.com/htq/htq/internal/testcluster"
 )
@@ -37,7 +39,9 @@ type load struct {
 func startLoad(c *testcluster.Cluster, target string, queues []string, every time.Duration) *load {
 	l := &load{c: c, target: target, queues: queues, every: every,
 		accepted: map[string][]int{}, acceptAt: map[string]time.Time{}, stop: make(chan struct{})}
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	// tried once, as a lost answer must count as refused
+	hc := c.Client(client.WithHTTPClient(&http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}),
+		client.WithRetries(0, 0, 0))
 	for _, q := range queues {
 		l.wg.Go(func() {
 			t := time.NewTicker(every)
@@ -51,7 +55,7 @@ func startLoad(c *testcluster.Cluster, target string, queues []string, every tim
 				case <-t.C:
 				}
 				u := fmt.Sprintf("%s/load?q=%s&i=%d", target, q, i)
-				if c.TryREST(client, "POST", "/v1/queues/"+q+"/tasks", map[string]any{"url": u}) == http.StatusCreated {
+				if _, err := hc.CreateTask(context.Background(), q, client.TaskRequest{URL: u}); err == nil {
 					l.mu.Lock()
 					l.accepted[q] = append(l.accepted[q], i)
 					l.acceptAt[q+"/"+strconv.Itoa(i)] = time.Now()
@@ -155,14 +159,17 @@ func queueNames(prefix string, n int) []string {
 }
 
 // createQueues makes the queues with the given settings.
-func createQueues(t *testing.T, c *testcluster.Cluster, names []string, cfg map[string]any) {
+func createQueues(t *testing.T, c *testcluster.Cluster, names []string, cfg client.QueueSettings) {
 	t.Helper()
+	hc := c.Client()
 	for _, q := range names {
-		if code := c.REST("PUT", "/v1/queues/"+q, cfg, nil); code != http.StatusCreated && code != http.StatusOK {
-			t.Fatalf("create queue %s: %d", q, code)
+		if _, _, err := hc.PutQueue(t.Context(), q, cfg); err != nil {
+			t.Fatalf("create queue %s: %v", q, err)
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // randomLatency answers after 1 to max ms.
 func randomLatency(max time.Duration) func(http.ResponseWriter, *http.Request, int) {
@@ -226,15 +233,9 @@ func unexplainedDuplicates(t *testing.T, c *testcluster.Cluster, calls []testclu
 			}
 			seen[a] = true
 		}
-		var ti struct {
-			History []struct {
-				Attempt int    `json:"attempt"`
-				Status  int    `json:"status"`
-				Error   string `json:"error"`
-			} `json:"history"`
-		}
-		if code := c.REST("GET", "/v1/tasks/"+id, nil, &ti); code != http.StatusOK {
-			out = append(out, fmt.Sprintf("%s: GET /v1/tasks answered %d: its history cannot explain the repeat", id, code))
+		ti, err := c.Client().GetTask(t.Context(), id)
+		if err != nil {
+			out = append(out, fmt.Sprintf("%s: GET /v1/tasks failed (%v): its history cannot explain the repeat", id, err))
 			continue
 		}
 		last := 0

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/testcluster"
 )
 
@@ -67,7 +68,7 @@ func TestLoad(t *testing.T) {
 	c := testcluster.NewCluster(t, testcluster.Options{Schedulers: 1})
 	ct := newCountingTarget(t, queues, per)
 	names := queueNames("load", queues)
-	createQueues(t, c, names, map[string]any{})
+	createQueues(t, c, names, client.QueueSettings{})
 	rdb := redis.NewClient(&redis.Options{Addr: c.Redis.Addr()})
 	defer rdb.Close()
 	memBefore := usedMemory(t, rdb)
@@ -76,18 +77,18 @@ func TestLoad(t *testing.T) {
 	work := make(chan [2]int) // queue, first index of a batch
 	var wg sync.WaitGroup
 	var refused atomic.Int64
-	client := &http.Client{Timeout: 30 * time.Second}
+	hc := c.Client(client.WithRetries(0, 0, 0)) // a refused batch is counted, not retried
 	for range clients {
 		wg.Go(func() {
 			for w := range work {
 				q, from := w[0], w[1]
-				tasks := make([]map[string]any, 0, batch)
+				tasks := make([]client.TaskRequest, 0, batch)
 				for i := from; i < min(from+batch, per); i++ {
 					// 100-byte URLs, as in the benchmark
 					u := fmt.Sprintf("%s/load?q=%d&i=%d&pad=", ct.url, q, i)
-					tasks = append(tasks, map[string]any{"url": u + strings.Repeat("x", max(0, 100-len(u)))})
+					tasks = append(tasks, client.TaskRequest{URL: u + strings.Repeat("x", max(0, 100-len(u)))})
 				}
-				if c.TryREST(client, "POST", "/v1/queues/"+names[q]+"/tasks/batch", map[string]any{"tasks": tasks}) != http.StatusCreated {
+				if _, err := hc.CreateTasks(context.Background(), names[q], tasks); err != nil {
 					refused.Add(1)
 				}
 			}

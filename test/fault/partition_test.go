@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/testcluster"
 )
 
@@ -30,7 +31,7 @@ func TestPartitionedDispatcherStopsCalling(t *testing.T) {
 	tg.Respond = randomLatency(50 * time.Millisecond)
 	tg.TrackCallers(cut) // before its first connection to the target
 	queues := queueNames("part", 40)
-	createQueues(t, c, queues, map[string]any{"timeout": "3s"})
+	createQueues(t, c, queues, client.QueueSettings{Timeout: client.D(3 * time.Second)})
 	l := startLoad(c, tg.URL, queues, 300*time.Millisecond)
 	c.WaitFor("the cut-off dispatcher to be calling", 20*time.Second, func() bool { return cut.Metric("htq_dispatcher_inflight_calls") > 0 })
 	c.Start("dispatcher", "direct")
@@ -109,7 +110,7 @@ func TestFrozenDispatcherWritesAreRefused(t *testing.T) {
 	ds := c.Procs("dispatcher")
 	tg.TrackCallers(ds...)
 	queues := queueNames("freeze", 20)
-	createQueues(t, c, queues, map[string]any{"timeout": "1s"})
+	createQueues(t, c, queues, client.QueueSettings{Timeout: client.D(time.Second)})
 	l := startLoad(c, tg.URL, queues, 300*time.Millisecond)
 
 	// Freeze a dispatcher that owns queues and holds delivered entries (a

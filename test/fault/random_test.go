@@ -1,6 +1,7 @@
 package fault
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/testcluster"
 )
 
@@ -101,13 +103,18 @@ func TestRandomFaults(t *testing.T) {
 var faultKinds = []struct {
 	prefix string
 	n      int
-	cfg    map[string]any
+	cfg    client.QueueSettings
 }{
-	{"s", 80, map[string]any{}},                                                                           // serial
-	{"c", 40, map[string]any{"concurrency": 3}},                                                           // concurrency 3 (changed by faults)
-	{"r", 30, map[string]any{"concurrency": 2, "rate": 3, "burst": 1}},                                    // rate-limited
-	{"v", 20, map[string]any{"type": "variable", "stepping_time": "100ms", "max_time_interval": "300ms"}}, // variable
-	{"t", 30, map[string]any{}},                                                                           // timed tasks, serial
+	{"s", 80, client.QueueSettings{}},                                                   // serial
+	{"c", 40, client.QueueSettings{Concurrency: ptr(3)}},                                // concurrency 3 (changed by faults)
+	{"r", 30, client.QueueSettings{Concurrency: ptr(2), Rate: ptr(3.0), Burst: ptr(1)}}, // rate-limited
+	{"v", 20, client.QueueSettings{Type: "variable", SteppingTime: client.D(100 * time.Millisecond), MaxTimeInterval: client.D(300 * time.Millisecond)}}, // variable
+	{"t", 30, client.QueueSettings{}}, // timed tasks, serial
+}
+
+// faultRetry is every fault-test queue's retry policy.
+func faultRetry() *client.Retry {
+	return &client.Retry{MaxAttempts: ptr(100), MinBackoff: client.D(100 * time.Millisecond), MaxBackoff: client.D(300 * time.Millisecond)}
 }
 
 // Timeouts a fault toggles between. A slow call lasts 0.6 × the lowest
@@ -122,6 +129,7 @@ var faultTimeouts = []time.Duration{2 * time.Second, 8 * time.Second}
 type faultRun struct {
 	t   *testing.T
 	c   *testcluster.Cluster
+	api *client.Client // through faultClient, each call tried once
 	tg  *testcluster.Target
 	rng *rand.Rand // the schedule's, used by the test goroutine only
 
@@ -209,7 +217,7 @@ func runFaults(t *testing.T, seed uint64, dur time.Duration, fsync string) {
 scheduler:
   lock_ttl: 2s
 `})
-	r := &faultRun{t: t, c: c, tg: testcluster.NewTarget(t), rng: rand.New(rand.NewPCG(seed, seed^0x5deece66d)),
+	r := &faultRun{t: t, c: c, api: c.Client(client.WithHTTPClient(faultClient), client.WithRetries(0, 0, 0)), tg: testcluster.NewTarget(t), rng: rand.New(rand.NewPCG(seed, seed^0x5deece66d)),
 		timeouts: map[string][]testcluster.Step{}, gens: map[string]int{}, varCalls: map[string]int{},
 		faults: map[string]int{}, frozen: map[string]testcluster.Freeze{}, ctl: map[string]chan func(){}, loadStop: make(chan struct{})}
 	r.ledger = testcluster.Ledger{Accepted: map[testcluster.TaskRef]time.Time{}, Deleted: map[string]map[int]time.Time{}, Rules: map[string]*testcluster.QueueRules{}}
@@ -223,17 +231,22 @@ scheduler:
 		for i := range k.n {
 			q := fmt.Sprintf("%s%03d", k.prefix, i)
 			to := faultTimeouts[r.rng.IntN(len(faultTimeouts))]
-			cfg := map[string]any{"timeout": to.String(), "retry": map[string]any{"max_attempts": 100, "min_backoff": "100ms", "max_backoff": "300ms"}}
-			for key, v := range k.cfg {
-				cfg[key] = v
+			cfg := k.cfg
+			cfg.Timeout, cfg.Retry = client.D(to), faultRetry()
+			if _, created, err := c.Client().PutQueue(t.Context(), q, cfg); err != nil || !created {
+				t.Fatalf("create %s: created=%v %v", q, created, err)
 			}
-			if code := c.REST("PUT", "/v1/queues/"+q, cfg, nil); code != http.StatusCreated {
-				t.Fatalf("create %s: %d", q, code)
+			conc, rate, burst := 0, 0.0, 0
+			if cfg.Concurrency != nil {
+				conc = *cfg.Concurrency
 			}
-			conc, _ := cfg["concurrency"].(int)
-			rate, _ := cfg["rate"].(int)
-			burst, _ := cfg["burst"].(int)
-			r.ledger.Rules[q] = &testcluster.QueueRules{Concurrency: []testcluster.Step{{N: max(conc, 1)}}, Rate: float64(rate), Burst: burst,
+			if cfg.Rate != nil {
+				rate = *cfg.Rate
+			}
+			if cfg.Burst != nil {
+				burst = *cfg.Burst
+			}
+			r.ledger.Rules[q] = &testcluster.QueueRules{Concurrency: []testcluster.Step{{N: max(conc, 1)}}, Rate: rate, Burst: burst,
 				Ordered: k.prefix != "v", Recurring: k.prefix == "v"}
 			r.timeouts[q] = []testcluster.Step{{N: int(to.Milliseconds())}}
 			r.queues = append(r.queues, q)
@@ -256,9 +269,10 @@ scheduler:
 	r.c.Launched = nil
 	r.loadWG.Wait()
 	stopped := time.Now()
+	final := c.Client(client.WithRetries(0, 0, 0))
 	for _, q := range r.queues { // a pause whose resume was lost to a Redis restart
-		if r.c.TryREST(http.DefaultClient, "POST", "/v1/queues/"+q+"/resume", nil) != http.StatusOK {
-			t.Errorf("resume %s failed at the end", q)
+		if _, err := final.ResumeQueue(t.Context(), q); err != nil {
+			t.Errorf("resume %s failed at the end: %v", q, err)
 		}
 	}
 
@@ -415,7 +429,7 @@ func (r *faultRun) load(q string) {
 		gen := r.gens[q]
 		r.mu.Unlock()
 		for range batch {
-			body := map[string]any{"url": fmt.Sprintf("%s/f?q=%s&g=%d&i=%d", r.tg.URL, q, gen, i)}
+			task := client.TaskRequest{URL: fmt.Sprintf("%s/f?q=%s&g=%d&i=%d", r.tg.URL, q, gen, i)}
 			if q[0] == 't' {
 				// Due times rise with the index and are always in the future
 				// when sent (a due time already past is enqueued at once,
@@ -426,11 +440,12 @@ func (r *faultRun) load(q string) {
 					due = lastDue.Add(time.Millisecond)
 				}
 				lastDue = due
-				body["run_at"] = due.UTC().Format(time.RFC3339Nano)
+				runAt := due.UTC()
+				task.RunAt = &runAt
 			}
-			code := r.c.TryREST(faultClient, "POST", "/v1/queues/"+q+"/tasks", body)
+			_, err := r.api.CreateTask(context.Background(), q, task)
 			r.mu.Lock()
-			if code == http.StatusCreated {
+			if err == nil {
 				r.ledger.Accepted[testcluster.TaskRef{Queue: q, Gen: gen, Index: i}] = time.Now()
 			} else {
 				r.refused++
@@ -605,13 +620,13 @@ func (r *faultRun) do(s step) {
 				// calls lean on the lowest timeout in force.
 				r.timeouts[q] = append(r.timeouts[q], testcluster.Step{At: time.Now(), N: int(to.Milliseconds())})
 				r.mu.Unlock()
-				r.c.TryREST(faultClient, "PUT", "/v1/queues/"+q, map[string]any{"timeout": to.String()})
+				_, _, _ = r.api.PutQueue(context.Background(), q, client.QueueSettings{Timeout: client.D(to)})
 			})
 		}
 	case "concurrency":
 		for _, q := range s.queue {
 			r.admin(q, func() {
-				if r.c.TryREST(faultClient, "PUT", "/v1/queues/"+q, map[string]any{"concurrency": s.n}) == http.StatusOK {
+				if _, _, err := r.api.PutQueue(context.Background(), q, client.QueueSettings{Concurrency: ptr(s.n)}); err == nil {
 					r.mu.Lock()
 					rules := r.ledger.Rules[q]
 					rules.Concurrency = append(rules.Concurrency, testcluster.Step{At: time.Now(), N: s.n})
@@ -621,9 +636,9 @@ func (r *faultRun) do(s step) {
 		}
 	case "pause":
 		for _, q := range s.queue {
-			r.admin(q, func() { r.c.TryREST(faultClient, "POST", "/v1/queues/"+q+"/pause", nil) })
+			r.admin(q, func() { _, _ = r.api.PauseQueue(context.Background(), q) })
 			time.AfterFunc(s.hold, func() {
-				r.admin(q, func() { r.c.TryREST(faultClient, "POST", "/v1/queues/"+q+"/resume", nil) })
+				r.admin(q, func() { _, _ = r.api.ResumeQueue(context.Background(), q) })
 			})
 		}
 	case "recreate":
@@ -651,27 +666,26 @@ func (r *faultRun) recreate(q string) {
 	conc := rules.Concurrency[len(rules.Concurrency)-1].N
 	to := time.Duration(r.timeouts[q][len(r.timeouts[q])-1].N) * time.Millisecond
 	r.mu.Unlock()
-	deletedAt := time.Now()
-	for code := 0; code != http.StatusNoContent && code != http.StatusNotFound; {
+	var deletedAt time.Time
+	for {
 		deletedAt = time.Now()
-		if code = r.c.TryREST(faultClient, "DELETE", "/v1/queues/"+q, nil); code != http.StatusNoContent && code != http.StatusNotFound {
-			time.Sleep(100 * time.Millisecond)
+		if err := r.api.DeleteQueue(context.Background(), q); err == nil || client.IsNotFound(err) {
+			break
 		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	cfg := map[string]any{"timeout": to.String(), "concurrency": conc, "retry": map[string]any{"max_attempts": 100, "min_backoff": "100ms", "max_backoff": "300ms"}}
+	var cfg client.QueueSettings
 	for _, k := range faultKinds {
 		if k.prefix == q[:1] {
-			for key, v := range k.cfg {
-				if key != "concurrency" {
-					cfg[key] = v
-				}
-			}
+			cfg = k.cfg
 		}
 	}
-	for code := 0; code != http.StatusCreated; {
-		if code = r.c.TryREST(faultClient, "PUT", "/v1/queues/"+q, cfg); code != http.StatusCreated {
-			time.Sleep(100 * time.Millisecond)
+	cfg.Timeout, cfg.Concurrency, cfg.Retry = client.D(to), ptr(conc), faultRetry()
+	for {
+		if _, created, err := r.api.PutQueue(context.Background(), q, cfg); err == nil && created {
+			break
 		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	r.mu.Lock()
 	if r.ledger.Deleted[q] == nil {

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/testcluster"
 )
 
@@ -20,7 +21,7 @@ func TestRedisRestarts(t *testing.T) {
 	tg := testcluster.NewTarget(t)
 	tg.Respond = randomLatency(5 * time.Millisecond)
 	queues := queueNames("rr", 50)
-	createQueues(t, c, queues, map[string]any{"timeout": "5s"})
+	createQueues(t, c, queues, client.QueueSettings{Timeout: client.D(5 * time.Second)})
 	procs := c.Procs("")
 	pids := map[string]int{}
 	for _, p := range procs {

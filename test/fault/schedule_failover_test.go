@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/recur"
 	"github.com/htq/htq/internal/task"
 	"github.com/htq/htq/internal/testcluster"
@@ -27,21 +28,22 @@ func TestScheduleFailover(t *testing.T) {
 		Config: fmt.Sprintf("scheduler:\n  lock_ttl: %s\n", ttl)})
 	tg := testcluster.NewTarget(t)
 	queues := queueNames("sched", 20)
-	createQueues(t, c, queues, map[string]any{"concurrency": 10})
+	createQueues(t, c, queues, client.QueueSettings{Concurrency: ptr(10)})
 
 	leader, follower := c.Leaders()
 
 	start := time.Now().Add(3 * time.Second).Truncate(time.Second)
 	end := start.Add(10 * time.Second)
 	const n = 200
+	hc := c.Client()
+	startAt, endAt := start.UTC(), end.Add(-time.Millisecond).UTC()
 	for i := range n {
-		body := map[string]any{
-			"queue": queues[i%len(queues)], "cron": "* * * * * *", "missed": "run_all", "overlap": "allow",
-			"start_at": start.UTC().Format(time.RFC3339), "end_at": end.Add(-time.Millisecond).UTC().Format(time.RFC3339Nano),
-			"task": map[string]any{"url": tg.URL + "/sched"},
+		s := client.ScheduleRequest{
+			Queue: queues[i%len(queues)], Cron: "* * * * * *", Missed: "run_all", Overlap: "allow",
+			StartAt: &startAt, EndAt: &endAt, Task: client.TaskRequest{URL: tg.URL + "/sched"},
 		}
-		if code := c.REST("PUT", fmt.Sprintf("/v1/schedules/s%03d", i), body, nil); code != 201 {
-			t.Fatalf("PUT schedule %d: %d", i, code)
+		if _, created, err := hc.PutSchedule(t.Context(), fmt.Sprintf("s%03d", i), s); err != nil || !created {
+			t.Fatalf("PUT schedule %d: created=%v %v", i, created, err)
 		}
 	}
 	if time.Now().After(start) {

@@ -2,7 +2,6 @@ package fault
 
 import (
 	"fmt"
-	"net/http"
 	"slices"
 	"syscall"
 	"testing"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/store"
 	"github.com/htq/htq/internal/testcluster"
 )
@@ -29,22 +29,23 @@ func TestSchedulerFailoverWhileTasksAreDue(t *testing.T) {
 	tg := testcluster.NewTarget(t)
 	const varPerQueue = 20
 	timedQueues, varQueues := queueNames("timed", 50), queueNames("var", 50) // 3,000 timed and 1,000 variable tasks
-	createQueues(t, c, timedQueues, map[string]any{})
-	createQueues(t, c, varQueues, map[string]any{"type": "variable", "stepping_time": "300ms", "max_time_interval": "600ms"})
+	createQueues(t, c, timedQueues, client.QueueSettings{})
+	createQueues(t, c, varQueues, client.QueueSettings{Type: "variable", SteppingTime: client.D(300 * time.Millisecond), MaxTimeInterval: client.D(600 * time.Millisecond)})
 
 	leader, follower := c.Leaders()
 
+	hc := c.Client()
 	var varIDs []string
 	for _, q := range varQueues { // variable tasks, cycling
-		var tasks []map[string]any
+		var tasks []client.TaskRequest
 		for i := range varPerQueue {
-			tasks = append(tasks, map[string]any{"url": fmt.Sprintf("%s/var?q=%s&i=%d", tg.URL, q, i)})
+			tasks = append(tasks, client.TaskRequest{URL: fmt.Sprintf("%s/var?q=%s&i=%d", tg.URL, q, i)})
 		}
-		var res struct{ Tasks []struct{ ID string } }
-		if code := c.REST("POST", "/v1/queues/"+q+"/tasks/batch", map[string]any{"tasks": tasks}, &res); code != http.StatusCreated {
-			t.Fatalf("batch: %d", code)
+		res, err := hc.CreateTasks(t.Context(), q, tasks)
+		if err != nil {
+			t.Fatalf("batch: %v", err)
 		}
-		for _, r := range res.Tasks {
+		for _, r := range res {
 			varIDs = append(varIDs, r.ID)
 		}
 	}
@@ -53,19 +54,20 @@ func TestSchedulerFailoverWhileTasksAreDue(t *testing.T) {
 	spread := func(n int) time.Duration { return time.Duration(n) * 3 * time.Second / 3000 }
 	due := map[string]time.Time{}
 	for qi, q := range timedQueues {
-		var tasks []map[string]any
+		var tasks []client.TaskRequest
 		for i := range 60 {
 			at := base
 			if i%2 == 1 {
 				at = base.Add(spread(qi*60 + i))
 			}
-			tasks = append(tasks, map[string]any{"url": fmt.Sprintf("%s/timed?q=%s&i=%d", tg.URL, q, i), "run_at": at.UTC().Format(time.RFC3339Nano)})
+			runAt := at.UTC()
+			tasks = append(tasks, client.TaskRequest{URL: fmt.Sprintf("%s/timed?q=%s&i=%d", tg.URL, q, i), RunAt: &runAt})
 		}
-		var res struct{ Tasks []struct{ ID string } }
-		if code := c.REST("POST", "/v1/queues/"+q+"/tasks/batch", map[string]any{"tasks": tasks}, &res); code != http.StatusCreated {
-			t.Fatalf("batch: %d", code)
+		res, err := hc.CreateTasks(t.Context(), q, tasks)
+		if err != nil {
+			t.Fatalf("batch: %v", err)
 		}
-		for i, r := range res.Tasks {
+		for i, r := range res {
 			at := base
 			if i%2 == 1 {
 				at = base.Add(spread(qi*60 + i))
@@ -96,7 +98,9 @@ func TestSchedulerFailoverWhileTasksAreDue(t *testing.T) {
 	c.WaitFor("every timed task", 60*time.Second, func() bool { return len(count()) == len(due) })
 	// Pause the variable queues so every variable task settles in one place.
 	for _, q := range varQueues {
-		c.REST("POST", "/v1/queues/"+q+"/pause", nil, nil)
+		if _, err := hc.PauseQueue(t.Context(), q); err != nil {
+			t.Logf("pause %s: %v", q, err)
+		}
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: c.Redis.Addr()})
 	defer rdb.Close()
@@ -133,11 +137,10 @@ func TestSchedulerFailoverWhileTasksAreDue(t *testing.T) {
 		}
 		for _, id := range dead.Val() {
 			places[id]++
-			var ti struct {
-				LastError  string `json:"last_error"`
-				LastStatus int    `json:"last_status"`
+			ti, err := hc.GetTask(t.Context(), id)
+			if err != nil {
+				ti = &client.Task{LastError: fmt.Sprintf("(GET failed: %v)", err)}
 			}
-			c.REST("GET", "/v1/tasks/"+id, nil, &ti)
 			t.Logf("variable task %s is dead (last status %d, error %q): visible, not lost", id, ti.LastStatus, ti.LastError)
 		}
 	}
@@ -169,9 +172,8 @@ func TestSchedulerFailoverWhileTasksAreDue(t *testing.T) {
 	}
 	for _, id := range varIDs {
 		if places[id] == 0 {
-			var ti map[string]any
-			c.REST("GET", "/v1/tasks/"+id, nil, &ti)
-			t.Errorf("variable task %s is nowhere: %v", id, ti)
+			ti, err := hc.GetTask(t.Context(), id)
+			t.Errorf("variable task %s is nowhere: %+v %v", id, ti, err)
 		}
 	}
 	for id, n := range places {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/testcluster"
 )
 
@@ -56,8 +57,10 @@ func TestSentinelFailover(t *testing.T) {
 	const queues = 20
 	for qi := range queues {
 		name := fmt.Sprintf("s%02d", qi)
-		if code := c.REST("PUT", "/v1/queues/"+name, map[string]any{"timeout": "2s", "retry": map[string]any{"min_backoff": "100ms", "max_backoff": "500ms"}}, nil); code != http.StatusCreated {
-			t.Fatalf("create %s: %d", name, code)
+		cfg := client.QueueSettings{Timeout: client.D(2 * time.Second),
+			Retry: &client.Retry{MinBackoff: client.D(100 * time.Millisecond), MaxBackoff: client.D(500 * time.Millisecond)}}
+		if _, created, err := c.Client().PutQueue(t.Context(), name, cfg); err != nil || !created {
+			t.Fatalf("create %s: created=%v %v", name, created, err)
 		}
 	}
 
@@ -105,7 +108,7 @@ func TestSentinelFailover(t *testing.T) {
 				default:
 				}
 				p := rtPush{queue: name, index: i, sent: time.Now()}
-				p.accepted, _ = testcluster.EnqueueREST(c, name, fmt.Sprintf("%s/task?q=%s&i=%d", tg.URL, name, i), nil)
+				p.accepted, _ = testcluster.EnqueueREST(c, name, client.TaskRequest{URL: fmt.Sprintf("%s/task?q=%s&i=%d", tg.URL, name, i)})
 				p.done = time.Now()
 				mu.Lock()
 				pushes = append(pushes, p)
@@ -146,7 +149,8 @@ func TestSentinelFailover(t *testing.T) {
 	for qi := range queues {
 		name := fmt.Sprintf("s%02d", qi)
 		rtPoll(t, "a timed task accepted", 10*time.Second, func() bool {
-			ok, _ := testcluster.EnqueueREST(c, name, fmt.Sprintf("%s/timed?q=%s", tg.URL, name), map[string]any{"run_at": timedAt.UTC().Format(time.RFC3339Nano)})
+			runAt := timedAt.UTC()
+			ok, _ := testcluster.EnqueueREST(c, name, client.TaskRequest{URL: fmt.Sprintf("%s/timed?q=%s", tg.URL, name), RunAt: &runAt})
 			return ok
 		})
 	}

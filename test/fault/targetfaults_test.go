@@ -10,6 +10,7 @@ package fault
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/redistest"
 	"github.com/htq/htq/internal/testcluster"
 )
@@ -189,7 +191,7 @@ func (ft *rtFaultTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // rtFaultKind is one kind of misbehaviour and what HTQ must make of it.
 type rtFaultKind struct {
 	name     string
-	task     func(target, refused string) map[string]any
+	task     func(target, refused string) client.TaskRequest
 	state    string         // final state
 	attempts int            // calls in the run
 	errRE    *regexp.Regexp // each history entry's error must match (nil: no error)
@@ -197,8 +199,8 @@ type rtFaultKind struct {
 }
 
 func rtFaultKinds() []rtFaultKind {
-	get := func(path string) func(string, string) map[string]any {
-		return func(target, _ string) map[string]any { return map[string]any{"url": target + path} }
+	get := func(path string) func(string, string) client.TaskRequest {
+		return func(target, _ string) client.TaskRequest { return client.TaskRequest{URL: target + path} }
 	}
 	timeout := regexp.MustCompile(`context deadline exceeded|Client\.Timeout|timeout`)
 	return []rtFaultKind{
@@ -211,28 +213,14 @@ func rtFaultKinds() []rtFaultKind {
 		{name: "huge", task: get("/huge"), state: "succeeded", attempts: 1, status: 200},
 		{name: "redirect", task: get("/redir/3"), state: "succeeded", attempts: 1, status: 200},
 		{name: "loop", task: get("/loop"), state: "dead", attempts: 1, errRE: regexp.MustCompile(`stopped after 5 redirects`)},
-		{name: "post302", task: func(target, _ string) map[string]any {
-			return map[string]any{"url": target + "/post302", "method": "POST", "body": map[string]any{"order": 42}}
+		{name: "post302", task: func(target, _ string) client.TaskRequest {
+			return client.TaskRequest{URL: target + "/post302", Method: "POST", Body: json.RawMessage(`{"order":42}`)}
 		}, state: "dead", attempts: 1, status: 302},
-		{name: "refused", task: func(_, refused string) map[string]any { return map[string]any{"url": refused + "/nothing-listens"} },
+		{name: "refused", task: func(_, refused string) client.TaskRequest {
+			return client.TaskRequest{URL: refused + "/nothing-listens"}
+		},
 			state: "dead", attempts: 2, errRE: regexp.MustCompile(`connection refused`)},
 	}
-}
-
-// rtTaskView is the part of GET /v1/tasks/{id} the test reads.
-type rtTaskView struct {
-	ID         string `json:"id"`
-	Queue      string `json:"queue"`
-	State      string `json:"state"`
-	Attempts   int    `json:"attempts"`
-	LastStatus int    `json:"last_status"`
-	LastError  string `json:"last_error"`
-	History    []struct {
-		Attempt int    `json:"attempt"`
-		Status  int    `json:"status"`
-		Error   string `json:"error"`
-		Body    string `json:"body"`
-	} `json:"history"`
 }
 
 // rtScrape reads one series of a metric from a process's /metrics: the
@@ -309,13 +297,15 @@ func TestTargetFaults(t *testing.T) {
 		name string
 		kind rtFaultKind
 	}
+	hc := c.Client()
 	var queues []queue
 	for _, k := range kinds {
 		for i := range queuesPerKind {
 			name := fmt.Sprintf("tf-%s-%d", k.name, i)
-			cfg := map[string]any{"timeout": "500ms", "retry": map[string]any{"max_attempts": 2, "min_backoff": "100ms", "max_backoff": "200ms"}}
-			if code := c.REST("PUT", "/v1/queues/"+name, cfg, nil); code != http.StatusCreated {
-				t.Fatalf("create %s: %d", name, code)
+			cfg := client.QueueSettings{Timeout: client.D(500 * time.Millisecond),
+				Retry: &client.Retry{MaxAttempts: ptr(2), MinBackoff: client.D(100 * time.Millisecond), MaxBackoff: client.D(200 * time.Millisecond)}}
+			if _, created, err := hc.PutQueue(t.Context(), name, cfg); err != nil || !created {
+				t.Fatalf("create %s: created=%v %v", name, created, err)
 			}
 			queues = append(queues, queue{name: name, kind: k})
 		}
@@ -327,9 +317,9 @@ func TestTargetFaults(t *testing.T) {
 	var tasks []pushed
 	push := func() {
 		for _, q := range queues {
-			var out struct{ ID string }
-			if code := c.REST("POST", "/v1/queues/"+q.name+"/tasks", q.kind.task(ft.URL, refused), &out); code != http.StatusCreated {
-				t.Fatalf("enqueue on %s: %d", q.name, code)
+			out, err := hc.CreateTask(t.Context(), q.name, q.kind.task(ft.URL, refused))
+			if err != nil {
+				t.Fatalf("enqueue on %s: %v", q.name, err)
 			}
 			tasks = append(tasks, pushed{id: out.ID, kind: q.kind})
 		}
@@ -337,8 +327,8 @@ func TestTargetFaults(t *testing.T) {
 	finished := func(from int) func() bool {
 		return func() bool {
 			for _, p := range tasks[from:] {
-				var v rtTaskView
-				if c.REST("GET", "/v1/tasks/"+p.id, nil, &v) != http.StatusOK || (v.State != "succeeded" && v.State != "dead") {
+				v, err := hc.GetTask(t.Context(), p.id)
+				if err != nil || (v.State != "succeeded" && v.State != "dead") {
 					return false
 				}
 			}
@@ -385,9 +375,9 @@ func TestTargetFaults(t *testing.T) {
 	retried := 0
 	timeoutRE := regexp.MustCompile(`context deadline exceeded|Client\.Timeout|timeout`)
 	for _, p := range tasks {
-		var v rtTaskView
-		if code := c.REST("GET", "/v1/tasks/"+p.id, nil, &v); code != http.StatusOK {
-			t.Errorf("%s task %s: GET %d", p.kind.name, p.id, code)
+		v, err := hc.GetTask(t.Context(), p.id)
+		if err != nil {
+			t.Errorf("%s task %s: GET: %v", p.kind.name, p.id, err)
 			continue
 		}
 		byState[p.kind.name+":"+v.State]++

@@ -2,7 +2,9 @@ package observability
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/testcluster"
 	"math"
 	"net/http"
@@ -72,33 +74,38 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	t.Logf("Prometheus scrapes every process after %v", time.Since(begin).Round(time.Millisecond))
 
 	// ---- the workload
-	for q, cfg := range map[string]any{
-		"obs-ok":   map[string]any{},
-		"obs-fail": map[string]any{"retry": map[string]any{"max_attempts": 1}},
-		"obs-slow": map[string]any{"timeout": "300ms", "retry": map[string]any{"max_attempts": 1}},
-		"obs-var":  map[string]any{"type": "variable", "stepping_time": "200ms", "max_time_interval": "500ms"},
+	hc := c.ClientAs(e2eToken)
+	one := 1
+	for q, cfg := range map[string]client.QueueSettings{
+		"obs-ok":   {},
+		"obs-fail": {Retry: &client.Retry{MaxAttempts: &one}},
+		"obs-slow": {Timeout: client.D(300 * time.Millisecond), Retry: &client.Retry{MaxAttempts: &one}},
+		"obs-var":  {Type: "variable", SteppingTime: client.D(200 * time.Millisecond), MaxTimeInterval: client.D(500 * time.Millisecond)},
 	} {
-		c.MustRESTAs(e2eToken, "PUT", "/v1/queues/"+q, cfg, http.StatusCreated)
+		if _, created, err := hc.PutQueue(t.Context(), q, cfg); err != nil || !created {
+			t.Fatalf("PUT queue %s: created=%v %v", q, created, err)
+		}
 	}
 	// A schedule firing every second until end_at: its next_runs (at most
 	// 5, none after end_at) are exactly the runs it will fire.
-	var sched struct {
-		NextRuns []string `json:"next_runs"`
-	}
-	end := time.Now().Add(2500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
-	if err := json.Unmarshal([]byte(c.MustRESTAs(e2eToken, "PUT", "/v1/schedules/obs-every-second", map[string]any{
-		"queue": "obs-ok", "cron": "* * * * * *", "overlap": "allow", "end_at": end,
-		"task": map[string]any{"url": tg.URL + "/ok/schedule"},
-	}, http.StatusCreated)), &sched); err != nil {
-		t.Fatal(err)
+	end := time.Now().Add(2500 * time.Millisecond).UTC()
+	sched, schedCreated, err := hc.PutSchedule(t.Context(), "obs-every-second", client.ScheduleRequest{
+		Queue: "obs-ok", Cron: "* * * * * *", Overlap: "allow", EndAt: &end,
+		Task: client.TaskRequest{URL: tg.URL + "/ok/schedule"},
+	})
+	if err != nil || !schedCreated {
+		t.Fatalf("PUT schedule: created=%v %v", schedCreated, err)
 	}
 	schedRuns := len(sched.NextRuns)
 	if schedRuns < 2 {
 		t.Fatalf("schedule next_runs %v: want 2 or 3 runs before end_at", sched.NextRuns)
 	}
 	created := 0 // 201 answers of POST /v1/queues/:queue/tasks
-	post := func(q string, body map[string]any) {
-		c.MustRESTAs(e2eToken, "POST", "/v1/queues/"+q+"/tasks", body, http.StatusCreated)
+	post := func(q string, task client.TaskRequest) {
+		t.Helper()
+		if cr, err := hc.CreateTask(t.Context(), q, task); err != nil || cr.Existed {
+			t.Fatalf("POST %s task: %+v %v, want a new task (201)", q, cr, err)
+		}
 		created++
 	}
 	const okSingles, okBatch, okTimed, fails, slows, vars, legacyNow = 12, 5, 3, 4, 2, 2, 3
@@ -110,11 +117,11 @@ func TestPrometheusEndToEnd(t *testing.T) {
 		}
 	}
 	for i := range okSingles {
-		body := map[string]any{"url": fmt.Sprintf("%s/ok/%d", tg.URL, i)}
+		task := client.TaskRequest{URL: fmt.Sprintf("%s/ok/%d", tg.URL, i)}
 		if i == 0 {
-			body["idempotency_key"] = "obs-once"
+			task.IdempotencyKey = "obs-once"
 		}
-		post("obs-ok", body)
+		post("obs-ok", task)
 		if i == 0 {
 			addTask("queue_name", "obs-legacy", "url", tg.URL+"/ok/legacy-0", "execute_time", "0", "method", "get", "header", "[]", "data", "[]")
 			// The API's request series exist from their first request on: let
@@ -129,24 +136,27 @@ func TestPrometheusEndToEnd(t *testing.T) {
 		}
 	}
 	// an idempotent repeat: 200, not counted as enqueued
-	c.MustRESTAs(e2eToken, "POST", "/v1/queues/obs-ok/tasks",
-		map[string]any{"url": tg.URL + "/ok/0", "idempotency_key": "obs-once"}, http.StatusOK)
-	var batch []any
-	for i := range okBatch {
-		batch = append(batch, map[string]any{"url": fmt.Sprintf("%s/ok/batch-%d", tg.URL, i)})
+	if cr, err := hc.CreateTask(t.Context(), "obs-ok", client.TaskRequest{URL: tg.URL + "/ok/0", IdempotencyKey: "obs-once"}); err != nil || !cr.Existed {
+		t.Fatalf("idempotent repeat: %+v %v, want the earlier task (200)", cr, err)
 	}
-	c.MustRESTAs(e2eToken, "POST", "/v1/queues/obs-ok/tasks/batch", map[string]any{"tasks": batch}, http.StatusCreated)
+	var batch []client.TaskRequest
+	for i := range okBatch {
+		batch = append(batch, client.TaskRequest{URL: fmt.Sprintf("%s/ok/batch-%d", tg.URL, i)})
+	}
+	if _, err := hc.CreateTasks(t.Context(), "obs-ok", batch); err != nil {
+		t.Fatalf("batch: %v", err)
+	}
 	for i := range okTimed {
-		post("obs-ok", map[string]any{"url": fmt.Sprintf("%s/ok/timed-%d", tg.URL, i), "delay": "1s"})
+		post("obs-ok", client.TaskRequest{URL: fmt.Sprintf("%s/ok/timed-%d", tg.URL, i), Delay: client.D(time.Second)})
 	}
 	for i := range fails {
-		post("obs-fail", map[string]any{"url": fmt.Sprintf("%s/fail/%d", tg.URL, i), "method": "POST", "body": "x"})
+		post("obs-fail", client.TaskRequest{URL: fmt.Sprintf("%s/fail/%d", tg.URL, i), Method: "POST", Body: json.RawMessage(`"x"`)})
 	}
 	for i := range slows {
-		post("obs-slow", map[string]any{"url": fmt.Sprintf("%s/slow/%d", tg.URL, i)})
+		post("obs-slow", client.TaskRequest{URL: fmt.Sprintf("%s/slow/%d", tg.URL, i)})
 	}
 	for i := range vars {
-		post("obs-var", map[string]any{"url": fmt.Sprintf("%s/var/%d", tg.URL, i)})
+		post("obs-var", client.TaskRequest{URL: fmt.Sprintf("%s/var/%d", tg.URL, i)})
 	}
 	for i := 1; i < legacyNow; i++ {
 		addTask("queue_name", "obs-legacy", "url", fmt.Sprintf("%s/ok/legacy-%d", tg.URL, i), "execute_time", "0",
@@ -156,14 +166,14 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	addTask("queue_name", "obs-legacy", "url", tg.URL+"/ok/legacy-timed", "execute_time", at,
 		"method", "post", "header", `{"X-A":"1"}`, "data", `{"a":"1"}`)
 	// refused: no token, an unknown queue, a bad URL, a wrong legacy token
-	if code, _ := c.RESTAs("", "POST", "/v1/queues/obs-ok/tasks", map[string]any{"url": tg.URL + "/ok/x"}); code != http.StatusUnauthorized {
-		t.Fatalf("no token: %d", code)
+	if status := errStatus(c.ClientAs("").CreateTask(t.Context(), "obs-ok", client.TaskRequest{URL: tg.URL + "/ok/x"})); status != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", status)
 	}
-	if code, _ := c.RESTAs(e2eToken, "POST", "/v1/queues/obs-nope/tasks", map[string]any{"url": tg.URL + "/ok/x"}); code != http.StatusNotFound {
-		t.Fatalf("unknown queue: %d", code)
+	if status := errStatus(hc.CreateTask(t.Context(), "obs-nope", client.TaskRequest{URL: tg.URL + "/ok/x"})); status != http.StatusNotFound {
+		t.Fatalf("unknown queue: %d", status)
 	}
-	if code, _ := c.RESTAs(e2eToken, "POST", "/v1/queues/obs-ok/tasks", map[string]any{"url": "ftp://x"}); code != http.StatusUnprocessableEntity {
-		t.Fatalf("bad url: %d", code)
+	if status := errStatus(hc.CreateTask(t.Context(), "obs-ok", client.TaskRequest{URL: "ftp://x"})); status != http.StatusUnprocessableEntity {
+		t.Fatalf("bad url: %d", status)
 	}
 	if code := legacyCode(t, c, "addTask", "app_key", e2eLegacyKey, "app_token", "wrong", "url", tg.URL+"/ok/x"); code != 1000 {
 		t.Fatalf("wrong legacy token: error_code %v", code)
@@ -306,4 +316,14 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	if d := time.Since(begin); d > 90*time.Second {
 		t.Errorf("the end-to-end test took %v, want at most 90s", d)
 	}
+}
+
+// errStatus is the HTTP status of a call's error answer: 0 when the call
+// succeeded or no answer came.
+func errStatus[T any](_ T, err error) int {
+	var ae *client.Error
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	return 0
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/testcluster"
 	"net/http"
 	"regexp"
@@ -72,13 +73,19 @@ func TestLogs(t *testing.T) {
 			tg := newTarget(t)
 			c := testcluster.NewCluster(t, testcluster.Options{Schedulers: 1, Dispatchers: 1, WholeConfig: logConfig(format), RedisPassword: logRedisPass})
 
-			c.MustRESTAs(logBearer, "PUT", "/v1/queues/obs-log", map[string]any{"retry": map[string]any{"max_attempts": 1}}, http.StatusCreated)
-			for _, body := range []map[string]any{
-				{"url": tg.URL + "/ok/rest-1"},
-				{"url": tg.URL + "/ok/rest-2", "method": "POST", "body": "hello", "delay": "300ms"},
-				{"url": tg.URL + "/fail/rest-3"},
+			hc := c.ClientAs(logBearer)
+			one := 1
+			if _, created, err := hc.PutQueue(t.Context(), "obs-log", client.QueueSettings{Retry: &client.Retry{MaxAttempts: &one}}); err != nil || !created {
+				t.Fatalf("PUT queue: created=%v %v", created, err)
+			}
+			for _, task := range []client.TaskRequest{
+				{URL: tg.URL + "/ok/rest-1"},
+				{URL: tg.URL + "/ok/rest-2", Method: "POST", Body: json.RawMessage(`"hello"`), Delay: client.D(300 * time.Millisecond)},
+				{URL: tg.URL + "/fail/rest-3"},
 			} {
-				c.MustRESTAs(logBearer, "POST", "/v1/queues/obs-log/tasks", body, http.StatusCreated)
+				if _, err := hc.CreateTask(t.Context(), "obs-log", task); err != nil {
+					t.Fatalf("POST task: %v", err)
+				}
 			}
 			for i := range 2 {
 				if code := legacyCode(t, c, "addTask", "app_key", logLegacyKey, "app_token", logLegacyToken, "queue_name", "obs-log-legacy",
@@ -87,8 +94,8 @@ func TestLogs(t *testing.T) {
 					t.Fatalf("legacy addTask: error_code %v", code)
 				}
 			}
-			if code, _ := c.RESTAs(logWrongBearer, "GET", "/v1/queues", nil); code != http.StatusUnauthorized {
-				t.Fatalf("wrong bearer token: %d", code)
+			if status := errStatus(c.ClientAs(logWrongBearer).ListQueues(t.Context(), client.ListOptions{})); status != http.StatusUnauthorized {
+				t.Fatalf("wrong bearer token: %d", status)
 			}
 			if code := legacyCode(t, c, "addTask", "app_key", logLegacyKey, "app_token", logWrongLegacy, "url", tg.URL+"/ok/x"); code != 1000 {
 				t.Fatalf("wrong legacy token: error_code %v", code)

@@ -3,6 +3,7 @@ package observability
 import (
 	"bufio"
 	"bytes"
+	"github.com/htq/htq/client"
 	"github.com/htq/htq/internal/testcluster"
 	"net/http"
 	"os/exec"
@@ -34,16 +35,22 @@ scheduler:
 dispatcher:
   shutdown_grace: 2s
 `})
-	c.MustRESTAs(lintToken, "PUT", "/v1/queues/lint", map[string]any{"retry": map[string]any{"max_attempts": 1}}, http.StatusCreated)
-	for _, body := range []map[string]any{
-		{"url": tg.URL + "/ok/1"},
-		{"url": tg.URL + "/ok/2", "delay": "200ms"},
-		{"url": tg.URL + "/fail/1"},
-	} {
-		c.MustRESTAs(lintToken, "POST", "/v1/queues/lint/tasks", body, http.StatusCreated)
+	hc := c.ClientAs(lintToken)
+	one := 1
+	if _, created, err := hc.PutQueue(t.Context(), "lint", client.QueueSettings{Retry: &client.Retry{MaxAttempts: &one}}); err != nil || !created {
+		t.Fatalf("PUT queue: created=%v %v", created, err)
 	}
-	if code, _ := c.RESTAs("", "POST", "/v1/queues/lint/tasks", map[string]any{"url": tg.URL + "/ok/3"}); code != http.StatusUnauthorized {
-		t.Fatalf("no token: %d", code)
+	for _, task := range []client.TaskRequest{
+		{URL: tg.URL + "/ok/1"},
+		{URL: tg.URL + "/ok/2", Delay: client.D(200 * time.Millisecond)},
+		{URL: tg.URL + "/fail/1"},
+	} {
+		if _, err := hc.CreateTask(t.Context(), "lint", task); err != nil {
+			t.Fatalf("POST task: %v", err)
+		}
+	}
+	if status := errStatus(c.ClientAs("").CreateTask(t.Context(), "lint", client.TaskRequest{URL: tg.URL + "/ok/3"})); status != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", status)
 	}
 	c.WaitFor("the calls", 30*time.Second, func() bool {
 		ok, by := counts(tg)
