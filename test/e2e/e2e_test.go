@@ -282,5 +282,8 @@ func TestVariableQueueLegacy(t *testing.T) {
 		return r["count"] == float64(0)
 	})
 	s := time.Second
-	checkGaps(t, "legacy", gapsOf(tg.Calls(), "/feed"), []time.Duration{0, s, 2 * s, 2 * s}, 200*time.Millisecond)
+	// 400 ms late at most: the rule's steps are a second apart, and a loaded
+	// machine delays a promotion and its call by 200 ms now and then (never
+	// early: checkGaps allows 5 ms)
+	checkGaps(t, "legacy", gapsOf(tg.Calls(), "/feed"), []time.Duration{0, s, 2 * s, 2 * s}, 400*time.Millisecond)
 }
