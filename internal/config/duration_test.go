@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/htq/htq/internal/durparse"
 	"github.com/htq/htq/internal/task"
 )
 
@@ -33,8 +34,8 @@ var durationInputs = []struct {
 	{in: "P1DT1H1M1S", want: 25*time.Hour + time.Minute + time.Second},
 	{in: "P1.5D", want: 36 * time.Hour},
 	{in: "-0", want: 0},
-	{in: "P36500D", want: maxDuration},
-	{in: "3153600000", want: maxDuration},
+	{in: "P36500D", want: durparse.Max},
+	{in: "3153600000", want: durparse.Max},
 
 	{in: "", err: true},
 	{in: "   ", err: true},
@@ -161,7 +162,7 @@ func FuzzDuration(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if d < 0 || d.Std() > maxDuration {
+		if d < 0 || d.Std() > durparse.Max {
 			t.Fatalf("%q = %v: outside 0 to 100 years", s, d.Std())
 		}
 		// the text form reads back to the same value

@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
-	"regexp"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/htq/htq/internal/durparse"
 )
 
 // Duration is a time.Duration that JSON accepts as a number of seconds
@@ -22,7 +21,7 @@ var ErrBadDuration error = invalid("invalid duration")
 
 // maxDuration bounds every duration we accept (about 100 years), so that
 // arithmetic on milliseconds can never overflow.
-const maxDuration = 100 * 365 * 24 * time.Hour
+const maxDuration = durparse.Max
 
 // Std returns d as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
@@ -76,44 +75,13 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // SecondsDuration converts a number of seconds.
 func SecondsDuration(f float64) (Duration, error) {
-	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > maxDuration.Seconds() {
-		return 0, fmt.Errorf("%w: %v seconds: want 0 to %v", ErrBadDuration, f, maxDuration.Seconds())
-	}
-	return Duration(time.Duration(f * float64(time.Second))), nil
+	v, err := durparse.Seconds(f, ErrBadDuration)
+	return Duration(v), err
 }
 
-var isoDuration = regexp.MustCompile(`^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$`)
-
-// ParseDuration parses "1.5" (seconds), "500ms", "1m30s" or "PT1M30S".
+// ParseDuration parses "1.5" (seconds), "500ms", "1m30s" or "PT1M30S"
+// (package durparse).
 func ParseDuration(s string) (Duration, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return 0, fmt.Errorf("%w: empty", ErrBadDuration)
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		return SecondsDuration(f)
-	}
-	if up := strings.ToUpper(s); strings.HasPrefix(up, "P") {
-		m := isoDuration.FindStringSubmatch(up)
-		if m == nil || up == "P" || strings.HasSuffix(up, "T") {
-			return 0, fmt.Errorf("%w: %q", ErrBadDuration, truncate(s, 64))
-		}
-		var total float64
-		for i, unit := range []float64{86400, 3600, 60, 1} {
-			if m[i+1] == "" {
-				continue
-			}
-			f, _ := strconv.ParseFloat(m[i+1], 64)
-			total += f * unit
-		}
-		return SecondsDuration(total)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %q: want seconds, \"500ms\", \"1m30s\" or \"PT1M30S\"", ErrBadDuration, truncate(s, 64))
-	}
-	if v < 0 || v > maxDuration {
-		return 0, fmt.Errorf("%w: %q: want 0 to 100 years", ErrBadDuration, truncate(s, 64))
-	}
-	return Duration(v), nil
+	v, err := durparse.Parse(s, ErrBadDuration)
+	return Duration(v), err
 }
