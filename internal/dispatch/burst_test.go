@@ -58,7 +58,7 @@ func TestABurstOfWakeUpsIsClaimedAtOnce(t *testing.T) {
 		live, err := e.st.LiveDispatchers(t.Context())
 		return err == nil && len(live) == 1
 	})
-	time.Sleep(500 * time.Millisecond) //nolint:forbidigo // a subscribed its partitions' hints; its first poll found nothing
+	e.waitHintsHeard()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := range n {

@@ -77,7 +77,7 @@ func TestPickUpIsByHint(t *testing.T) {
 				live, err := e.st.LiveDispatchers(t.Context())
 				return err == nil && len(live) == n
 			})
-			time.Sleep(300 * time.Millisecond) //nolint:forbidigo // their first poll found nothing; what follows comes by hint
+			e.waitHintsHeard()
 			for i := range 5 {
 				q := fmt.Sprintf("q%d", i)
 				e.queue(q, nil)

@@ -162,6 +162,31 @@ func newGate(t *testing.T) *gate {
 func (g *gate) wait() { <-g.ch }
 func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
 
+// waitHintsHeard waits until every partition's hint channel has a
+// subscriber: from then on, work on an idle queue reaches a dispatcher by
+// its hint rather than by a poll.
+func (e *env) waitHintsHeard() {
+	e.t.Helper()
+	keys := store.NewKeys("htq:")
+	chans := make([]string, task.Partitions)
+	for p := range chans {
+		chans[p] = keys.HintChannel(p)
+	}
+	rdb := e.srv.Client(e.t)
+	waitFor(e.t, "every partition's hint channel to be subscribed", 5*time.Second, func() bool {
+		subs, err := rdb.PubSubShardNumSub(e.t.Context(), chans...).Result()
+		if err != nil || len(subs) != len(chans) {
+			return false
+		}
+		for _, n := range subs {
+			if n == 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
 	t.Helper()
 	waitForOr(t, what, within, cond, nil)
