@@ -21,7 +21,7 @@ const htqPrefix = "htq:"
 // globalKeyNames the keys outside partitions.
 var (
 	partitionKeyNames = []string{"queues", "ready", "timers", "deadq", "seq", "epoch", "seqs", "trash"}
-	globalKeyNames    = []string{"due:ready", "due:timers", "due:dead", "dispatchers", "names", "leader", "leader:term"}
+	globalKeyNames    = []string{"due:ready", "due:timers", "due:dead", "dispatchers", "names", "listeners", "leader", "leader:term"}
 )
 
 // keyKind classifies a key: "m", "s", "t", "u", … for the per-queue and

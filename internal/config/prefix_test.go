@@ -23,7 +23,7 @@ func TestSeparatePrefix(t *testing.T) {
 		qk := k.Queue("leader")
 		keys := []string{
 			k.LeaderLock(), k.LeaderTerm(), k.ScheduleChannel(), k.MembersChannel(), k.OwnerChannel("c"),
-			k.Dispatchers(), k.Names(), k.DueIndex(store.DueReady), k.DueIndex(store.DueTimers), k.DueIndex(store.DueDead),
+			k.Dispatchers(), k.Names(), k.Listeners(), k.DueIndex(store.DueReady), k.DueIndex(store.DueTimers), k.DueIndex(store.DueDead),
 			k.Ready(0), k.Timers(0), k.Registry(0), k.Trash(0), k.DeadQueues(0), k.Seqs(0), k.HintChannel(0),
 			k.Spec(0, "1"), k.State(0, "1"), k.Part(task.Partitions - 1),
 			qk.Meta, qk.Stream, qk.Delayed, qk.Lease, qk.Dead, qk.Seq, qk.Epoch,

@@ -347,7 +347,7 @@ func (s *Store) RenewAll(ctx context.Context, owned []*Owned) []RenewResult {
 	cmds := make([]*redis.Cmd, len(owned))
 	for i, o := range owned {
 		k, l := o.k, o.lease
-		cmds[i] = s.sc.renew.EvalSha(ctx, p, []string{k.Meta, k.Lease, k.Ready}, l.Queue, l.Token, now, o.ttl.Milliseconds())
+		cmds[i] = s.variant(s.sc.renew).EvalSha(ctx, p, []string{k.Meta, k.Lease, k.Ready}, l.Queue, l.Token, now, o.ttl.Milliseconds())
 	}
 	_, _ = p.Exec(ctx)
 	for i, c := range cmds {

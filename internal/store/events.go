@@ -70,7 +70,9 @@ type EventSub struct {
 
 // SubscribeEvents subscribes the event channels of all partitions: one
 // connection on a standalone or Sentinel Redis, one per partition on a
-// cluster (a shard subscription is per slot). Close it when done.
+// cluster (a shard subscription is per slot). It also registers as a
+// listener, without which the scripts publish no events (listeners.go), so
+// Ready comes about 1.5 s after the call. Close it when done.
 func (s *Store) SubscribeEvents(ctx context.Context, buffer int) *EventSub {
 	ctx, cancel := context.WithCancel(ctx)
 	es := &EventSub{c: make(chan Event, buffer), ready: make(chan struct{}), cancel: cancel}
@@ -87,9 +89,16 @@ func (s *Store) SubscribeEvents(ctx context.Context, buffer int) *EventSub {
 	} else {
 		es.forward(ctx, s.rdb.SSubscribe(ctx, chans...), &pending)
 	}
+	registered := make(chan struct{})
+	l := newListener(s.rdb, s.keys.Listeners())
+	es.wg.Go(func() { l.keep(ctx, registered) })
 	go func() {
 		pending.Wait()
-		close(es.ready)
+		select {
+		case <-registered:
+			close(es.ready)
+		case <-ctx.Done():
+		}
 	}()
 	return es
 }
@@ -136,8 +145,8 @@ func (es *EventSub) forward(ctx context.Context, ps *redis.PubSub, pending *sync
 // C delivers the events.
 func (es *EventSub) C() <-chan Event { return es.c }
 
-// Ready is closed once every channel is subscribed: no event published
-// after it is missed (unless C overflows).
+// Ready is closed once every channel is subscribed and every store
+// publishes events: no event after it is missed (unless C overflows).
 func (es *EventSub) Ready() <-chan struct{} { return es.ready }
 
 // Dropped returns how many events were dropped because C was full.

@@ -44,6 +44,8 @@ import (
 //	                                  queue (so the partition) it lives in (lexicographic pages)
 //	<prefix>dispatchers        ZSET   consumer -> expiry of its last heartbeat (live dispatchers)
 //	<prefix>names              ZSET   every queue name, score 0 (lexicographic pages)
+//	<prefix>listeners          ZSET   open event stream -> expiry (wall-clock ms); scripts publish task
+//	                                  events only while one is live (listeners.go)
 //	<prefix>hint:schedule      channel "<partition>:<due ms>" when a partition's earliest due time moves earlier,
 //	                           "r<partition>:<ms>" when its earliest schedule instant does
 //	<prefix>hint:members       channel: a dispatcher joined or left
@@ -151,6 +153,9 @@ func (k *Keys) Dispatchers() string { return k.global("dispatchers") }
 
 // Names is the sorted index of every queue name.
 func (k *Keys) Names() string { return k.global("names") }
+
+// Listeners returns the set of open event streams (listeners.go).
+func (k *Keys) Listeners() string { return k.global("listeners") }
 
 // ScheduleChannel is where earlier due times are announced.
 func (k *Keys) ScheduleChannel() string { return k.global("hint:schedule") }

@@ -112,7 +112,7 @@ func (s *Store) RepairStep(ctx context.Context, p int, cursor uint64, count int)
 	cmds := make([]*redis.Cmd, len(names))
 	for i, q := range names {
 		k := s.keys.Queue(q)
-		cmds[i] = s.sc.repair.EvalSha(ctx, pipe,
+		cmds[i] = s.variant(s.sc.repair).EvalSha(ctx, pipe,
 			[]string{k.Meta, k.Stream, k.Lease, k.Ready, k.Delayed, k.Timers, k.Dead}, k.Tag, q, now)
 	}
 	zs := make([]redis.Z, len(names))

@@ -407,7 +407,7 @@ func (s *Store) FireMany(ctx context.Context, calls []*FireCall) []FireResult {
 	for i, c := range calls {
 		args := slices.Clone(c.args)
 		args[fireNowArg] = now
-		batch[i] = &batchCall{ctx: ctx, script: s.sc.scheduleFire.Script, keys: c.keys, args: args}
+		batch[i] = &batchCall{ctx: ctx, script: s.variant(s.sc.scheduleFire), keys: c.keys, args: args}
 	}
 	s.group.exec(batch)
 	out := make([]FireResult, len(calls))

@@ -17,9 +17,15 @@ var luaFiles embed.FS
 // writing script when it is out of memory rather than failing half-way, and
 // rejects cross-slot key access, which keeps every script valid on Redis
 // Cluster.
+//
+// Each script comes in two variants: the loud one publishes task events
+// (event() in common.lua), the quiet one does not. Events cost one SPUBLISH
+// per task state change, so the store runs the quiet variant while nobody
+// listens (listeners.go).
 type script struct {
-	name string
-	*redis.Script
+	name          string
+	*redis.Script               // loud: publishes task events
+	quiet         *redis.Script // publishes none
 }
 
 // scripts holds every script, one named field each, so that a misspelt
@@ -64,16 +70,27 @@ func loadScripts() (*scripts, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read %s.lua: %w", name, err)
 		}
-		var src strings.Builder
-		src.WriteString("#!lua\n")
-		src.Write(common)
-		src.WriteString("\n-- ===== ")
-		src.WriteString(name)
-		src.WriteString(".lua =====\n")
-		src.Write(body)
-		*fields[i] = &script{name: name, Script: redis.NewScript(src.String())}
+		*fields[i] = &script{
+			name:   name,
+			Script: redis.NewScript(scriptSource(common, name, body, true)),
+			quiet:  redis.NewScript(scriptSource(common, name, body, false)),
+		}
 	}
 	return s, nil
+}
+
+// scriptSource assembles a script: the shebang, whether it publishes task
+// events, common.lua, then the script's own file.
+func scriptSource(common []byte, name string, body []byte, events bool) string {
+	var src strings.Builder
+	src.WriteString("#!lua\n")
+	fmt.Fprintf(&src, "local EVENTS = %t\n", events)
+	src.Write(common)
+	src.WriteString("\n-- ===== ")
+	src.WriteString(name)
+	src.WriteString(".lua =====\n")
+	src.Write(body)
+	return src.String()
 }
 
 // load sends every script to Redis (SCRIPT LOAD; on a cluster, to every
@@ -84,6 +101,9 @@ func (s *scripts) load(ctx context.Context, c redis.Scripter) error {
 	for _, sc := range s.all() {
 		if err := (*sc).Load(ctx, c).Err(); err != nil {
 			return fmt.Errorf("load script %s: %w", (*sc).name, err)
+		}
+		if err := (*sc).quiet.Load(ctx, c).Err(); err != nil {
+			return fmt.Errorf("load script %s (quiet): %w", (*sc).name, err)
 		}
 	}
 	return nil

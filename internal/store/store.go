@@ -28,6 +28,7 @@ type Store struct {
 	group  *batcher // the hot scripts, sent together when called together
 	due    *dueMarker
 	stats  *minuteCounter // per-minute outcome counters (stats.go)
+	listen *listenWatch   // whether the scripts publish task events (listeners.go)
 }
 
 // New returns a store over a Redis client. Call Init before use, Close
@@ -38,7 +39,8 @@ func New(rdb redis.UniversalClient, keyPrefix string, clk clock.Clock) (*Store, 
 		return nil, err
 	}
 	keys := NewKeys(keyPrefix)
-	st := &Store{rdb: rdb, keys: keys, sc: sc, clock: clk, due: newDueMarker(rdb, keys, clk), stats: newMinuteCounter(rdb, keys)}
+	st := &Store{rdb: rdb, keys: keys, sc: sc, clock: clk, due: newDueMarker(rdb, keys, clk), stats: newMinuteCounter(rdb, keys),
+		listen: newListenWatch(rdb, keys.Listeners())}
 	st.group = &batcher{rdb: rdb, onErr: st.Init}
 	return st, nil
 }
@@ -78,6 +80,7 @@ func (s *Store) Close() error {
 	defer cancel()
 	s.due.close(ctx)
 	s.stats.close(ctx)
+	s.listen.close()
 	return s.rdb.Close()
 }
 
@@ -90,14 +93,14 @@ func (s *Store) nowMs() int64 { return clock.Millis(s.clock.Now()) }
 // run runs a script of partition part (-1: a script that marks nothing) and
 // returns the body of its reply, after recording its marks.
 func (s *Store) run(ctx context.Context, sc *script, part int, keys []string, args ...any) (any, error) {
-	v, err := sc.Run(ctx, s.rdb, keys, args...).Result()
+	v, err := s.variant(sc).Run(ctx, s.rdb, keys, args...).Result()
 	return s.reply(sc, part, v, err)
 }
 
 // runGrouped runs a hot script (enqueue, complete, claim) through the batcher, so
 // concurrent calls share a pipeline.
 func (s *Store) runGrouped(ctx context.Context, sc *script, part int, keys []string, args ...any) (any, error) {
-	v, err := s.group.run(ctx, sc.Script, keys, args)
+	v, err := s.group.run(ctx, s.variant(sc), keys, args)
 	return s.reply(sc, part, v, err)
 }
 

@@ -42,8 +42,11 @@ local function hint_channel(pp) return pp .. 'hint' end
 -- events.go): one SPUBLISH, which costs a dictionary lookup when nobody
 -- listens. The payload is "<type>\n<ids>\n<ms>\n<attempt>\n<status>\n<queue>",
 -- ids comma-separated (several for one enqueue), the queue last (names
--- hold no control characters, but may hold anything else).
+-- hold no control characters, but may hold anything else). EVENTS is set
+-- before this file: false in the quiet variant the store runs while no
+-- event stream is open (listeners.go).
 local function event(pp, typ, ids, q, nowS, a, sc)
+  if not EVENTS then return end
   redis.call('SPUBLISH', pp .. 'ev', typ .. '\n' .. ids .. '\n' .. nowS .. '\n' .. (a or '') .. '\n' .. (sc or '') .. '\n' .. q)
 end
 
