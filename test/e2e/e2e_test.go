@@ -251,10 +251,14 @@ func TestVariableQueue(t *testing.T) {
 		return out
 	}
 	calls := tg.Calls()
+	// Never early (checkGaps allows 5 ms); up to 250 ms late: a gap is a
+	// promotion by the scheduler then a claim and a call, and a loaded
+	// 2-core machine (CI runs other system tests beside this one) has been
+	// seen to delay that chain by 161 ms once (a header gap: 361 ms for 200).
 	// k: 0,1,2,3,4 -> gaps 0,300,600,700,700; reset -> 300; then 0,300,600; done.
-	checkGaps(t, "body", gapsOf(calls, "/body"), ms(0, 300, 600, 700, 700, 300, 0, 300, 600), 150*time.Millisecond)
+	checkGaps(t, "body", gapsOf(calls, "/body"), ms(0, 300, 600, 700, 700, 300, 0, 300, 600), 250*time.Millisecond)
 	// 0, 200; reset -> 200; Next-In 450 (k counts on); k=1 -> 200; done.
-	checkGaps(t, "header", gapsOf(calls, "/header"), ms(0, 200, 200, 450, 200), 150*time.Millisecond)
+	checkGaps(t, "header", gapsOf(calls, "/header"), ms(0, 200, 200, 450, 200), 250*time.Millisecond)
 }
 
 // TestVariableQueueLegacy: a variable queue made with the legacy API in whole
