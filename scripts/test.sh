@@ -7,16 +7,16 @@
 #     lowest CPU priority from the first second, into the per-user cache
 #     (~/.cache/htq/tools), so the tests keep the CPU they need and a second
 #     clone or `make clean` never rebuilds them.
-#   - The tests that need no tool run meanwhile, one stage at a time, up to
-#     the system tests.
-#   - The system tests judge timing but mostly wait (on leases, timeouts,
-#     restarts), so the CPU-bound checks that judge nothing run beside them
-#     at the same lowest priority as the tool builds: brief fuzzing, the
-#     benchmark harness, lint and the Kubernetes checks (these two wait only
-#     for their own tool: hack/tools/install.sh locks per tool). A nice-0
-#     task preempts nice-19 ones when it wakes, which is what the system
-#     tests need; their slack was set on runs with the tool builds beside
-#     them. Their output is printed after the system tests'.
+#   - The race-detector unit and integration tests run meanwhile, alone.
+#   - Then the system tests. They judge timing but mostly wait (on leases,
+#     timeouts, restarts), so the checks that judge no timing run beside
+#     them at the same lowest priority as the tool builds: format and vet,
+#     the alert rules and dashboard, brief fuzzing, the benchmark harness,
+#     lint and the Kubernetes checks (these two wait only for their own
+#     tool: hack/tools/install.sh locks per tool). A nice-0 task preempts
+#     nice-19 ones when it wakes, which is what the system tests need; their
+#     slack was set on runs with the tool builds beside them. The side
+#     stages' output is printed after the system tests'.
 #
 # Every stage runs even when an earlier one failed; the run ends with a
 # summary (stage, time, result) and fails if any stage failed.
@@ -67,9 +67,7 @@ stage() { # stage <name> <make target>...
 total_start=$SECONDS
 stage "redis-server" redis
 stage "chromium (browser tests)" chromium
-stage "format and vet" check-format vet
 stage "unit and integration tests (race)" test-go
-stage "alert rules and dashboard" monitoring-check
 # side stages: run in the background, output to side.log, results to
 # side.results ("<name>\t<seconds>\t<exit code>" per line).
 side_log=$log_dir/side.log
@@ -86,13 +84,15 @@ side_stage() { # side_stage <name> <make target>...
 }
 (
   renice -n 19 -p "$BASHPID" >/dev/null # before any child: they inherit it
+  side_stage "format and vet" check-format vet
+  side_stage "alert rules and dashboard" monitoring-check
   side_stage "fuzzing, brief" fuzz-short
   side_stage "benchmark harness" test-bench-harness
   side_stage "lint (golangci-lint)" lint
   side_stage "Kubernetes: chart, deploy/k8s, kube-apiserver" k8s-test
 ) >"$side_log" 2>&1 &
 side_pid=$!
-printf '\n(fuzzing, the benchmark harness, lint and the Kubernetes checks run beside the system tests at the lowest priority; log: %s)\n' "$side_log"
+printf '\n(format and vet, the alert rules, fuzzing, the benchmark harness, lint and the Kubernetes checks run beside the system tests at the lowest priority; log: %s)\n' "$side_log"
 
 stage "system tests" test-system
 
@@ -109,10 +109,10 @@ while IFS=$'\t' read -r name secs rc; do
   if ((rc == 0)); then results+=(ok); else results+=("FAILED (exit $rc)"); failed=1; fi
 done <"$side_results"
 # every side stage must have reported (a killed side job fails the run)
-if (($(wc -l <"$side_results") != 4)); then
+if (($(wc -l <"$side_results") != 6)); then
   names+=("stages beside the system tests")
   times+=(0)
-  results+=("FAILED (only $(wc -l <"$side_results") of 4 reported)")
+  results+=("FAILED (only $(wc -l <"$side_results") of 6 reported)")
   failed=1
 fi
 
