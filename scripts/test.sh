@@ -50,8 +50,14 @@ else
 fi
 
 # --- stages -------------------------------------------------------------------
-names=() times=() results=()
-failed=0
+# Each stage appends "<name>\t<seconds>\t<exit code>" to $results (the side
+# stages to their own file); the summary reads them.
+results=$log_dir/results
+side_results=$log_dir/side.results
+side_log=$log_dir/side.log
+: >"$results"
+: >"$side_results"
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$results"; }
 stage() { # stage <name> <make target>...
   local name=$1 start rc
   shift
@@ -59,37 +65,29 @@ stage() { # stage <name> <make target>...
   start=$SECONDS
   make_q TOOLS_DIR="$tools_dir" "$@"
   rc=$?
-  names+=("$name")
-  times+=($((SECONDS - start)))
-  if ((rc == 0)); then results+=(ok); else results+=("FAILED (exit $rc)"); failed=1; fi
+  record "$name" "$((SECONDS - start))" "$rc"
 }
 
 total_start=$SECONDS
 stage "redis-server" redis
 stage "chromium (browser tests)" chromium
 stage "unit and integration tests (race)" test-go
-# side stages: run in the background, output to side.log, results to
-# side.results ("<name>\t<seconds>\t<exit code>" per line).
-side_log=$log_dir/side.log
-side_results=$log_dir/side.results
-: >"$side_results"
-side_stage() { # side_stage <name> <make target>...
-  local name=$1 start rc
-  shift
-  printf '\n=== %s (make %s; beside the system tests)\n' "$name" "$*"
-  start=$SECONDS
-  make_q TOOLS_DIR="$tools_dir" "$@"
-  rc=$?
-  printf '%s\t%s\t%s\n' "$name" "$((SECONDS - start))" "$rc" >>"$side_results"
-}
+
+side_stages=(
+  "format and vet|check-format vet"
+  "alert rules and dashboard|monitoring-check"
+  "fuzzing, brief|fuzz-short"
+  "benchmark harness|test-bench-harness"
+  "lint (golangci-lint)|lint"
+  "Kubernetes: chart, deploy/k8s, kube-apiserver|k8s-test"
+)
 (
   renice -n 19 -p "$BASHPID" >/dev/null # before any child: they inherit it
-  side_stage "format and vet" check-format vet
-  side_stage "alert rules and dashboard" monitoring-check
-  side_stage "fuzzing, brief" fuzz-short
-  side_stage "benchmark harness" test-bench-harness
-  side_stage "lint (golangci-lint)" lint
-  side_stage "Kubernetes: chart, deploy/k8s, kube-apiserver" k8s-test
+  results=$side_results
+  for st in "${side_stages[@]}"; do
+    # shellcheck disable=SC2086 # the targets are words
+    stage "  ${st%%|*} (beside)" ${st#*|}
+  done
 ) >"$side_log" 2>&1 &
 side_pid=$!
 printf '\n(format and vet, the alert rules, fuzzing, the benchmark harness, lint and the Kubernetes checks run beside the system tests at the lowest priority; log: %s)\n' "$side_log"
@@ -100,37 +98,30 @@ printf '\n=== waiting for the stages beside the system tests (log: %s)\n' "$side
 wait_start=$SECONDS
 wait "$side_pid"
 cat "$side_log"
-names+=("stages beside the system tests (wait after)")
-times+=($((SECONDS - wait_start)))
-results+=(ok)
-while IFS=$'\t' read -r name secs rc; do
-  names+=("  $name (beside)")
-  times+=("$secs")
-  if ((rc == 0)); then results+=(ok); else results+=("FAILED (exit $rc)"); failed=1; fi
-done <"$side_results"
+record "stages beside the system tests (wait after)" "$((SECONDS - wait_start))" 0
+cat "$side_results" >>"$results"
 # every side stage must have reported (a killed side job fails the run)
-if (($(wc -l <"$side_results") != 6)); then
-  names+=("stages beside the system tests")
-  times+=(0)
-  results+=("FAILED (only $(wc -l <"$side_results") of 6 reported)")
-  failed=1
+reported=$(wc -l <"$side_results")
+if ((reported != ${#side_stages[@]})); then
+  record "stages beside the system tests: only $reported of ${#side_stages[@]} reported" 0 1
 fi
 
 if [[ -n $bg_pid ]]; then
   wait_start=$SECONDS
-  if ! wait "$bg_pid"; then
-    echo "background tool build failed (the stages that need a tool retried it in the foreground):"
-  fi
+  rc=0
+  wait "$bg_pid" || rc=$?
   printf '\n=== background tool builds (log: %s)\n' "$log_dir/tools.log"
   cat "$log_dir/tools.log"
-  names+=("tool builds (wait after the stages)")
-  times+=($((SECONDS - wait_start)))
-  results+=(ok)
+  # a failed build was retried in the foreground by the stage that needed it
+  record "tool builds (wait after the stages)" "$((SECONDS - wait_start))" 0
+  ((rc == 0)) || echo "(the background tool build failed with exit $rc; the stages that need a tool retried it)"
 fi
 
 printf '\n=== summary\n'
-for i in "${!names[@]}"; do
-  printf '  %-48s %5ss  %s\n' "${names[$i]}" "${times[$i]}" "${results[$i]}"
-done
+failed=0
+while IFS=$'\t' read -r name secs rc; do
+  if ((rc == 0)); then res=ok; else res="FAILED (exit $rc)"; failed=1; fi
+  printf '  %-48s %5ss  %s\n' "$name" "$secs" "$res"
+done <"$results"
 printf '  %-48s %5ss  %s\n' "total" "$((SECONDS - total_start))" "$( ((failed)) && echo FAILED || echo ok)"
 exit "$failed"
