@@ -48,6 +48,10 @@ type Step struct {
 type QueueRules struct {
 	// Concurrency over time, in order; the first step holds from the start.
 	Concurrency []Step
+	// Timeouts over time in ms, in order (each step recorded just before
+	// the change was sent); the first step holds from the start. Used only
+	// to tell a call held open by a frozen caller (heldOpen); nil: unknown.
+	Timeouts []Step
 	// Rate in calls per second (0: none) and Burst, fixed for the run.
 	Rate  float64
 	Burst int
@@ -110,6 +114,12 @@ type Findings struct {
 	// concurrency, rate and sequence rules, and counted.
 	StaleSends int
 	StaleList  []string // the stale sends, described
+	// HeldOpen: calls whose caller was stopped (Freeze) across their
+	// deadline, so the connection stayed open at the target until it was
+	// continued (RELIABILITY.md, "a freeze during a call"); not counted as
+	// running past their latest possible deadline by the overlap and
+	// concurrency rules, and listed.
+	HeldOpen []string
 	// LostInWindow: accepted within a LossWindow and never called.
 	LostInWindow []string
 	MaxRate      float64 // the highest starts / allowed ratio seen over the rate windows
@@ -128,9 +138,9 @@ func (f Findings) Failed() bool {
 }
 
 func (f Findings) String() string {
-	return fmt.Sprintf("accepted %d, calls %d (first %d, repeats %d, of unacknowledged enqueues %d), lost %d (in a loss window %d, excused by a delete %d), overlaps %d, concurrency exceeded %d, order violations %d, sequence violations %d, rate exceeded %d (max %.2f of the allowance), stale sends %d",
+	return fmt.Sprintf("accepted %d, calls %d (first %d, repeats %d, of unacknowledged enqueues %d), lost %d (in a loss window %d, excused by a delete %d), overlaps %d, concurrency exceeded %d, order violations %d, sequence violations %d, rate exceeded %d (max %.2f of the allowance), stale sends %d, held open by a frozen caller %d",
 		f.Accepted, f.Calls, f.FirstCalls, f.Repeats, f.UnknownCalls, len(f.Lost), len(f.LostInWindow), f.Excused,
-		len(f.Overlaps), len(f.Concurrency), len(f.Disorder), len(f.Sequence), len(f.Rate), f.MaxRate, f.StaleSends)
+		len(f.Overlaps), len(f.Concurrency), len(f.Disorder), len(f.Sequence), len(f.Rate), f.MaxRate, f.StaleSends, len(f.HeldOpen))
 }
 
 type recCall struct {
@@ -221,7 +231,7 @@ func CheckRecord(calls []Call, l *Ledger, o CheckOptions) Findings {
 		if rules == nil {
 			continue
 		}
-		checkConcurrency(&f, gen, cs, rules)
+		checkConcurrency(&f, gen, cs, rules, l.Freezes)
 		if rules.Ordered {
 			checkOrder(&f, gen, cs, rules)
 		}
@@ -296,15 +306,57 @@ func limitAt(t time.Time, steps []Step, cs []recCall) int {
 	return max(plain, deferred, 1)
 }
 
-func checkConcurrency(f *Findings, gen TaskRef, cs []recCall, rules *QueueRules) {
+// heldOpen reports whether call c, still open at the target when b
+// arrived, was held open by a frozen caller: its caller was stopped across
+// the latest deadline c can have had (its start plus the highest timeout
+// in force in the 2 s before it: the hand-out precedes the arrival, and a
+// step is recorded before it takes effect), b arrived after that deadline,
+// and c ended within a second of the caller being continued (it closed the
+// connection then). HTQ's side of such a call ended at its deadline; a
+// stopped process cannot close its socket. A call that b overlaps before
+// its deadline is never excused.
+func heldOpen(c, b recCall, rules *QueueRules, freezes []Freeze) bool {
+	if len(rules.Timeouts) == 0 {
+		return false
+	}
+	hi := 0
+	for i, s := range rules.Timeouts {
+		next := time.Time{}
+		if i+1 < len(rules.Timeouts) {
+			next = rules.Timeouts[i+1].At
+		}
+		// the step is in force over [s.At, next): count it if that meets [start-2s, start]
+		if (i == 0 || !s.At.After(c.Start)) && (next.IsZero() || next.After(c.Start.Add(-2*time.Second))) {
+			hi = max(hi, s.N)
+		}
+	}
+	deadline := c.Start.Add(time.Duration(hi) * time.Millisecond)
+	if b.Start.Before(deadline) {
+		return false
+	}
+	for _, z := range freezes {
+		if z.Caller == c.Caller && !z.Stop.After(deadline) && !z.Con.Before(deadline) && !c.End.After(z.Con.Add(time.Second)) {
+			return true
+		}
+	}
+	return false
+}
+
+func checkConcurrency(f *Findings, gen TaskRef, cs []recCall, rules *QueueRules, freezes []Freeze) {
 	for i, b := range cs { // by arrival
 		n := 1
 		var with []string
 		for _, c := range cs[:i] {
-			if c.End.After(b.Start) {
-				n++
-				with = append(with, c.describe())
+			if !c.End.After(b.Start) {
+				continue
 			}
+			if heldOpen(c, b, rules, freezes) {
+				f.HeldOpen = append(f.HeldOpen, fmt.Sprintf("%s/g%d: %s held open by its frozen caller when %s arrived",
+					gen.Queue, gen.Gen, c.describe(), b.describe()))
+				continue
+			}
+			n++
+			with = append(with, c.describe())
 		}
 		limit := limitAt(b.Start, rules.Concurrency, cs)
 		if n <= limit {

@@ -126,3 +126,44 @@ func TestCheckRecordExcuses(t *testing.T) {
 		t.Errorf("a call going back in sequence by a process that was not frozen passed: %v", f)
 	}
 }
+
+// TestCheckRecordHeldOpen: a call whose caller was stopped across its
+// deadline stays open at the target until the caller is continued; a new
+// owner's call after that deadline does not overlap it. A call overlapped
+// before its latest possible deadline, or whose caller was not stopped, is
+// still an overlap.
+func TestCheckRecordHeldOpen(t *testing.T) {
+	t.Parallel()
+	rules := map[string]*QueueRules{"a": serial()}
+	rules["a"].Timeouts = []Step{{N: 100}}
+	l := ledger(rules, TaskRef{"a", 0, 0}, TaskRef{"a", 0, 1})
+	held := call("a", 0, 0, 0, 300, 1)
+	held.Caller = "frozen"
+	l.Freezes = []Freeze{{Caller: "frozen", Stop: ms(50), Con: ms(295), Held: map[string]bool{}}}
+	calls := []Call{held, call("a", 0, 0, 150, 160, 2), call("a", 0, 1, 161, 170, 3)}
+	f := CheckRecord(calls, l, opts)
+	if f.Failed() || len(f.HeldOpen) != 2 {
+		t.Fatalf("a call held open by its frozen caller past its deadline: %v %v held open %v", f, f.Overlaps, f.HeldOpen)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(l *Ledger, calls []Call)
+	}{
+		{"arrived before the deadline", func(_ *Ledger, calls []Call) { calls[1].Start, calls[1].End = ms(90), ms(95) }},
+		{"a longer timeout was in force", func(l *Ledger, _ []Call) {
+			l.Rules["a"].Timeouts = []Step{{N: 100}, {At: ms(-1500), N: 8000}}
+		}},
+		{"the caller was not stopped at the deadline", func(l *Ledger, _ []Call) { l.Freezes[0].Stop = ms(120) }},
+		{"it ran on long after the thaw", func(_ *Ledger, calls []Call) { calls[0].End = ms(1500) }},
+		{"another caller was stopped", func(_ *Ledger, calls []Call) { calls[0].Caller = "d1" }},
+	} {
+		l := ledger(map[string]*QueueRules{"a": {Concurrency: []Step{{N: 1}}, Ordered: true, Timeouts: []Step{{N: 100}}}},
+			TaskRef{"a", 0, 0}, TaskRef{"a", 0, 1})
+		l.Freezes = []Freeze{{Caller: "frozen", Stop: ms(50), Con: ms(295), Held: map[string]bool{}}}
+		cs := append([]Call(nil), calls...)
+		tc.edit(l, cs)
+		if f := CheckRecord(cs, l, opts); len(f.Overlaps) == 0 {
+			t.Errorf("%s: excused: %v", tc.name, f.HeldOpen)
+		}
+	}
+}

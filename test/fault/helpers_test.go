@@ -252,3 +252,42 @@ func unexplainedDuplicates(t *testing.T, c *testcluster.Cluster, calls []testclu
 	}
 	return out
 }
+
+// dumpStuck logs, for every queue of names that still has stream work, what
+// the dispatchers decide by: its meta hash, lease (value and TTL), ready-index
+// score, stream length and pending entries, and its partition's due-index
+// entry, and returns those queues. A run that does not drain is a liveness
+// failure; this is the state that explains it.
+func dumpStuck(t *testing.T, c *testcluster.Cluster, names []string) []string {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: c.Redis.Addr(), Protocol: 2, DisableIdentity: true, ReadTimeout: 5 * time.Second})
+	defer rdb.Close()
+	ctx := context.Background()
+	keys := store.NewKeys("htq:")
+	now := time.Now().UnixMilli()
+	var stuck []string
+	for _, q := range names {
+		k := keys.Queue(q)
+		n, err := rdb.XLen(ctx, k.Stream).Result()
+		if err != nil || n == 0 {
+			continue
+		}
+		if stuck = append(stuck, q); len(stuck) > 10 {
+			t.Logf("stuck: more queues with stream work not shown")
+			return stuck[:10]
+		}
+		meta, _ := rdb.HGetAll(ctx, k.Meta).Result()
+		delete(meta, "cfg")
+		lease, _ := rdb.Get(ctx, k.Lease).Result()
+		ttl, _ := rdb.PTTL(ctx, k.Lease).Result()
+		ready, rerr := rdb.ZScore(ctx, k.Ready, q).Result()
+		pend, _ := rdb.XPending(ctx, k.Stream, "htq").Result()
+		due, derr := rdb.ZScore(ctx, keys.DueIndex(store.DueReady), strconv.Itoa(k.Partition)).Result()
+		t.Logf("stuck %s (now %d): xlen %d, pending %+v, lease %q ttl %v, ready %v (err %v), due[%d] %v (err %v), meta %v",
+			q, now, n, pend, lease, ttl, int64(ready), rerr, k.Partition, int64(due), derr, meta)
+		if cons, err := rdb.XInfoConsumers(ctx, k.Stream, "htq").Result(); err == nil {
+			t.Logf("stuck %s: consumers %+v", q, cons)
+		}
+	}
+	return stuck
+}

@@ -284,6 +284,11 @@ scheduler:
 	check := func() testcluster.Findings {
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		for q, steps := range r.timeouts {
+			if rules := r.ledger.Rules[q]; rules != nil {
+				rules.Timeouts = steps
+			}
+		}
 		return testcluster.CheckRecord(r.tg.Calls(), &r.ledger, opts)
 	}
 	drained := waitUntil(90*time.Second, func() bool { return len(check().Lost) == 0 && c.Drained() })
@@ -313,8 +318,17 @@ scheduler:
 	if len(f.StaleList) > 0 {
 		t.Logf("stale sends (a freeze between the lease check and the send): %v", first(f.StaleList, 10))
 	}
+	if len(f.HeldOpen) > 0 {
+		t.Logf("held open by a frozen caller past their deadline (a freeze during a call): %v", first(f.HeldOpen, 10))
+	}
 	if !drained {
 		t.Errorf("not drained (every accepted task called and no queue with work) within 90 s of the load's end")
+		for _, q := range dumpStuck(t, r.c, r.queues) {
+			r.mu.Lock()
+			t.Logf("stuck %s: timeouts %v, deleted %v", q, r.timeouts[q], r.ledger.Deleted[q])
+			r.mu.Unlock()
+			traceQueue(t, r.c, q, 40)
+		}
 	}
 	if len(f.LostInWindow) > 0 {
 		t.Logf("lost within the fsync window before a Redis kill (appendfsync %s): %d: %v", fsync, len(f.LostInWindow), first(f.LostInWindow, 10))
@@ -359,6 +373,22 @@ scheduler:
 	if t.Failed() {
 		traceTasks(t, c, append(append(first(f.Disorder, 2), first(f.Overlaps, 2)...), first(f.Sequence, 2)...))
 		t.Logf("FAILED with seed %d: rerun with %s=%d %s=%v %s=%s, and add the seed to faultRegressions", seed, envSeed, seed, envDuration, dur, envFsync, fsync)
+	}
+}
+
+// traceQueue logs each process's last n log lines about queue q.
+func traceQueue(t *testing.T, c *testcluster.Cluster, q string, n int) {
+	needle := fmt.Sprintf("%q:%q", "queue", q)
+	for _, p := range c.Procs("") {
+		var lines []string
+		for _, line := range strings.Split(p.Log(), "\n") {
+			if strings.Contains(line, needle) {
+				lines = append(lines, line)
+			}
+		}
+		for _, line := range lines[max(0, len(lines)-n):] {
+			t.Logf("trace %s %s: %s", q, p.Name, line)
+		}
 	}
 }
 
