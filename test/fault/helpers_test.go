@@ -288,6 +288,14 @@ func dumpStuck(t *testing.T, c *testcluster.Cluster, names []string) []string {
 		if cons, err := rdb.XInfoConsumers(ctx, k.Stream, "htq").Result(); err == nil {
 			t.Logf("stuck %s: consumers %+v", q, cons)
 		}
+		// Entries neither pending nor after the group's last-delivered id
+		// can never be read again: compare the ids.
+		if groups, err := rdb.XInfoGroups(ctx, k.Stream).Result(); err == nil {
+			t.Logf("stuck %s: groups %+v", q, groups)
+		}
+		if head, err := rdb.XRangeN(ctx, k.Stream, "-", "+", 3).Result(); err == nil {
+			t.Logf("stuck %s: first entries %+v", q, head)
+		}
 	}
 	return stuck
 }
