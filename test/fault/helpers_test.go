@@ -179,14 +179,19 @@ func randomLatency(max time.Duration) func(http.ResponseWriter, *http.Request, i
 	}
 }
 
+// inspector is a client for reading the cluster's Redis directly: RESP2
+// as HTQ itself speaks, with a read timeout (go-redis's RESP3
+// push-notification peek once blocked for minutes on a busy Redis).
+func inspector(c *testcluster.Cluster) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: c.Redis.Addr(), Protocol: 2, DisableIdentity: true, ReadTimeout: 5 * time.Second})
+}
+
 // pendingOf returns the tasks a consumer holds delivered but not
 // acknowledged: after it is killed or frozen, the only tasks that may be
 // called again (nobody can claim them before its lease runs out).
 func pendingOf(t *testing.T, c *testcluster.Cluster, queues []string, consumer string) map[string]bool {
 	t.Helper()
-	// RESP2 as HTQ itself speaks, with a read timeout: go-redis's RESP3
-	// push-notification peek once blocked here for minutes on a busy Redis.
-	rdb := redis.NewClient(&redis.Options{Addr: c.Redis.Addr(), Protocol: 2, DisableIdentity: true, ReadTimeout: 5 * time.Second})
+	rdb := inspector(c)
 	defer rdb.Close()
 	keys := store.NewKeys("htq:")
 	out := map[string]bool{}
@@ -260,7 +265,7 @@ func unexplainedDuplicates(t *testing.T, c *testcluster.Cluster, calls []testclu
 // failure; this is the state that explains it.
 func dumpStuck(t *testing.T, c *testcluster.Cluster, names []string) []string {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: c.Redis.Addr(), Protocol: 2, DisableIdentity: true, ReadTimeout: 5 * time.Second})
+	rdb := inspector(c)
 	defer rdb.Close()
 	ctx := context.Background()
 	keys := store.NewKeys("htq:")

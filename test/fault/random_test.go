@@ -135,7 +135,6 @@ type faultRun struct {
 
 	mu        sync.Mutex
 	ledger    testcluster.Ledger
-	timeouts  map[string][]testcluster.Step // N in ms
 	gens      map[string]int
 	varCalls  map[string]int // variable task -> calls so far
 	refused   int
@@ -152,7 +151,7 @@ func (r *faultRun) timeoutFloor(q string, at time.Time) time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	low := time.Duration(0)
-	steps := r.timeouts[q]
+	steps := r.ledger.Rules[q].Timeouts
 	for i, s := range steps {
 		end := time.Time{}
 		if i+1 < len(steps) {
@@ -218,7 +217,7 @@ scheduler:
   lock_ttl: 2s
 `})
 	r := &faultRun{t: t, c: c, api: c.Client(client.WithHTTPClient(faultClient), client.WithRetries(0, 0, 0)), tg: testcluster.NewTarget(t), rng: rand.New(rand.NewPCG(seed, seed^0x5deece66d)),
-		timeouts: map[string][]testcluster.Step{}, gens: map[string]int{}, varCalls: map[string]int{},
+		gens: map[string]int{}, varCalls: map[string]int{},
 		faults: map[string]int{}, frozen: map[string]testcluster.Freeze{}, ctl: map[string]chan func(){}, loadStop: make(chan struct{})}
 	r.ledger = testcluster.Ledger{Accepted: map[testcluster.TaskRef]time.Time{}, Deleted: map[string]map[int]time.Time{}, Rules: map[string]*testcluster.QueueRules{}}
 	r.tg.Respond = r.respond
@@ -247,8 +246,7 @@ scheduler:
 				burst = *cfg.Burst
 			}
 			r.ledger.Rules[q] = &testcluster.QueueRules{Concurrency: []testcluster.Step{{N: max(conc, 1)}}, Rate: rate, Burst: burst,
-				Ordered: k.prefix != "v", Recurring: k.prefix == "v"}
-			r.timeouts[q] = []testcluster.Step{{N: int(to.Milliseconds())}}
+				Ordered: k.prefix != "v", Recurring: k.prefix == "v", Timeouts: []testcluster.Step{{N: int(to.Milliseconds())}}}
 			r.queues = append(r.queues, q)
 			r.ctl[q] = make(chan func(), 16)
 		}
@@ -284,11 +282,6 @@ scheduler:
 	check := func() testcluster.Findings {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		for q, steps := range r.timeouts {
-			if rules := r.ledger.Rules[q]; rules != nil {
-				rules.Timeouts = steps
-			}
-		}
 		return testcluster.CheckRecord(r.tg.Calls(), &r.ledger, opts)
 	}
 	drained := waitUntil(90*time.Second, func() bool { return len(check().Lost) == 0 && c.Drained() })
@@ -325,7 +318,7 @@ scheduler:
 		t.Errorf("not drained (every accepted task called and no queue with work) within 90 s of the load's end")
 		for _, q := range dumpStuck(t, r.c, r.queues) {
 			r.mu.Lock()
-			t.Logf("stuck %s: timeouts %v, deleted %v", q, r.timeouts[q], r.ledger.Deleted[q])
+			t.Logf("stuck %s: timeouts %v, deleted %v", q, r.ledger.Rules[q].Timeouts, r.ledger.Deleted[q])
 			r.mu.Unlock()
 			traceQueue(t, r.c, q, 40)
 		}
@@ -380,16 +373,22 @@ scheduler:
 func traceQueue(t *testing.T, c *testcluster.Cluster, q string, n int) {
 	needle := fmt.Sprintf("%q:%q", "queue", q)
 	for _, p := range c.Procs("") {
-		var lines []string
-		for _, line := range strings.Split(p.Log(), "\n") {
-			if strings.Contains(line, needle) {
-				lines = append(lines, line)
-			}
-		}
+		lines := logLines(p, func(line string) bool { return strings.Contains(line, needle) })
 		for _, line := range lines[max(0, len(lines)-n):] {
 			t.Logf("trace %s %s: %s", q, p.Name, line)
 		}
 	}
+}
+
+// logLines returns the lines of a process's log that match.
+func logLines(p *testcluster.Proc, match func(string) bool) []string {
+	var out []string
+	for _, line := range strings.Split(p.Log(), "\n") {
+		if match(line) {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 var taskIDRE = regexp.MustCompile(`id ([0-9a-f]{14})`)
@@ -404,12 +403,15 @@ func traceTasks(t *testing.T, c *testcluster.Cluster, findings []string) {
 		}
 	}
 	for _, p := range c.Procs("") {
-		for _, line := range strings.Split(p.Log(), "\n") {
+		for _, line := range logLines(p, func(line string) bool {
 			for id := range ids {
 				if strings.Contains(line, id) {
-					t.Logf("trace %s: %s", p.Name, line)
+					return true
 				}
 			}
+			return false
+		}) {
+			t.Logf("trace %s: %s", p.Name, line)
 		}
 	}
 }
@@ -645,14 +647,15 @@ func (r *faultRun) do(s step) {
 		for _, q := range s.queue {
 			r.admin(q, func() {
 				r.mu.Lock()
-				steps := r.timeouts[q]
+				rules := r.ledger.Rules[q]
+				steps := rules.Timeouts
 				to := faultTimeouts[0]
 				if steps[len(steps)-1].N == int(to.Milliseconds()) {
 					to = faultTimeouts[1]
 				}
 				// Recorded before it can be in force: the target's slow
 				// calls lean on the lowest timeout in force.
-				r.timeouts[q] = append(r.timeouts[q], testcluster.Step{At: time.Now(), N: int(to.Milliseconds())})
+				rules.Timeouts = append(steps, testcluster.Step{At: time.Now(), N: int(to.Milliseconds())})
 				r.mu.Unlock()
 				_, _, _ = r.api.PutQueue(context.Background(), q, client.QueueSettings{Timeout: client.D(to)})
 			})
@@ -698,7 +701,7 @@ func (r *faultRun) recreate(q string) {
 	gen := r.gens[q]
 	rules := r.ledger.Rules[q]
 	conc := rules.Concurrency[len(rules.Concurrency)-1].N
-	to := time.Duration(r.timeouts[q][len(r.timeouts[q])-1].N) * time.Millisecond
+	to := time.Duration(rules.Timeouts[len(rules.Timeouts)-1].N) * time.Millisecond
 	r.mu.Unlock()
 	var deletedAt time.Time
 	for {
