@@ -90,7 +90,9 @@ side_stages=(
   done
 ) >"$side_log" 2>&1 &
 side_pid=$!
-printf '\n(format and vet, the alert rules, fuzzing, the benchmark harness, lint and the Kubernetes checks run beside the system tests at the lowest priority; log: %s)\n' "$side_log"
+printf '\n(beside the system tests, at the lowest priority:'
+printf ' %s;' "${side_stages[@]%%|*}"
+printf ' log: %s)\n' "$side_log"
 
 stage "system tests" test-system
 
