@@ -145,6 +145,7 @@ type faultRun struct {
 	loadWG    sync.WaitGroup
 	redisDown [][2]time.Time
 	frozen    map[string]testcluster.Freeze // test goroutine only
+	pauses    map[string][][2]time.Time     // queue -> [paused, resumed] (zero: not resumed)
 }
 
 func (r *faultRun) timeoutFloor(q string, at time.Time) time.Duration {
@@ -218,7 +219,7 @@ scheduler:
 `})
 	r := &faultRun{t: t, c: c, api: c.Client(client.WithHTTPClient(faultClient), client.WithRetries(0, 0, 0)), tg: testcluster.NewTarget(t), rng: rand.New(rand.NewPCG(seed, seed^0x5deece66d)),
 		gens: map[string]int{}, varCalls: map[string]int{},
-		faults: map[string]int{}, frozen: map[string]testcluster.Freeze{}, ctl: map[string]chan func(){}, loadStop: make(chan struct{})}
+		faults: map[string]int{}, frozen: map[string]testcluster.Freeze{}, pauses: map[string][][2]time.Time{}, ctl: map[string]chan func(){}, loadStop: make(chan struct{})}
 	r.ledger = testcluster.Ledger{Accepted: map[testcluster.TaskRef]time.Time{}, Deleted: map[string]map[int]time.Time{}, Rules: map[string]*testcluster.QueueRules{}}
 	r.tg.Respond = r.respond
 	ds := c.Procs("dispatcher")
@@ -318,7 +319,7 @@ scheduler:
 		t.Errorf("not drained (every accepted task called and no queue with work) within 90 s of the load's end")
 		for _, q := range dumpStuck(t, r.c, r.queues) {
 			r.mu.Lock()
-			t.Logf("stuck %s: timeouts %v, deleted %v", q, r.ledger.Rules[q].Timeouts, r.ledger.Deleted[q])
+			t.Logf("stuck %s: timeouts %v, deleted %v, paused %v", q, r.ledger.Rules[q].Timeouts, r.ledger.Deleted[q], r.pauses[q])
 			r.mu.Unlock()
 			traceQueue(t, r.c, q, 40)
 		}
@@ -673,14 +674,42 @@ func (r *faultRun) do(s step) {
 		}
 	case "pause":
 		for _, q := range s.queue {
-			r.admin(q, func() { _, _ = r.api.PauseQueue(context.Background(), q) })
-			time.AfterFunc(s.hold, func() {
-				r.admin(q, func() { _, _ = r.api.ResumeQueue(context.Background(), q) })
+			r.admin(q, func() {
+				at := time.Now()
+				_, _ = r.api.PauseQueue(context.Background(), q)
+				r.mu.Lock()
+				r.pauses[q] = append(r.pauses[q], [2]time.Time{at})
+				r.mu.Unlock()
 			})
+			time.AfterFunc(s.hold, func() { r.admin(q, func() { r.resume(q) }) })
 		}
 	case "recreate":
 		for _, q := range s.queue {
 			r.admin(q, func() { r.recreate(q) })
+		}
+	}
+}
+
+// resume resumes a paused queue, retrying through a Redis outage as an
+// operator would: a resume refused while Redis restarts would otherwise
+// leave the queue paused until the load ends, with a backlog its rate
+// limit cannot drain in the drain window. It gives up when the load
+// stops (the test then resumes every queue).
+func (r *faultRun) resume(q string) {
+	for {
+		_, err := r.api.ResumeQueue(context.Background(), q)
+		if err == nil || client.IsNotFound(err) {
+			r.mu.Lock()
+			if ps := r.pauses[q]; len(ps) > 0 {
+				ps[len(ps)-1][1] = time.Now()
+			}
+			r.mu.Unlock()
+			return
+		}
+		select {
+		case <-r.loadStop:
+			return
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
