@@ -687,13 +687,18 @@ func (tg *Target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if sw.status == 0 {
 		sw.status = http.StatusOK
 	}
+	// The end is when the handler finished, not when the record could be
+	// written: a reader holding the lock (Calls copying a long record)
+	// would otherwise make a call that ended at its deadline look as if it
+	// overlapped the next one.
+	end := time.Now()
 	tg.mu.Lock()
 	tg.inflight[q]--
 	tg.calls = append(tg.calls, Call{
 		Queue: q, Method: r.Method, RequestURI: r.RequestURI, Header: r.Header.Clone(),
 		Path: r.URL.Path, Query: r.URL.Query(), TaskID: r.Header.Get("X-HTQ-Task-Id"),
 		Attempt: r.Header.Get("X-HTQ-Attempt"), Seq: r.Header.Get("X-HTQ-Sequence"),
-		Start: start, End: time.Now(), Body: string(body), Status: sw.status, Remote: r.RemoteAddr, conn: ci,
+		Start: start, End: end, Body: string(body), Status: sw.status, Remote: r.RemoteAddr, conn: ci,
 	})
 	tg.mu.Unlock()
 	awaitCaller(ci, tg.callerWait)
