@@ -14,7 +14,7 @@ include hack/tools/tools.mk
 include hack/monitoring.mk
 include hack/k8s.mk
 
-.PHONY: help print-tools-dir build run test test-go test-system test-system-fault test-system-other test-console chromium test-bench-harness check-format vet lint fuzz fuzz-short soak bench bench-quick redis clean
+.PHONY: help print-tools-dir build run test test-go test-system test-console chromium test-bench-harness check-format vet lint fuzz fuzz-short soak bench bench-quick redis clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "} {printf "  %-22s %s\n", $$1, $$2}'
@@ -46,24 +46,11 @@ test-go: ## unit and integration tests (each against its own redis-server), with
 	$(GO) test -race -count=1 -timeout 20m ./cmd/... ./internal/... ./client/...
 
 # The system tests run the real binaries and judge timing (a call that
-# outlives its timeout is retried by design), so within a package they run
-# one at a time, and without the race detector, which would slow the test's
-# own target server several-fold; the binaries they start are ordinary
-# builds anyway. They mostly wait (on leases, timeouts, restarts: about half
-# a core on average), so two lanes run side by side: the fault suite, the
-# longest (about 4 minutes), and every other package in turn. Each package
-# builds its own binaries and starts its own Redis on free ports; each
-# lane's output is printed when it ends.
-SYSTEM_ENV = HTQ_PROMTOOL='$(PROMTOOL)' HTQ_PROMETHEUS='$(PROMETHEUS)'
-SYSTEM_TEST = $(GO) test -count=1 -p 1 -parallel 1 -timeout 30m
+# outlives its timeout is retried by design), so they run one at a time and
+# without the race detector, which would slow the test's own target server
+# several-fold; the binaries they start are ordinary builds anyway.
 test-system: $(PROMTOOL) $(PROMETHEUS) chromium ## end-to-end, fault-injection and observability tests on real processes
-	@$(MAKE) --no-print-directory --output-sync=target -k -j2 test-system-fault test-system-other
-
-test-system-fault:
-	$(SYSTEM_ENV) $(SYSTEM_TEST) ./test/fault/
-
-test-system-other:
-	$(SYSTEM_ENV) $(SYSTEM_TEST) $$($(GO) list ./test/... | grep -v '/test/fault$$')
+	HTQ_PROMTOOL='$(PROMTOOL)' HTQ_PROMETHEUS='$(PROMETHEUS)' $(GO) test -count=1 -p 1 -parallel 1 -timeout 30m ./test/...
 
 # test-system runs them too (./test/...); this runs only them.
 test-console: chromium ## the console's browser tests alone (real Chromium, API, dispatcher, Redis; screenshots in tmp/ui-screenshots)

@@ -8,8 +8,7 @@
 #     (~/.cache/htq/tools), so the tests keep the CPU they need and a second
 #     clone or `make clean` never rebuilds them.
 #   - The race-detector unit and integration tests run meanwhile, alone.
-#   - Then the system tests, in two lanes (Makefile: test-system). They
-#     judge timing but mostly wait (on leases,
+#   - Then the system tests. They judge timing but mostly wait (on leases,
 #     timeouts, restarts), so the checks that judge no timing run beside
 #     them at the same lowest priority as the tool builds: format and vet,
 #     the alert rules and dashboard, brief fuzzing, the benchmark harness,
