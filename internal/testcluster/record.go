@@ -306,6 +306,31 @@ func limitAt(t time.Time, steps []Step, cs []recCall) int {
 	return max(plain, deferred, 1)
 }
 
+// TimeoutsAround returns the lowest and highest timeouts in force at any
+// time in the 2 s before at (a call handed out then may carry either: the
+// hand-out precedes the arrival, and a step is recorded just before the
+// change is sent); both 0 when Timeouts is unknown (or r is nil).
+func (r *QueueRules) TimeoutsAround(at time.Time) (lo, hi time.Duration) {
+	if r == nil {
+		return 0, 0
+	}
+	for i, s := range r.Timeouts {
+		next := time.Time{}
+		if i+1 < len(r.Timeouts) {
+			next = r.Timeouts[i+1].At
+		}
+		// the step is in force over [s.At, next): count it if that meets [at-2s, at]
+		if !s.At.After(at) && (next.IsZero() || next.After(at.Add(-2*time.Second))) {
+			d := time.Duration(s.N) * time.Millisecond
+			if lo == 0 || d < lo {
+				lo = d
+			}
+			hi = max(hi, d)
+		}
+	}
+	return lo, hi
+}
+
 // heldOpen reports whether call c, still open at the target when b
 // arrived, was held open by a frozen caller: its caller was stopped across
 // the latest deadline c can have had (its start plus the highest timeout
@@ -316,21 +341,11 @@ func limitAt(t time.Time, steps []Step, cs []recCall) int {
 // stopped process cannot close its socket. A call that b overlaps before
 // its deadline is never excused.
 func heldOpen(c, b recCall, rules *QueueRules, freezes []Freeze) bool {
-	if len(rules.Timeouts) == 0 {
+	_, hi := rules.TimeoutsAround(c.Start)
+	if hi == 0 {
 		return false
 	}
-	hi := 0
-	for i, s := range rules.Timeouts {
-		next := time.Time{}
-		if i+1 < len(rules.Timeouts) {
-			next = rules.Timeouts[i+1].At
-		}
-		// the step is in force over [s.At, next): count it if that meets [start-2s, start]
-		if (i == 0 || !s.At.After(c.Start)) && (next.IsZero() || next.After(c.Start.Add(-2*time.Second))) {
-			hi = max(hi, s.N)
-		}
-	}
-	deadline := c.Start.Add(time.Duration(hi) * time.Millisecond)
+	deadline := c.Start.Add(hi)
 	if b.Start.Before(deadline) {
 		return false
 	}

@@ -151,25 +151,10 @@ type faultRun struct {
 func (r *faultRun) timeoutFloor(q string, at time.Time) time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	low := time.Duration(0)
-	steps := r.ledger.Rules[q].Timeouts
-	for i, s := range steps {
-		end := time.Time{}
-		if i+1 < len(steps) {
-			end = steps[i+1].At
-		}
-		// in force during [at-2s, at]
-		if !s.At.After(at) && (end.IsZero() || end.After(at.Add(-2*time.Second))) {
-			d := time.Duration(s.N) * time.Millisecond
-			if low == 0 || d < low {
-				low = d
-			}
-		}
+	if low, _ := r.ledger.Rules[q].TimeoutsAround(at); low > 0 {
+		return low
 	}
-	if low == 0 {
-		low = faultTimeouts[0]
-	}
-	return low
+	return faultTimeouts[0]
 }
 
 // respond is the target: mostly quick, sometimes 50-200 ms, 0.5 % slow; a
