@@ -147,7 +147,12 @@ func (s *Store) ListQueuesPrefix(ctx context.Context, prefix, after string, limi
 	}
 }
 
-// dropNames removes from the names index the names that have no queue.
+// dropNames removes from the names index the names that had no queue when
+// the listing read them. A queue of that name may have been created since
+// (its creator's ZADD NX found the name still indexed and did nothing), so
+// after the ZREM it looks again and puts back the names whose queue exists.
+// A creator that adds its name after the ZREM needs no help; one that did
+// so before it is seen by the look.
 func (s *Store) dropNames(ctx context.Context, names []string, found []*QueueInfo) {
 	have := make(map[string]bool, len(found))
 	for _, qi := range found {
@@ -159,8 +164,26 @@ func (s *Store) dropNames(ctx context.Context, names []string, found []*QueueInf
 			gone = append(gone, n)
 		}
 	}
-	if len(gone) > 0 {
-		_ = s.rdb.ZRem(ctx, s.keys.Names(), gone...).Err() // best effort: it is tried again on the next list
+	if len(gone) == 0 {
+		return
+	}
+	// best effort: a failed ZREM is tried again on the next list, and a
+	// failed look-again leaves the name to the janitor's repair sweep
+	if s.rdb.ZRem(ctx, s.keys.Names(), gone...).Err() != nil {
+		return
+	}
+	pipe := s.rdb.Pipeline()
+	exists := make([]*redis.IntCmd, len(gone))
+	for i, n := range gone {
+		exists[i] = pipe.Exists(ctx, s.keys.Queue(n.(string)).Meta)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return
+	}
+	for i, n := range gone {
+		if exists[i].Val() == 1 {
+			s.addName(ctx, n.(string))
+		}
 	}
 }
 

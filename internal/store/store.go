@@ -265,7 +265,7 @@ func (s *Store) Enqueue(ctx context.Context, queue string, tasks []NewTask, o En
 		return nil, badReply("enqueue status", st)
 	}
 	out := &EnqueueResult{Kind: task.Kind(rd.str()), Tasks: make([]Enqueued, len(tasks))}
-	created := rd.int() == 1
+	young := rd.int() == 1 // created by this call or a moment ago
 	if rd.err == nil && rd.left() != 2*len(tasks) {
 		return nil, fmt.Errorf("%w: enqueue: %d values for %d tasks", ErrBadReply, rd.left(), len(tasks))
 	}
@@ -275,7 +275,7 @@ func (s *Store) Enqueue(ctx context.Context, queue string, tasks []NewTask, o En
 	if rd.err != nil {
 		return nil, rd.err
 	}
-	if created {
+	if young {
 		s.addName(ctx, queue)
 	}
 	return out, nil

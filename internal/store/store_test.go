@@ -1195,3 +1195,58 @@ func TestNewTaskIDsSurviveACounterRewind(t *testing.T) {
 		t.Fatalf("the second task: %+v, %v", ti, err)
 	}
 }
+
+// listed reports whether the names index holds q.
+func (e *env) listed(q string) bool {
+	e.t.Helper()
+	_, err := e.rdb.ZScore(e.ctx, e.s.Keys().Names(), q).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		e.t.Fatal(err)
+	}
+	return err == nil
+}
+
+// A queue's creator adds its name to the index after its script, so another
+// request's enqueue can run in between: that enqueue adds the name too while
+// the queue is young, and leaves the index alone once it is not.
+func TestAnEnqueueListsAQueueCreatedAMomentAgo(t *testing.T) {
+	e := newEnv(t)
+	create := store.EnqueueOptions{CreateQueue: new(task.DefaultQueueConfig())}
+	push := func() {
+		t.Helper()
+		if _, err := e.s.Enqueue(e.ctx, "q", []store.NewTask{{Spec: &task.Spec{URL: "http://x/"}}}, create); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push()
+	if !e.listed("q") {
+		t.Fatal("the creating enqueue did not list the queue")
+	}
+	e.rdb.ZRem(e.ctx, e.s.Keys().Names(), "q") // the creator's ZADD has not run yet
+	e.clk.Advance(4 * time.Second)
+	push()
+	if !e.listed("q") {
+		t.Fatal("an enqueue 4s after the queue was created did not list it")
+	}
+	e.rdb.ZRem(e.ctx, e.s.Keys().Names(), "q")
+	e.clk.Advance(2 * time.Second)
+	push()
+	if e.listed("q") {
+		t.Fatal("an enqueue 6s after creation still writes the names index (it should cost nothing once the creator has listed it)")
+	}
+}
+
+// The listing drops names whose queue it did not find; a queue re-created
+// between that read and the drop keeps its name.
+func TestTheListingKeepsTheNameOfAQueueCreatedMeanwhile(t *testing.T) {
+	e := newEnv(t)
+	e.queue("back", nil)
+	e.rdb.ZAdd(e.ctx, e.s.Keys().Names(), redis.Z{Member: "gone"})
+	store.DropNames(e.s, e.ctx, []string{"back", "gone"})
+	if !e.listed("back") {
+		t.Fatal("the name of an existing queue was dropped")
+	}
+	if e.listed("gone") {
+		t.Fatal("the name of a missing queue was kept")
+	}
+}

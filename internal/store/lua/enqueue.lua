@@ -12,8 +12,12 @@
 -- ARGV[8] number of meta field/value pairs that create a missing queue (0: the queue must exist)
 -- ARGV[9..] those pairs, then the task count n, then per task:
 --   due (ms, 0 = now), spec JSON (without the queue line), idempotency key ('' = none)
--- Returns {'ok', queue type, created, id1, existed1, id2, existed2, ...},
--- where created is 1 when this call created the queue and existed is 1 when
+-- Returns {'ok', queue type, young, id1, existed1, id2, existed2, ...},
+-- where young is 1 when this call created the queue or it was created less
+-- than YOUNG_MS ago (the caller then adds its name to the names index: the
+-- creator does so only after its own script, so a caller that enqueues into
+-- a queue created a moment ago by another request would otherwise return
+-- before the queue is listed), existed is 1 when
 -- an idempotency key returned an earlier task, or {'noqueue'}, or
 -- {'full', backlog, max_backlog, tasks that would have been added}.
 local meta, stream, delayed, timers, ready, registry, counter, lease =
@@ -24,9 +28,13 @@ local ncreate = tonumber(ARGV[8])
 local base = 9 + 2 * ncreate
 local n = tonumber(ARGV[base])
 
+local YOUNG_MS = 5000
+
 local m = redis.call('HMGET', meta, 'created', 'maxbl', 'type', 'paused', 'want')
-local created, isnew = m[1], 0
-if not created then
+local created, young = m[1], 0
+if created then
+  if now - tonumber(created) < YOUNG_MS then young = 1 end
+else
   if ncreate == 0 then return reply({'noqueue'}) end
   for i = 9, base - 1, 2 do redis.call('HSET', meta, ARGV[i], ARGV[i + 1]) end
   created = ARGV[3]
@@ -34,7 +42,7 @@ if not created then
   redis.call('HSET', meta, 'ver', 1)
   m[2] = redis.call('HGET', meta, 'maxbl')
   m[3] = redis.call('HGET', meta, 'type')
-  isnew = 1
+  young = 1
 end
 
 -- Resolve idempotency keys first, so that a repeat does not count against the
@@ -61,7 +69,7 @@ if maxbl > 0 then
   if backlog + fresh > maxbl then return reply({'full', backlog, maxbl, fresh}) end
 end
 
-local out = {'ok', m[3] or 'realtime', isnew}
+local out = {'ok', m[3] or 'realtime', young}
 local created = {}
 local seen = {}
 local now_added, first_due = false, nil
