@@ -10,10 +10,11 @@
 #   - The race-detector unit and integration tests run meanwhile, alone.
 #   - Then the system tests. They judge timing but mostly wait (on leases,
 #     timeouts, restarts), so the checks that judge no timing run beside
-#     them at the same lowest priority as the tool builds: format and vet,
-#     the alert rules and dashboard, brief fuzzing, the benchmark harness,
-#     lint and the Kubernetes checks (these two wait only for their own
-#     tool: hack/tools/install.sh locks per tool). A nice-0 task preempts
+#     them at the same lowest priority as the tool builds, in two lanes:
+#     format and vet, the alert rules and dashboard, brief fuzzing and the
+#     benchmark harness in one; lint and the Kubernetes checks, which wait
+#     only for their own tool (hack/tools/install.sh locks per tool), in the
+#     other. A nice-0 task preempts
 #     nice-19 ones when it wakes, which is what the system tests need; their
 #     slack was set on runs with the tool builds beside them. The side
 #     stages' output is printed after the system tests'.
@@ -54,7 +55,6 @@ fi
 # stages to their own file); the summary reads them.
 results=$log_dir/results
 side_results=$log_dir/side.results
-side_log=$log_dir/side.log
 : >"$results"
 : >"$side_results"
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$results"; }
@@ -73,39 +73,55 @@ stage "redis-server" redis
 stage "chromium (browser tests)" chromium
 stage "unit and integration tests (race)" test-go
 
-side_stages=(
+# Two lanes beside the system tests: the checks that need no pinned tool,
+# and the two that wait for theirs (golangci-lint, the Kubernetes tools), so
+# that on a first run lint starts as soon as golangci-lint is built instead
+# of after the brief fuzzing, and the fuzzing need not wait for anything.
+lane_checks=(
   "format and vet|check-format vet"
   "alert rules and dashboard|monitoring-check"
   "fuzzing, brief|fuzz-short"
   "benchmark harness|test-bench-harness"
-  "lint (golangci-lint)|lint"
+)
+lane_tools=(
+  "lint (golangci-lint)|lint-golangci"
   "Kubernetes: chart, deploy/k8s, kube-apiserver|k8s-test"
 )
-(
-  renice -n 19 -p "$BASHPID" >/dev/null # before any child: they inherit it
-  results=$side_results
-  for st in "${side_stages[@]}"; do
-    # shellcheck disable=SC2086 # the targets are words
-    stage "  ${st%%|*} (beside)" ${st#*|}
-  done
-) >"$side_log" 2>&1 &
-side_pid=$!
-printf '\n(beside the system tests, at the lowest priority:'
-printf ' %s;' "${side_stages[@]%%|*}"
-printf ' log: %s)\n' "$side_log"
+side_pids=()
+side_lane() { # side_lane <log> <name|targets>...
+  local log=$1
+  shift
+  (
+    renice -n 19 -p "$BASHPID" >/dev/null # before any child: they inherit it
+    results=$side_results
+    for st in "$@"; do
+      # shellcheck disable=SC2086 # the targets are words
+      stage "  ${st%%|*} (beside)" ${st#*|}
+    done
+  ) >"$log" 2>&1 &
+  side_pids+=($!)
+}
+side_lane "$log_dir/side-checks.log" "${lane_checks[@]}"
+side_lane "$log_dir/side-tools.log" "${lane_tools[@]}"
+printf '\n(beside the system tests, at the lowest priority, in two lanes:'
+printf ' %s;' "${lane_checks[@]%%|*}"
+printf ' and'
+printf ' %s;' "${lane_tools[@]%%|*}"
+printf ' logs: %s/side-*.log)\n' "$log_dir"
 
 stage "system tests" test-system
 
-printf '\n=== waiting for the stages beside the system tests (log: %s)\n' "$side_log"
+printf '\n=== waiting for the stages beside the system tests (logs: %s/side-*.log)\n' "$log_dir"
 wait_start=$SECONDS
-wait "$side_pid"
-cat "$side_log"
+wait "${side_pids[@]}"
+cat "$log_dir/side-checks.log" "$log_dir/side-tools.log"
 record "stages beside the system tests (wait after)" "$((SECONDS - wait_start))" 0
 cat "$side_results" >>"$results"
 # every side stage must have reported (a killed side job fails the run)
 reported=$(wc -l <"$side_results")
-if ((reported != ${#side_stages[@]})); then
-  record "stages beside the system tests: only $reported of ${#side_stages[@]} reported" 0 1
+want=$((${#lane_checks[@]} + ${#lane_tools[@]}))
+if ((reported != want)); then
+  record "stages beside the system tests: only $reported of $want reported" 0 1
 fi
 
 if [[ -n $bg_pid ]]; then
