@@ -7,17 +7,17 @@
 #     lowest CPU priority from the first second, into the per-user cache
 #     (~/.cache/htq/tools), so the tests keep the CPU they need and a second
 #     clone or `make clean` never rebuilds them.
-#   - The race-detector unit and integration tests run meanwhile, alone.
-#   - Then the system tests. They judge timing but mostly wait (on leases,
-#     timeouts, restarts), so the checks that judge no timing run beside
-#     them at the same lowest priority as the tool builds, in two lanes:
-#     format and vet, the alert rules and dashboard, brief fuzzing and the
-#     benchmark harness in one; lint and the Kubernetes checks, which wait
-#     only for their own tool (hack/tools/install.sh locks per tool), in the
-#     other. A nice-0 task preempts
-#     nice-19 ones when it wakes, which is what the system tests need; their
-#     slack was set on runs with the tool builds beside them. The side
-#     stages' output is printed after the system tests'.
+#   - The system tests start at once. They judge timing but mostly wait (on
+#     leases, timeouts, restarts), so every other check runs beside them,
+#     at a lower CPU priority, in three lanes: the race-detector unit and
+#     integration tests at nice 10; format and vet, the alert rules and
+#     dashboard, brief fuzzing and the benchmark harness at nice 19; lint
+#     and the Kubernetes checks, which wait only for their own tool
+#     (hack/tools/install.sh locks per tool), at nice 19. A nice-0 task
+#     preempts niced ones when it wakes, which is what the system tests
+#     need; the race tests, at nice 10, take the CPU the system tests leave
+#     before the fuzzing, lint and tool builds do. The lanes' output is
+#     printed after the system tests'.
 #
 # Every stage runs even when an earlier one failed; the run ends with a
 # summary (stage, time, result) and fails if any stage failed.
@@ -71,7 +71,6 @@ stage() { # stage <name> <make target>...
 total_start=$SECONDS
 stage "redis-server" redis
 stage "chromium (browser tests)" chromium
-stage "unit and integration tests (race)" test-go
 
 # Two lanes beside the system tests: the checks that need no pinned tool,
 # and the two that wait for theirs (golangci-lint, the Kubernetes tools), so
@@ -88,11 +87,11 @@ lane_tools=(
   "Kubernetes: chart, deploy/k8s, kube-apiserver|k8s-test"
 )
 side_pids=()
-side_lane() { # side_lane <log> <name|targets>...
-  local log=$1
-  shift
+side_lane() { # side_lane <log> <nice> <name|targets>...
+  local log=$1 nice=$2
+  shift 2
   (
-    renice -n 19 -p "$BASHPID" >/dev/null # before any child: they inherit it
+    renice -n "$nice" -p "$BASHPID" >/dev/null # before any child: they inherit it
     results=$side_results
     for st in "$@"; do
       # shellcheck disable=SC2086 # the targets are words
@@ -101,9 +100,12 @@ side_lane() { # side_lane <log> <name|targets>...
   ) >"$log" 2>&1 &
   side_pids+=($!)
 }
-side_lane "$log_dir/side-checks.log" "${lane_checks[@]}"
-side_lane "$log_dir/side-tools.log" "${lane_tools[@]}"
-printf '\n(beside the system tests, at the lowest priority, in two lanes:'
+lane_race=("unit and integration tests (race)|test-go")
+side_lane "$log_dir/side-race.log" 10 "${lane_race[@]}"
+side_lane "$log_dir/side-checks.log" 19 "${lane_checks[@]}"
+side_lane "$log_dir/side-tools.log" 19 "${lane_tools[@]}"
+printf '\n(beside the system tests, in three lanes: %s at nice 10;' "${lane_race[@]%%|*}"
+printf ' at the lowest priority'
 printf ' %s;' "${lane_checks[@]%%|*}"
 printf ' and'
 printf ' %s;' "${lane_tools[@]%%|*}"
@@ -114,12 +116,12 @@ stage "system tests" test-system
 printf '\n=== waiting for the stages beside the system tests (logs: %s/side-*.log)\n' "$log_dir"
 wait_start=$SECONDS
 wait "${side_pids[@]}"
-cat "$log_dir/side-checks.log" "$log_dir/side-tools.log"
+cat "$log_dir/side-race.log" "$log_dir/side-checks.log" "$log_dir/side-tools.log"
 record "stages beside the system tests (wait after)" "$((SECONDS - wait_start))" 0
 cat "$side_results" >>"$results"
 # every side stage must have reported (a killed side job fails the run)
 reported=$(wc -l <"$side_results")
-want=$((${#lane_checks[@]} + ${#lane_tools[@]}))
+want=$((${#lane_race[@]} + ${#lane_checks[@]} + ${#lane_tools[@]}))
 if ((reported != want)); then
   record "stages beside the system tests: only $reported of $want reported" 0 1
 fi
