@@ -7,11 +7,12 @@
 #     lowest CPU priority from the first second, into the per-user cache
 #     (~/.cache/htq/tools), so the tests keep the CPU they need and a second
 #     clone or `make clean` never rebuilds them.
-#   - The system tests start at once. They judge timing but mostly wait (on
+#   - Format and vet first (vet compiles what the system tests build), then
+#     the system tests. They judge timing but mostly wait (on
 #     leases, timeouts, restarts), so every other check runs beside them,
 #     at a lower CPU priority, in three lanes: the race-detector unit and
-#     integration tests at nice 10; format and vet, the alert rules and
-#     dashboard, brief fuzzing and the benchmark harness at nice 19; lint
+#     integration tests at nice 10; the alert rules and dashboard, brief
+#     fuzzing and the benchmark harness at nice 19; lint
 #     and the Kubernetes checks, which wait only for their own tool
 #     (hack/tools/install.sh locks per tool), at nice 19. A nice-0 task
 #     preempts niced ones when it wakes, which is what the system tests
@@ -72,12 +73,12 @@ total_start=$SECONDS
 stage "redis-server" redis
 stage "chromium (browser tests)" chromium
 
-# Two lanes beside the system tests: the checks that need no pinned tool,
-# and the two that wait for theirs (golangci-lint, the Kubernetes tools), so
-# that on a first run lint starts as soon as golangci-lint is built instead
-# of after the brief fuzzing, and the fuzzing need not wait for anything.
+# Three lanes beside the system tests: the race tests; the checks that need
+# no pinned tool; and the two that wait for theirs (golangci-lint, the
+# Kubernetes tools), so that on a first run lint starts as soon as
+# golangci-lint is built instead of after the brief fuzzing, and the
+# fuzzing need not wait for anything.
 lane_checks=(
-  "format and vet|check-format vet"
   "alert rules and dashboard|monitoring-check"
   "fuzzing, brief|fuzz-short"
   "benchmark harness|test-bench-harness"
@@ -102,6 +103,12 @@ side_lane() { # side_lane <log> <nice> <name|targets>...
 }
 lane_race=("unit and integration tests (race)|test-go")
 side_lane "$log_dir/side-race.log" 10 "${lane_race[@]}"
+# vet compiles (for its export data) the packages the system tests build,
+# with the same flags. Beside them, on a first run both compiled the same
+# packages at once (that run took ~160 CPU-seconds more). In front, at full
+# priority, it fills the cache the system tests then read; warm, it takes a
+# second.
+stage "format and vet" check-format vet
 side_lane "$log_dir/side-checks.log" 19 "${lane_checks[@]}"
 side_lane "$log_dir/side-tools.log" 19 "${lane_tools[@]}"
 printf '\n(beside the system tests, in three lanes: %s at nice 10;' "${lane_race[@]%%|*}"
