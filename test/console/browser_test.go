@@ -69,6 +69,10 @@ func newBrowser(t *testing.T, base string) *browser {
 		chromedp.Flag("no-default-browser-check", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1360, 900),
+		// Chromium puts its singleton socket in a directory of its own
+		// under TMPDIR and leaves it behind when it is killed: keep that
+		// in the test's temporary directory too.
+		chromedp.Env("TMPDIR=" + t.TempDir()),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
