@@ -172,7 +172,12 @@ func TestResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep2.Resumed < 3000 || rep2.Resumed > rep1.Imported+1 {
+	// The checkpoint is the end of the longest run of stored batches from
+	// the start; with 4 batches in flight, how far that got depends on which
+	// finished first (a batch held up while the others went on keeps it
+	// back: 2,501 of 3,600 on a loaded machine). It must skip no line that
+	// was not stored, and skip something.
+	if rep2.Resumed < 1 || rep2.Resumed > rep1.Imported+1 {
 		t.Fatalf("second run resumed after line %d; the first imported %d", rep2.Resumed, rep1.Imported)
 	}
 	if len(f.byKey) != 9999 || rep1.Imported+rep2.Imported != 9999 {
