@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -147,6 +148,54 @@ func (s *Store) ListQueuesPrefix(ctx context.Context, prefix, after string, limi
 	}
 }
 
+// youngNames remembers the young queues (created less than 5 s ago, the
+// enqueue script's YOUNG_MS) this store has added to the names index, by
+// name and creation time, so that a burst of enqueues into a new queue
+// adds its name once per process; a queue deleted and created again under
+// the same name is another entry.
+type youngNames struct {
+	mu     sync.Mutex
+	listed map[youngName]int64 // → when it was listed (ms)
+	prune  int                 // the size at which old entries are next dropped
+}
+
+type youngName struct {
+	name    string
+	created int64
+}
+
+// youngKeep is how long an entry is worth keeping: past the young window
+// the script no longer reports the queue.
+const youngKeep = 10_000 // ms
+
+// listYoung adds a young queue's name to the names index unless this store
+// already did.
+func (s *Store) listYoung(ctx context.Context, name string, created int64) {
+	k := youngName{name, created}
+	y := &s.young
+	y.mu.Lock()
+	_, done := y.listed[k]
+	y.mu.Unlock()
+	if done || s.addName(ctx, name) != nil {
+		return
+	}
+	now := s.nowMs()
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	if y.listed == nil {
+		y.listed = make(map[youngName]int64)
+	}
+	if len(y.listed) >= y.prune {
+		for k, at := range y.listed {
+			if now-at > youngKeep {
+				delete(y.listed, k)
+			}
+		}
+		y.prune = max(1024, 2*len(y.listed)) // a burst of new queues costs amortised O(1) each
+	}
+	y.listed[k] = now
+}
+
 // dropNames removes from the names index the names that had no queue when
 // the listing read them. A queue of that name may have been created since
 // (its creator's ZADD NX found the name still indexed and did nothing), so
@@ -182,7 +231,7 @@ func (s *Store) dropNames(ctx context.Context, names []string, found []*QueueInf
 	}
 	for i, n := range gone {
 		if exists[i].Val() == 1 {
-			s.addName(ctx, n.(string))
+			_ = s.addName(ctx, n.(string)) // best effort (addName)
 		}
 	}
 }

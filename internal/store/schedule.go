@@ -188,9 +188,12 @@ func (s *Store) EnsureNames(ctx context.Context) error {
 	return nil
 }
 
-// addName adds a new queue to the names index. It is best effort: the
-// queue exists either way, and the janitor's repair sweep puts a lost name
-// back.
-func (s *Store) addName(ctx context.Context, name string) {
-	_ = s.rdb.ZAddNX(ctx, s.keys.Names(), redis.Z{Member: name}).Err()
+// addName adds a new queue to the names index. Callers treat it as best
+// effort (the queue exists either way, and the janitor's repair sweep puts
+// a lost name back); its error says whether the name was added.
+func (s *Store) addName(ctx context.Context, name string) error {
+	if err := s.rdb.ZAddNX(ctx, s.keys.Names(), redis.Z{Member: name}).Err(); err != nil {
+		return fmt.Errorf("list queue %q: %w", name, err)
+	}
+	return nil
 }

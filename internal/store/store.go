@@ -29,6 +29,7 @@ type Store struct {
 	due    *dueMarker
 	stats  *minuteCounter // per-minute outcome counters (stats.go)
 	listen *listenWatch   // whether the scripts publish task events (listeners.go)
+	young  youngNames     // the young queues this store has listed (queues.go)
 }
 
 // New returns a store over a Redis client. Call Init before use, Close
@@ -165,7 +166,7 @@ func (s *Store) PutQueue(ctx context.Context, name string, cfg *task.QueueConfig
 	res, _ := v.(string)
 	switch res {
 	case "created":
-		s.addName(ctx, name)
+		_ = s.addName(ctx, name) // best effort (addName)
 		return true, nil
 	case "updated":
 		return false, nil
@@ -265,7 +266,7 @@ func (s *Store) Enqueue(ctx context.Context, queue string, tasks []NewTask, o En
 		return nil, badReply("enqueue status", st)
 	}
 	out := &EnqueueResult{Kind: task.Kind(rd.str()), Tasks: make([]Enqueued, len(tasks))}
-	young := rd.int() == 1 // created by this call or a moment ago
+	young := rd.int() // the creation time of a queue created by this call or a moment ago, else 0
 	if rd.err == nil && rd.left() != 2*len(tasks) {
 		return nil, fmt.Errorf("%w: enqueue: %d values for %d tasks", ErrBadReply, rd.left(), len(tasks))
 	}
@@ -275,8 +276,8 @@ func (s *Store) Enqueue(ctx context.Context, queue string, tasks []NewTask, o En
 	if rd.err != nil {
 		return nil, rd.err
 	}
-	if young {
-		s.addName(ctx, queue)
+	if young != 0 {
+		s.listYoung(ctx, queue, young)
 	}
 	return out, nil
 }

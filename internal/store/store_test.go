@@ -1208,31 +1208,57 @@ func (e *env) listed(q string) bool {
 
 // A queue's creator adds its name to the index after its script, so another
 // request's enqueue can run in between: that enqueue adds the name too while
-// the queue is young, and leaves the index alone once it is not.
+// the queue is young, once per process, and leaves the index alone once the
+// queue is not young.
 func TestAnEnqueueListsAQueueCreatedAMomentAgo(t *testing.T) {
 	e := newEnv(t)
+	other, err := store.New(e.rdb, "t:", e.clk) // another API process
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Init(e.ctx); err != nil {
+		t.Fatal(err)
+	}
 	create := store.EnqueueOptions{CreateQueue: new(task.DefaultQueueConfig())}
-	push := func() {
+	push := func(s *store.Store) {
 		t.Helper()
-		if _, err := e.s.Enqueue(e.ctx, "q", []store.NewTask{{Spec: &task.Spec{URL: "http://x/"}}}, create); err != nil {
+		if _, err := s.Enqueue(e.ctx, "q", []store.NewTask{{Spec: &task.Spec{URL: "http://x/"}}}, create); err != nil {
 			t.Fatal(err)
 		}
 	}
-	push()
+	unlist := func() { e.rdb.ZRem(e.ctx, e.s.Keys().Names(), "q") }
+	push(e.s)
 	if !e.listed("q") {
 		t.Fatal("the creating enqueue did not list the queue")
 	}
-	e.rdb.ZRem(e.ctx, e.s.Keys().Names(), "q") // the creator's ZADD has not run yet
+	unlist() // as if the creator's ZADD had not run yet
 	e.clk.Advance(4 * time.Second)
-	push()
+	push(other)
 	if !e.listed("q") {
 		t.Fatal("an enqueue 4s after the queue was created did not list it")
 	}
-	e.rdb.ZRem(e.ctx, e.s.Keys().Names(), "q")
+	// the process listed it once: its next enqueues cost what an old queue's do
+	young, _ := e.commands(func() { push(other) })
 	e.clk.Advance(2 * time.Second)
-	push()
+	old, _ := e.commands(func() { push(other) })
+	if young != old {
+		t.Fatalf("an enqueue into a young queue this process listed ran %d commands, into an old queue %d", young, old)
+	}
+	unlist()
+	push(e.s)
 	if e.listed("q") {
 		t.Fatal("an enqueue 6s after creation still writes the names index (it should cost nothing once the creator has listed it)")
+	}
+	// a queue deleted and created again is new to every process
+	if err := e.s.DeleteQueue(e.ctx, "q"); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Advance(time.Millisecond)
+	push(e.s)
+	unlist()
+	push(other)
+	if !e.listed("q") {
+		t.Fatal("an enqueue into a re-created queue did not list it")
 	}
 }
 

@@ -13,8 +13,9 @@
 -- ARGV[9..] those pairs, then the task count n, then per task:
 --   due (ms, 0 = now), spec JSON (without the queue line), idempotency key ('' = none)
 -- Returns {'ok', queue type, young, id1, existed1, id2, existed2, ...},
--- where young is 1 when this call created the queue or it was created less
--- than YOUNG_MS ago (the caller then adds its name to the names index: the
+-- where young is the queue's creation time (ms) when this call created it
+-- or it was created less than YOUNG_MS ago, else 0 (the caller then adds
+-- its name to the names index, once per queue and process: the
 -- creator does so only after its own script, so a caller that enqueues into
 -- a queue created a moment ago by another request would otherwise return
 -- before the queue is listed), existed is 1 when
@@ -33,7 +34,7 @@ local YOUNG_MS = 5000
 local m = redis.call('HMGET', meta, 'created', 'maxbl', 'type', 'paused', 'want')
 local created, young = m[1], 0
 if created then
-  if now - tonumber(created) < YOUNG_MS then young = 1 end
+  if now - tonumber(created) < YOUNG_MS then young = tonumber(created) end
 else
   if ncreate == 0 then return reply({'noqueue'}) end
   for i = 9, base - 1, 2 do redis.call('HSET', meta, ARGV[i], ARGV[i + 1]) end
@@ -42,7 +43,7 @@ else
   redis.call('HSET', meta, 'ver', 1)
   m[2] = redis.call('HGET', meta, 'maxbl')
   m[3] = redis.call('HGET', meta, 'type')
-  young = 1
+  young = now
 end
 
 -- Resolve idempotency keys first, so that a repeat does not count against the
