@@ -150,31 +150,25 @@ func (s *Store) ListQueuesPrefix(ctx context.Context, prefix, after string, limi
 
 // youngNames remembers the young queues (created less than 5 s ago, the
 // enqueue script's YOUNG_MS) this store has added to the names index, by
-// name and creation time, so that a burst of enqueues into a new queue
-// adds its name once per process; a queue deleted and created again under
-// the same name is another entry.
+// name with their creation time, so that a burst of enqueues into a new
+// queue adds its name once per process; a queue deleted and created again
+// under the same name has another creation time.
 type youngNames struct {
 	mu     sync.Mutex
-	listed map[youngName]int64 // → when it was listed (ms)
-	prune  int                 // the size at which old entries are next dropped
+	listed map[string]int64 // name → creation time (ms) of the queue listed
+	prune  int              // the size at which old entries are next dropped
 }
 
-type youngName struct {
-	name    string
-	created int64
-}
-
-// youngKeep is how long an entry is worth keeping: past the young window
-// the script no longer reports the queue.
+// youngKeep is how long after its creation an entry is worth keeping: past
+// the young window the script no longer reports the queue.
 const youngKeep = 10_000 // ms
 
 // listYoung adds a young queue's name to the names index unless this store
 // already did.
 func (s *Store) listYoung(ctx context.Context, name string, created int64) {
-	k := youngName{name, created}
 	y := &s.young
 	y.mu.Lock()
-	_, done := y.listed[k]
+	done := y.listed[name] == created
 	y.mu.Unlock()
 	if done || s.addName(ctx, name) != nil {
 		return
@@ -183,17 +177,17 @@ func (s *Store) listYoung(ctx context.Context, name string, created int64) {
 	y.mu.Lock()
 	defer y.mu.Unlock()
 	if y.listed == nil {
-		y.listed = make(map[youngName]int64)
+		y.listed = make(map[string]int64)
 	}
 	if len(y.listed) >= y.prune {
-		for k, at := range y.listed {
-			if now-at > youngKeep {
-				delete(y.listed, k)
+		for n, c := range y.listed {
+			if now-c > youngKeep {
+				delete(y.listed, n)
 			}
 		}
 		y.prune = max(1024, 2*len(y.listed)) // a burst of new queues costs amortised O(1) each
 	}
-	y.listed[k] = now
+	y.listed[name] = created
 }
 
 // dropNames removes from the names index the names that had no queue when

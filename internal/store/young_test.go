@@ -21,15 +21,16 @@ func TestYoungNamesForgetOldEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
+	first := clock.Millis(clk.Now())
 	for i := range 1500 { // all recent: nothing to drop at 1024, next look at 2048
-		s.listYoung(ctx, fmt.Sprintf("old%d", i), 1)
+		s.listYoung(ctx, fmt.Sprintf("old%d", i), first)
 	}
 	if n := len(s.young.listed); n != 1500 {
 		t.Fatalf("%d entries after 1500 recent ones, want 1500", n)
 	}
 	clk.Advance(youngKeep*time.Millisecond + time.Second)
 	for i := range 600 { // the 549th reaches 2048: the 1500 old ones go
-		s.listYoung(ctx, fmt.Sprintf("new%d", i), 2)
+		s.listYoung(ctx, fmt.Sprintf("new%d", i), clock.Millis(clk.Now()))
 	}
 	if n := len(s.young.listed); n != 600 {
 		t.Fatalf("%d entries kept, want the 600 recent ones", n)

@@ -44,7 +44,7 @@ func TestTargetRecordsTheEndWhenTheHandlerFinished(t *testing.T) {
 	if len(calls) != 1 {
 		t.Fatalf("recorded %d calls, want 1", len(calls))
 	}
-	// The handler finished right after release; the lock was free only
+	// The handler finished right after release; the lock came free only
 	// held later. Half of held separates the two on any machine.
 	if late := calls[0].End.Sub(finished); late > held/2 {
 		t.Errorf("end recorded %v after the handler finished (the lock was held %v): it is the time the lock came free", late, held)
