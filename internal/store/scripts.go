@@ -12,8 +12,9 @@ import (
 //go:embed lua/*.lua
 var luaFiles embed.FS
 
-// script is one Lua script: the shared prelude (lua/common.lua) followed by
-// lua/<name>.lua, under a "#!lua" shebang: Redis 7 then refuses to run a
+// script is one Lua script: the helpers of the shared prelude
+// (lua/common.lua) that it uses, followed by lua/<name>.lua, under a
+// "#!lua" shebang: Redis 7 then refuses to run a
 // writing script when it is out of memory rather than failing half-way, and
 // rejects cross-slot key access, which keeps every script valid on Redis
 // Cluster.
@@ -56,9 +57,13 @@ var scriptFiles = []string{
 }
 
 func loadScripts() (*scripts, error) {
-	common, err := luaFiles.ReadFile("lua/common.lua")
+	src, err := luaFiles.ReadFile("lua/common.lua")
 	if err != nil {
 		return nil, fmt.Errorf("read common.lua: %w", err)
+	}
+	common, err := parsePrelude(string(src))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	s := new(scripts)
 	fields := s.all()
@@ -72,24 +77,24 @@ func loadScripts() (*scripts, error) {
 		}
 		*fields[i] = &script{
 			name:   name,
-			Script: redis.NewScript(scriptSource(common, name, body, true)),
-			quiet:  redis.NewScript(scriptSource(common, name, body, false)),
+			Script: redis.NewScript(scriptSource(common, name, string(body), true)),
+			quiet:  redis.NewScript(scriptSource(common, name, string(body), false)),
 		}
 	}
 	return s, nil
 }
 
 // scriptSource assembles a script: the shebang, whether it publishes task
-// events, common.lua, then the script's own file.
-func scriptSource(common []byte, name string, body []byte, events bool) string {
+// events, the helpers of common.lua it uses, then the script's own file.
+func scriptSource(common *prelude, name, body string, events bool) string {
 	var src strings.Builder
 	src.WriteString("#!lua\n")
 	fmt.Fprintf(&src, "local EVENTS = %t\n", events)
-	src.Write(common)
+	src.WriteString(common.forScript(body))
 	src.WriteString("\n-- ===== ")
 	src.WriteString(name)
 	src.WriteString(".lua =====\n")
-	src.Write(body)
+	src.WriteString(body)
 	return src.String()
 }
 
@@ -107,4 +112,20 @@ func (s *scripts) load(ctx context.Context, c redis.Scripter) error {
 		}
 	}
 	return nil
+}
+
+// ScriptNames maps the SHA-1 Redis names each script by (both variants) to
+// the script's file name, for tools that read Redis's SLOWLOG or
+// commandstats (the bench's per-script breakdown).
+func ScriptNames() (map[string]string, error) {
+	s, err := loadScripts()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, sc := range s.all() {
+		out[(*sc).Hash()] = (*sc).name
+		out[(*sc).quiet.Hash()] = (*sc).name
+	}
+	return out, nil
 }
