@@ -3,22 +3,19 @@ package main
 // A per-script cost breakdown for diagnosis, from Redis's SLOWLOG: run with
 // --redis-args "--slowlog-log-slower-than 0 --slowlog-max-len 1000000" and
 // every top-level command is logged with its duration, so the time of each
-// EVALSHA can be put on its script (named by the SHA-1 of its source, built
-// as internal/store/scripts.go builds it). Logging every command costs Redis
+// EVALSHA can be put on its script (named by the SHA-1 of its source:
+// store.ScriptNames). Logging every command costs Redis
 // a little CPU itself: compare the breakdown's shares, and take the cost
 // figures from a run without it.
 
 import (
 	"context"
-	"crypto/sha1" //nolint:gosec // Redis names scripts by their SHA-1; nothing is secured by it
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/htq/htq/internal/store"
 )
 
 // slowlogOn reports whether the server logs every command.
@@ -77,57 +74,12 @@ func slowlogCosts(ctx context.Context, rdb *redis.Client, mark int64, scripts ma
 	return out, nil
 }
 
-// storeScriptSHAs maps the SHA-1 of every store script to its name, from
-// the sources in the main module next to the bench module.
-func storeScriptSHAs() (map[string]string, error) {
-	root, err := htqSourceRoot()
-	if err != nil {
-		return nil, err
-	}
-	dir := filepath.Join(root, "internal", "store", "lua")
-	common, err := os.ReadFile(filepath.Join(dir, "common.lua"))
-	if err != nil {
-		return nil, err
-	}
-	files, err := filepath.Glob(filepath.Join(dir, "*.lua"))
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".lua")
-		if name == "common" {
-			continue
-		}
-		body, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		out[scriptSHA(common, name, body)] = name
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no store scripts found in " + dir)
-	}
-	return out, nil
-}
-
-// scriptSHA is the SHA-1 Redis names a store script by: "#!lua", the
-// shared prelude, a separator naming the script, then its body.
-func scriptSHA(common []byte, name string, body []byte) string {
-	h := sha1.New() //nolint:gosec // the script's name in Redis, not a security measure
-	h.Write([]byte("#!lua\n"))
-	h.Write(common)
-	h.Write([]byte("\n-- ===== " + name + ".lua =====\n"))
-	h.Write(body)
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 // addTopLevelCosts puts the slowlog's breakdown since mark into extra: per
 // script and top-level command, calls per task ("top_<key>_per_task") and
 // µs per call ("top_<key>_us_per_call"), and the top-level commands per
 // task in all (each a request Redis reads, unless pipelined).
 func addTopLevelCosts(ctx context.Context, rdb *redis.Client, mark int64, tasks float64, extra map[string]float64) error {
-	shas, err := storeScriptSHAs()
+	shas, err := store.ScriptNames()
 	if err != nil {
 		return err
 	}
