@@ -168,7 +168,7 @@ func parseFlags(args []string) (*Config, error) {
 	fs.BoolVar(&cfg.List, "list", false, "list scenarios and exit")
 	fs.BoolVar(&cfg.Verbose, "v", false, "verbose progress")
 	fs.StringVar(&cfg.CPUProf, "cpuprofile", "", "write a CPU profile of the benchmark process to this file")
-	fs.StringVar(&cfg.ProfileDir, "profile-dir", "", "write a CPU profile of the first dispatcher of each dispatch run into this directory")
+	fs.StringVar(&cfg.ProfileDir, "profile-dir", "", "write a CPU profile of the first dispatcher of each dispatch run and of each wakeup run, into this directory")
 	fs.IntVar(&cfg.ProfileSecs, "profile-seconds", 2, "length of each --profile-dir profile (make the run last longer with --tasks)")
 	fs.StringVar(&cfg.BinDir, "bin-dir", "", "use htq-api, htq-scheduler, htq-dispatcher from this directory instead of building them")
 	fs.StringVar(&cfg.LegacyURL, "legacy-url", "", "base URL of the legacy system (enables legacy scenarios, skips the references)")

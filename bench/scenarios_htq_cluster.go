@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -330,7 +331,11 @@ func runWakeupWith(ctx context.Context, env *Env, dispatchers int) (Result, erro
 		n = env.Cfg.Tasks
 	}
 	env.Target.Reset(nq + n + 1024)
-	c, err := startHTQ(ctx, env, htqOptions{Dispatchers: dispatchers, Settings: []string{autoCreate}})
+	settings := []string{autoCreate}
+	if env.Cfg.ProfileDir != "" {
+		settings = append(settings, "HTQ_DEBUG_PPROF=true")
+	}
+	c, err := startHTQ(ctx, env, htqOptions{Dispatchers: dispatchers, Settings: settings})
 	if err != nil {
 		return Result{}, err
 	}
@@ -359,8 +364,18 @@ func runWakeupWith(ctx context.Context, env *Env, dispatchers int) (Result, erro
 		return Result{}, err
 	}
 	w0 := time.Now()
+	profiled := make(chan error, 1)
+	if env.Cfg.ProfileDir != "" { // the first dispatcher's CPU during the trickle
+		path := filepath.Join(env.Cfg.ProfileDir, fmt.Sprintf("wakeup-%dd-run%d.pprof", dispatchers, env.Run))
+		go func() { profiled <- fetchProfile(ctx, c.Dispatchers[0].Health, env.Cfg.ProfileSecs, path) }()
+	} else {
+		profiled <- nil
+	}
 	sendT, sent, err := trickle(ctx, env, rc, names, 1, n, rate, 8, nil)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := <-profiled; err != nil {
 		return Result{}, err
 	}
 	expected := trickleExpected(names, 1, sent)
