@@ -118,7 +118,7 @@ func (s *Store) Claim(ctx context.Context, queue, consumer string, opt ClaimOpti
 			if !strings.HasPrefix(token, consumer+":") {
 				return nil, fmt.Errorf("claim %s: %w: token %q is not %s's", queue, ErrBadReply, token, consumer)
 			}
-			if err := json.Unmarshal([]byte(cfg), &c.Config); err != nil {
+			if c.Config, err = s.cfgs.decode(cfg); err != nil {
 				return nil, fmt.Errorf("claim %s: decode config: %w", queue, err)
 			}
 		}

@@ -30,6 +30,7 @@ type Store struct {
 	stats  *minuteCounter // per-minute outcome counters (stats.go)
 	listen *listenWatch   // whether the scripts publish task events (listeners.go)
 	young  youngNames     // the young queues this store has listed (queues.go)
+	cfgs   configCache    // decoded queue configurations (configs.go)
 }
 
 // New returns a store over a Redis client. Call Init before use, Close
