@@ -73,3 +73,32 @@ func TestABurstOfWakeUpsIsClaimedAtOnce(t *testing.T) {
 		t.Logf("%d wake-ups called in %v", n, took)
 	}
 }
+
+// TestWakeUpsOneAfterAnotherReuseAClaimer: a hinted queue is claimed on a
+// goroutine that stays for the next hint, so wake-ups that come one at a
+// time (the normal shape of idle-queue traffic) need one claimer, not one
+// new goroutine (and its stack growth) each.
+func TestWakeUpsOneAfterAnotherReuseAClaimer(t *testing.T) {
+	e := newEnv(t)
+	rc := newRecorder(t)
+	const n = 20
+	for i := range n {
+		e.queue(fmt.Sprintf("q%d", i), nil)
+	}
+	r := e.dispatcher("a", func(c *dispatch.Config) { c.PollMax = 10 * time.Second })
+	waitFor(t, "a to register", 5*time.Second, func() bool {
+		live, err := e.st.LiveDispatchers(t.Context())
+		return err == nil && len(live) == 1
+	})
+	e.waitHintsHeard()
+	for i := range n {
+		q := fmt.Sprintf("q%d", i)
+		e.push(q, rc.url(q, 0))
+		waitFor(t, "the call of "+q, 5*time.Second, func() bool { return rc.count() == i+1 })
+	}
+	// A claimer may still be on its way back to wait when the next hint
+	// comes: then a second one starts. Without reuse there would be n.
+	if got := dispatch.ClaimersStarted(r.d); got < 1 || got > 3 {
+		t.Fatalf("%d claimers started for %d wake-ups one after another", got, n)
+	}
+}

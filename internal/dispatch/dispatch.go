@@ -109,6 +109,9 @@ type Dispatcher struct {
 	// lookAhead: hints may have been lost; the next poll also takes its
 	// first-choice partitions' queues within store.HintGrace.
 	lookAhead atomic.Bool
+	// claimersStarted counts the claim goroutines handleHints started (for
+	// tests: they are kept for the next hint).
+	claimersStarted atomic.Int64
 
 	// wrap, when set (by tests, before Run), wraps every owner's writer.
 	wrap func(queueWriter) queueWriter

@@ -6,3 +6,6 @@ type QueueWriter = queueWriter
 // WrapWriters makes d's owners write through wrap(their writer); call it
 // before Run.
 func WrapWriters(d *Dispatcher, wrap func(QueueWriter) QueueWriter) { d.wrap = wrap }
+
+// ClaimersStarted returns how many claim goroutines d has started.
+func ClaimersStarted(d *Dispatcher) int64 { return d.claimersStarted.Load() }
