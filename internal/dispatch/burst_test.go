@@ -54,10 +54,7 @@ func TestABurstOfWakeUpsIsClaimedAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.dispatcherOn("a", st, e.client(deliver.Options{}), func(c *dispatch.Config) { c.PollMax = 10 * time.Second })
-	waitFor(t, "a to register", 5*time.Second, func() bool {
-		live, err := e.st.LiveDispatchers(t.Context())
-		return err == nil && len(live) == 1
-	})
+	e.waitRegistered(1)
 	e.waitHintsHeard()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -86,10 +83,7 @@ func TestWakeUpsOneAfterAnotherReuseAClaimer(t *testing.T) {
 		e.queue(fmt.Sprintf("q%d", i), nil)
 	}
 	r := e.dispatcher("a", func(c *dispatch.Config) { c.PollMax = 10 * time.Second })
-	waitFor(t, "a to register", 5*time.Second, func() bool {
-		live, err := e.st.LiveDispatchers(t.Context())
-		return err == nil && len(live) == 1
-	})
+	e.waitRegistered(1)
 	e.waitHintsHeard()
 	for i := range n {
 		q := fmt.Sprintf("q%d", i)

@@ -73,10 +73,7 @@ func TestPickUpIsByHint(t *testing.T) {
 			for i := range n {
 				e.dispatcher(fmt.Sprintf("d%d", i), func(c *dispatch.Config) { c.PollMax = 10 * time.Second })
 			}
-			waitFor(t, "the dispatchers to register", 5*time.Second, func() bool {
-				live, err := e.st.LiveDispatchers(t.Context())
-				return err == nil && len(live) == n
-			})
+			e.waitRegistered(n)
 			e.waitHintsHeard()
 			for i := range 5 {
 				q := fmt.Sprintf("q%d", i)
@@ -106,10 +103,7 @@ func TestAWakeUpGoesToOneDispatcher(t *testing.T) {
 	for i := range 4 {
 		ds = append(ds, e.dispatcher(fmt.Sprintf("d%d", i), nil))
 	}
-	waitFor(t, "four live dispatchers", 5*time.Second, func() bool {
-		live, err := e.st.LiveDispatchers(t.Context())
-		return err == nil && len(live) == 4
-	})
+	e.waitRegistered(4)
 	time.Sleep(200 * time.Millisecond) //nolint:forbidigo // let every dispatcher see the others (their next heartbeat is announced)
 	claims := func() float64 {
 		var sum float64
@@ -235,11 +229,8 @@ func TestAHintWithoutASlotIsHandedBack(t *testing.T) {
 	e.queue("long", nil)
 	e.queue("next", nil)
 	e.dispatcher("a", func(c *dispatch.Config) { c.MaxQueues, c.PollMax = 1, 10*time.Second })
-	waitFor(t, "a to register", 5*time.Second, func() bool {
-		live, err := e.st.LiveDispatchers(t.Context())
-		return err == nil && len(live) == 1
-	})
-	time.Sleep(300 * time.Millisecond) //nolint:forbidigo // a subscribed its partitions' hints
+	e.waitRegistered(1)
+	e.waitHintsHeard()
 	e.push("long", rc.url("long", 0))
 	waitFor(t, "the long call", 5*time.Second, func() bool { return started.Load() == 1 })
 	e.push("next", rc.url("next", 0))  // its hint finds no slot

@@ -162,6 +162,15 @@ func newGate(t *testing.T) *gate {
 func (g *gate) wait() { <-g.ch }
 func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
 
+// waitRegistered waits until n dispatchers are live in the registry.
+func (e *env) waitRegistered(n int) {
+	e.t.Helper()
+	waitFor(e.t, fmt.Sprintf("%d dispatcher(s) to register", n), 5*time.Second, func() bool {
+		live, err := e.st.LiveDispatchers(e.t.Context())
+		return err == nil && len(live) == n
+	})
+}
+
 // waitHintsHeard waits until every partition's hint channel has a
 // subscriber: from then on, work on an idle queue reaches a dispatcher by
 // its hint rather than by a poll.
