@@ -40,13 +40,16 @@ var (
 	continuation = regexp.MustCompile(`^(end\b|[})\]])`)
 )
 
-// parsePrelude cuts src into definitions. Every line at the left margin must
-// open a definition (`local …`), close one (`end`, a bracket) or be a
-// comment: a statement of its own there would run in some scripts and not
-// in others, so it is refused.
+// parsePrelude cuts src into definitions. Every line of code must open a
+// definition (`local …` at the left margin), continue one that is open (an
+// indented line after a `local function` line without its `end`, or after
+// a line ending in an opening bracket or a comma) or close it (`end` or a
+// closing bracket at the left margin). A statement of its own would run in
+// some scripts and not in others, so it is refused.
 func parsePrelude(src string) (*prelude, error) {
 	p := new(prelude)
 	var pending strings.Builder // comments and blank lines before the next line of code
+	open := false               // the last definition continues on the next lines
 	for i, line := range strings.Split(src, "\n") {
 		trimmed := strings.TrimSpace(line)
 		switch {
@@ -65,13 +68,14 @@ func parsePrelude(src string) (*prelude, error) {
 			}
 			p.defs = append(p.defs, definition{names: names, text: pending.String() + line + "\n"})
 			pending.Reset()
-		case line[0] == ' ' || line[0] == '\t' || continuation.MatchString(line):
-			if len(p.defs) == 0 {
-				return nil, fmt.Errorf("common.lua:%d: code before the first definition", i+1)
-			}
+			open = opens(line)
+		case open && (line[0] == ' ' || line[0] == '\t' || continuation.MatchString(line)):
 			d := &p.defs[len(p.defs)-1]
 			d.text += pending.String() + line + "\n"
 			pending.Reset()
+			if line[0] != ' ' && line[0] != '\t' {
+				open = false
+			}
 		default:
 			return nil, fmt.Errorf("common.lua:%d: a statement outside a local definition: %q", i+1, line)
 		}
@@ -80,6 +84,16 @@ func parsePrelude(src string) (*prelude, error) {
 		p.defs[i].words = codeWords(p.defs[i].text)
 	}
 	return p, nil
+}
+
+// opens reports whether the definition starting on line continues on the
+// next lines.
+func opens(line string) bool {
+	code := strings.TrimSpace(line)
+	if strings.HasPrefix(code, "local function ") {
+		return !strings.HasSuffix(code, " end")
+	}
+	return strings.HasSuffix(code, "{") || strings.HasSuffix(code, "(") || strings.HasSuffix(code, ",")
 }
 
 // codeWords returns the words of src outside whole-line comments.

@@ -50,9 +50,11 @@ func TestAScriptCarriesTheHelpersItUsesAndNoOther(t *testing.T) {
 
 func TestThePreludeRefusesWhatItCannotCut(t *testing.T) {
 	for name, src := range map[string]string{
-		"statement":  "local A = 1\nredis.call('DEL', 'x')\n",
-		"code first": "  return 1\nlocal A = 1\n",
-		"undeclared": "local\n",
+		"statement":           "local A = 1\nredis.call('DEL', 'x')\n",
+		"code first":          "  return 1\nlocal A = 1\n",
+		"undeclared":          "local\n",
+		"indented after end":  "local function a()\n  return 1\nend\n  redis.call('DEL', 'x')\n",
+		"indented after line": "local A = 1\n  A = 2\n",
 	} {
 		if _, err := parsePrelude(src); err == nil {
 			t.Errorf("%s: parsed %q", name, src)
@@ -129,4 +131,91 @@ func TestScriptNamesNameWhatRedisRuns(t *testing.T) {
 	if !found {
 		t.Fatalf("no EVALSHA in the slowlog: %v", log)
 	}
+}
+
+// Every helper a built script names in its code (outside strings and
+// comments, not as a field) is declared in it: a missing one would fail
+// only when its path runs ("nonexistent global variable").
+func TestEveryBuiltScriptDeclaresTheHelpersItNames(t *testing.T) {
+	src, err := luaFiles.ReadFile("lua/common.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := parsePrelude(string(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	helpers := map[string]bool{"EVENTS": true}
+	for _, d := range p.defs {
+		for _, n := range d.names {
+			helpers[n] = true
+		}
+	}
+	for _, name := range scriptFiles {
+		body, err := luaFiles.ReadFile("lua/" + name + ".lua")
+		if err != nil {
+			t.Fatal(err)
+		}
+		built := scriptSource(p, name, string(body), true)
+		declared := map[string]bool{}
+		for line := range strings.SplitSeq(built, "\n") {
+			if m := localFunc.FindStringSubmatch(line); m != nil {
+				declared[m[1]] = true
+			} else if m := localNames.FindStringSubmatch(line); m != nil {
+				for n := range strings.SplitSeq(m[1], ",") {
+					declared[strings.TrimSpace(n)] = true
+				}
+			}
+		}
+		for _, id := range luaNames(t, built) {
+			if helpers[id] && !declared[id] {
+				t.Errorf("%s.lua names %s, which its built script does not declare", name, id)
+			}
+		}
+	}
+}
+
+// luaNames returns the names src uses outside strings and comments, less
+// those after a '.' or ':' (fields and methods).
+func luaNames(t *testing.T, src string) []string {
+	t.Helper()
+	var out []string
+	isName := func(c byte) bool {
+		return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	}
+	prev := byte(' ')
+	for i := 0; i < len(src); {
+		c := src[i]
+		switch {
+		case strings.HasPrefix(src[i:], "--[[") || strings.HasPrefix(src[i:], "[["):
+			t.Fatalf("long brackets at %d: luaNames does not read them", i)
+		case strings.HasPrefix(src[i:], "--"):
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+		case c == '\'' || c == '"':
+			for i++; i < len(src) && src[i] != c; i++ {
+				if src[i] == '\\' {
+					i++
+				}
+			}
+			i++
+			prev = c
+		case isName(c) && !(c >= '0' && c <= '9'):
+			j := i
+			for j < len(src) && isName(src[j]) {
+				j++
+			}
+			if prev != '.' && prev != ':' {
+				out = append(out, src[i:j])
+			}
+			i, prev = j, 'a'
+		default:
+			if c != ' ' && c != '\t' && c != '\n' {
+				prev = c
+			}
+			i++
+		}
+	}
+	return out
 }

@@ -146,8 +146,6 @@ local function schedule(delayed, timers, q, id, due, hintch, part)
   end
 end
 
--- fix_timer sets a queue's entry in the timer index to its earliest due
--- time, or removes it when nothing is delayed.
 -- promote_due moves a queue's delayed tasks due by now (at most limit) into
 -- its stream, in due order, each move gated by its ZREM; the due time of
 -- each task moved is appended to dues when given. Returns the number moved.
@@ -170,6 +168,8 @@ local function promote_due(pp, delayed, stream, now, limit, dues)
   return moved
 end
 
+-- fix_timer sets a queue's entry in the timer index to its earliest due
+-- time, or removes it when nothing is delayed.
 local function fix_timer(delayed, timers, q)
   local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
   if #first == 0 then
