@@ -23,7 +23,7 @@ type configCache struct {
 }
 
 // decode returns the configuration raw encodes. Its Legacy attributes are
-// the caller's own copy.
+// the caller's own copy, down to their strings.
 func (c *configCache) decode(raw string) (task.QueueConfig, error) {
 	c.mu.Lock()
 	cfg, ok := c.m[raw]
@@ -41,8 +41,19 @@ func (c *configCache) decode(raw string) (task.QueueConfig, error) {
 		c.mu.Unlock()
 	}
 	if cfg.Legacy != nil {
-		l := *cfg.Legacy
-		cfg.Legacy = &l
+		cfg.Legacy = cloneLegacy(cfg.Legacy)
 	}
 	return cfg, nil
+}
+
+// cloneLegacy returns a copy of l that shares nothing with it.
+func cloneLegacy(l *task.LegacyAttr) *task.LegacyAttr {
+	c := *l
+	for _, p := range []**string{&c.Type, &c.SteppingTime, &c.MaxTimeInterval} {
+		if *p != nil {
+			v := **p
+			*p = &v
+		}
+	}
+	return &c
 }

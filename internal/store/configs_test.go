@@ -65,8 +65,9 @@ func TestTheConfigurationCacheIsBoundedAndHandsOutCopies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.Legacy.Type = nil // a caller's change stays its own
-	if b, err := c.decode(string(raw)); err != nil || b.Legacy.Type == nil || *b.Legacy.Type != legacy {
+	*a.Legacy.Type = "realtime" // a caller's change stays its own
+	a.Legacy.SteppingTime = &legacy
+	if b, err := c.decode(string(raw)); err != nil || b.Legacy.Type == nil || *b.Legacy.Type != legacy || b.Legacy.SteppingTime != nil {
 		t.Fatalf("second decoding %+v (%v) sees the first caller's change", b.Legacy, err)
 	}
 	for i := range configCacheMax + 10 {
