@@ -201,7 +201,7 @@ func luaNames(t *testing.T, src string) []string {
 			}
 			i++
 			prev = c
-		case isName(c) && !(c >= '0' && c <= '9'):
+		case isName(c) && (c < '0' || c > '9'):
 			j := i
 			for j < len(src) && isName(src[j]) {
 				j++
