@@ -89,7 +89,7 @@ func TestABurstOfWakeUpsIsClaimedAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.dispatcherOn("a", st, e.client(deliver.Options{}), func(c *dispatch.Config) { c.PollMax = 10 * time.Second })
+	r := e.dispatcherOn("a", st, e.client(deliver.Options{}), func(c *dispatch.Config) { c.PollMax = 10 * time.Second })
 	e.waitRegistered(1)
 	e.waitHintsHeard()
 	start := time.Now()
@@ -107,6 +107,8 @@ func TestABurstOfWakeUpsIsClaimedAtOnce(t *testing.T) {
 		t.Fatalf("at most %d of %d claims in one request: claimed one after another", most, n)
 	}
 	t.Logf("%d wake-ups called in %v, up to %d claims a request", n, time.Since(start), most)
+	// The burst's claimers end but the few kept for the next hint.
+	waitFor(t, "the claimers to end", 5*time.Second, func() bool { return dispatch.ClaimersRunning(r.d) <= 4 })
 }
 
 // TestWakeUpsOneAfterAnotherReuseAClaimer: a hinted queue is claimed on a

@@ -109,9 +109,11 @@ type Dispatcher struct {
 	// lookAhead: hints may have been lost; the next poll also takes its
 	// first-choice partitions' queues within store.HintGrace.
 	lookAhead atomic.Bool
-	// claimersStarted counts the claim goroutines handleHints started (for
-	// tests: they are kept for the next hint).
-	claimersStarted atomic.Int64
+	// claimers counts the goroutines that claim hinted queues (intake.go).
+	claimers struct {
+		running, idle atomic.Int32
+		started       atomic.Int64 // in all, for tests
+	}
 
 	// wrap, when set (by tests, before Run), wraps every owner's writer.
 	wrap func(queueWriter) queueWriter

@@ -8,4 +8,7 @@ type QueueWriter = queueWriter
 func WrapWriters(d *Dispatcher, wrap func(QueueWriter) QueueWriter) { d.wrap = wrap }
 
 // ClaimersStarted returns how many claim goroutines d has started.
-func ClaimersStarted(d *Dispatcher) int64 { return d.claimersStarted.Load() }
+func ClaimersStarted(d *Dispatcher) int64 { return d.claimers.started.Load() }
+
+// ClaimersRunning returns how many claim goroutines d has now.
+func ClaimersRunning(d *Dispatcher) int32 { return d.claimers.running.Load() }

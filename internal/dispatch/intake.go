@@ -11,8 +11,12 @@ import (
 	"github.com/htq/htq/internal/store"
 )
 
-// hintClaimers bounds the hinted queues claimed at once.
-const hintClaimers = 64
+const (
+	// hintClaimers bounds the hinted queues claimed at once.
+	hintClaimers = 64
+	// idleClaimers bounds the claimers kept waiting for the next hint.
+	idleClaimers = 4
+)
 
 // handleHints acts on what the dispatcher is told: a queue of one of its
 // partitions got work (claim it), a queue it owns got work it has room for
@@ -22,17 +26,21 @@ const hintClaimers = 64
 // Hinted queues are claimed concurrently, up to hintClaimers at once, so that
 // a burst of wake-ups (many schedules firing at one instant) costs a few
 // shared pipelines of claims (store.Claim is grouped), not a round trip
-// after another. The claims run on goroutines that stay for the next hint
-// (started as needed, up to hintClaimers, ending with the intake): a claim
-// needs a deeper stack than a new goroutine has, and growing one for every
-// wake-up took a tenth of the dispatcher's CPU on idle-queue traffic. (A
-// garbage collection may shrink an idle claimer's stack; under steady
-// wake-up traffic, hints come far more often than collections.)
+// after another. The claims run on goroutines of which up to idleClaimers
+// stay for the next hint (the others end when they are done; all end with
+// the intake): a claim needs a deeper stack than a new goroutine has, and
+// growing one for every wake-up took a tenth of the dispatcher's CPU on
+// idle-queue traffic. (A garbage collection may shrink an idle claimer's
+// stack; under steady wake-up traffic, hints come far more often than
+// collections.)
+//
+// A hint waits for a claimer only while hintClaimers run. Then the first
+// of them to finish waits for it, unless idleClaimers others already wait,
+// one of which takes it: the hint is always taken.
 func (d *Dispatcher) handleHints(intake, calls context.Context, hints *store.Hints) {
 	var claims sync.WaitGroup
 	defer claims.Wait()
 	queues := make(chan string) // to an idle claimer
-	claimers := 0
 	for {
 		select {
 		case <-intake.Done():
@@ -48,9 +56,10 @@ func (d *Dispatcher) handleHints(intake, calls context.Context, hints *store.Hin
 				select {
 				case queues <- h.Queue: // an idle claimer takes it
 				default:
-					if claimers < hintClaimers {
-						claimers++
-						d.claimersStarted.Add(1)
+					// Only this loop adds claimers; they may leave meanwhile.
+					if d.claimers.running.Load() < hintClaimers {
+						d.claimers.running.Add(1)
+						d.claimers.started.Add(1)
 						claims.Go(func() { d.claimHinted(intake, calls, h.Queue, queues) })
 						break
 					}
@@ -74,13 +83,21 @@ func (d *Dispatcher) handleHints(intake, calls context.Context, hints *store.Hin
 	}
 }
 
-// claimHinted claims q, then each queue handed to it, until the intake ends.
+// claimHinted claims q, then each queue handed to it while it waits, until
+// the intake ends or idleClaimers others already wait.
 func (d *Dispatcher) claimHinted(intake, calls context.Context, q string, queues <-chan string) {
+	defer d.claimers.running.Add(-1)
 	for {
 		d.onHint(intake, calls, q)
+		if d.claimers.idle.Add(1) > idleClaimers {
+			d.claimers.idle.Add(-1)
+			return
+		}
 		select {
 		case q = <-queues:
+			d.claimers.idle.Add(-1)
 		case <-intake.Done():
+			d.claimers.idle.Add(-1)
 			return
 		}
 	}
