@@ -59,7 +59,9 @@
 // the partition for it would only pay a settle per wake-up. Hinted queues
 // are claimed concurrently (up to 64 at once), their claims sharing
 // pipelines, so a burst of wake-ups (many schedules firing at one instant)
-// is not claimed one round trip after another. When it cannot
+// is not claimed one round trip after another; the claims run on a few
+// goroutines kept for the next hint, whose stacks need not grow again
+// (intake.go, which also shows a hint is always taken). When it cannot
 // claim (no free slot, shutting down, its own owner of the queue still
 // exiting) it hands the queue back to the pollers at once (store.Unhint).
 // What remains is a hint lost after Redis sent it: a subscriber's full
