@@ -65,14 +65,7 @@ func TestThePreludeRefusesWhatItCannotCut(t *testing.T) {
 // Every script is assembled from the real common.lua, and a script that
 // uses few helpers carries few: the renewal needs only the fencing check.
 func TestTheScriptsCarryPartsOfTheRealPrelude(t *testing.T) {
-	src, err := luaFiles.ReadFile("lua/common.lua")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := parsePrelude(string(src))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, p := realPrelude(t)
 	body, err := luaFiles.ReadFile("lua/renew.lua")
 	if err != nil {
 		t.Fatal(err)
@@ -137,14 +130,7 @@ func TestScriptNamesNameWhatRedisRuns(t *testing.T) {
 // comments, not as a field) is declared in it: a missing one would fail
 // only when its path runs ("nonexistent global variable").
 func TestEveryBuiltScriptDeclaresTheHelpersItNames(t *testing.T) {
-	src, err := luaFiles.ReadFile("lua/common.lua")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := parsePrelude(string(src))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p := realPrelude(t)
 	helpers := map[string]bool{"EVENTS": true}
 	for _, d := range p.defs {
 		for _, n := range d.names {
@@ -218,4 +204,18 @@ func luaNames(t *testing.T, src string) []string {
 		}
 	}
 	return out
+}
+
+// realPrelude returns lua/common.lua and its cut.
+func realPrelude(t *testing.T) ([]byte, *prelude) {
+	t.Helper()
+	src, err := luaFiles.ReadFile("lua/common.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := parsePrelude(string(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src, p
 }
