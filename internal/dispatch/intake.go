@@ -108,11 +108,16 @@ func (d *Dispatcher) claimHinted(intake, calls context.Context, q string, queues
 // back to the pollers at once (the hint set it out of their sight for
 // store.HintGrace): the next dispatchers in its partition's order find it,
 // and this one when a slot frees.
+//
+// Then it pokes its own poller, which finds the queue handed back (Unhint
+// returns once the due index shows it) and records whether work waits for
+// a slot (d.waiting, which makes the owner that frees one poke it again).
+// Recording that here instead raced with both: an owner that ended between
+// the failed claim and the record poked no one, and a look under way, which
+// had read the queue still hinted, cleared the record when it ended; the
+// queue then waited HintGrace or PollMax beside a free slot.
 func (d *Dispatcher) onHint(intake, calls context.Context, q string) {
 	res := d.tryClaim(intake, calls, q)
-	if res == claimNoSlot {
-		d.waiting.Store(true)
-	}
 	if res != claimNoSlot && res != claimBusy {
 		return
 	}
@@ -122,9 +127,7 @@ func (d *Dispatcher) onHint(intake, calls context.Context, q string) {
 		// the queue's due entry still covers it, HintGrace later
 		d.log.Warn("hand back a hinted queue", "queue", q, "err", err)
 	}
-	if res == claimBusy {
-		d.pokePoller() // its owner's exit may be over by then
-	}
+	d.pokePoller()
 }
 
 // poll looks at the due index of the ready indexes: at once when poked,
@@ -218,9 +221,14 @@ func (d *Dispatcher) pollOnce(intake, calls context.Context) time.Duration {
 	}
 	d.starved.Store(starved)
 	d.waiting.Store(waiting)
-	if waiting && d.freeSlots() == 0 {
-		// Nothing to do until a slot frees (which pokes the poller).
-		return d.cfg.PollMax
+	if waiting {
+		if d.freeSlots() == 0 {
+			// Nothing to do until a slot frees (which pokes the poller).
+			return d.cfg.PollMax
+		}
+		// A slot freed during this look, maybe before the owner that
+		// freed it could see waiting: look again.
+		return 0
 	}
 	return max(0, next.Sub(d.clock.Now()))
 }

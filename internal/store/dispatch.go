@@ -420,10 +420,12 @@ type ReadyQueue struct {
 const HintGrace = 2 * time.Second
 
 // Unhint gives a queue whose hint this dispatcher heard but could not act on
-// back to the pollers at once (see lua/unhint.lua).
+// back to the pollers at once (see lua/unhint.lua). The due index shows it
+// when Unhint returns (its mark is not left to the asynchronous rounds), so
+// a poller poked after it finds the queue.
 func (s *Store) Unhint(ctx context.Context, queue string) error {
 	k := s.keys.Queue(queue)
-	if _, err := s.run(ctx, s.sc.unhint, k.Partition, []string{k.Ready, k.Lease}, queue, s.nowMs()); err != nil {
+	if _, err := s.runMarkedNow(ctx, s.sc.unhint, k.Partition, []string{k.Ready, k.Lease}, queue, s.nowMs()); err != nil {
 		return fmt.Errorf("unhint %s: %w", queue, err)
 	}
 	return nil

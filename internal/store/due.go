@@ -350,6 +350,26 @@ func (m *dueMarker) apply(ctx context.Context, batch map[dueKey]dueMark) error {
 	return nil
 }
 
+// applyNow applies a script's marks for partition p before it returns, for
+// a caller whose next step is a look at the due index that must see them.
+// Marks it could not apply are left to the asynchronous rounds.
+func (m *dueMarker) applyNow(ctx context.Context, p int, mk marks) error {
+	batch := make(map[dueKey]dueMark, dueKinds)
+	for kind, at := range mk {
+		if at > 0 {
+			batch[dueKey{DueKind(kind), p}] = dueMark{at: at}
+		}
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := m.apply(ctx, batch); err != nil {
+		m.add(p, mk)
+		return err
+	}
+	return nil
+}
+
 // flush applies every mark added so far, deferred ones included, and waits
 // until they are applied (or the marker is closed, or ctx ends).
 func (m *dueMarker) flush(ctx context.Context) error {

@@ -99,6 +99,20 @@ func (s *Store) run(ctx context.Context, sc *script, part int, keys []string, ar
 	return s.reply(sc, part, v, err)
 }
 
+// runMarkedNow is run for a script whose marks must be in the due index
+// when it returns.
+func (s *Store) runMarkedNow(ctx context.Context, sc *script, part int, keys []string, args ...any) (any, error) {
+	v, err := s.variant(sc).Run(ctx, s.rdb, keys, args...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("script %s: %w", sc.name, err)
+	}
+	mk, body, err := unwrap(v)
+	if err != nil {
+		return nil, fmt.Errorf("script %s: %w", sc.name, err)
+	}
+	return body, s.due.applyNow(ctx, part, mk)
+}
+
 // runGrouped runs a hot script (enqueue, complete, claim) through the batcher, so
 // concurrent calls share a pipeline.
 func (s *Store) runGrouped(ctx context.Context, sc *script, part int, keys []string, args ...any) (any, error) {
