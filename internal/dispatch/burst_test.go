@@ -79,9 +79,7 @@ func TestABurstOfWakeUpsIsClaimedAtOnce(t *testing.T) {
 	e := newEnv(t)
 	rc := newRecorder(t)
 	const n, rtt = 60, 25 * time.Millisecond // n within the slots (MaxQueues 64)
-	for i := range n {
-		e.queue(fmt.Sprintf("q%d", i), nil)
-	}
+	e.queues(n)
 	rdb := e.srv.Client(t)
 	link := newSlowLink(t, rtt)
 	rdb.AddHook(link)
@@ -119,9 +117,7 @@ func TestWakeUpsOneAfterAnotherReuseAClaimer(t *testing.T) {
 	e := newEnv(t)
 	rc := newRecorder(t)
 	const n = 20
-	for i := range n {
-		e.queue(fmt.Sprintf("q%d", i), nil)
-	}
+	e.queues(n)
 	r := e.dispatcher("a", func(c *dispatch.Config) { c.PollMax = 10 * time.Second })
 	e.waitRegistered(1)
 	e.waitHintsHeard()

@@ -44,9 +44,7 @@ func TestWakeUpsCostNoScan(t *testing.T) {
 	e := newEnv(t)
 	rc := newRecorder(t)
 	const n = 40
-	for i := range n {
-		e.queue(fmt.Sprintf("q%d", i), nil)
-	}
+	e.queues(n)
 	e.dispatcher("a", nil)
 	rdb := e.srv.Client(t)
 	rdb.ConfigResetStat(t.Context())
@@ -96,15 +94,13 @@ func TestAWakeUpGoesToOneDispatcher(t *testing.T) {
 	e := newEnv(t)
 	rc := newRecorder(t)
 	const n = 40
-	for i := range n {
-		e.queue(fmt.Sprintf("q%d", i), nil)
-	}
+	e.queues(n)
 	var ds []*running
 	for i := range 4 {
 		ds = append(ds, e.dispatcher(fmt.Sprintf("d%d", i), nil))
 	}
 	e.waitRegistered(4)
-	time.Sleep(200 * time.Millisecond) //nolint:forbidigo // let every dispatcher see the others (their next heartbeat is announced)
+	e.waitHintsHeard() // every dispatcher sees the others: each partition has one listener
 	claims := func() float64 {
 		var sum float64
 		for _, d := range ds {

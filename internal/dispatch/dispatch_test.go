@@ -162,6 +162,13 @@ func newGate(t *testing.T) *gate {
 func (g *gate) wait() { <-g.ch }
 func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
 
+// queues creates queues q0 … q<n-1> with the default configuration.
+func (e *env) queues(n int) {
+	for i := range n {
+		e.queue(fmt.Sprintf("q%d", i), nil)
+	}
+}
+
 // waitRegistered waits until n dispatchers are live in the registry.
 func (e *env) waitRegistered(n int) {
 	e.t.Helper()
@@ -171,9 +178,10 @@ func (e *env) waitRegistered(n int) {
 	})
 }
 
-// waitHintsHeard waits until every partition's hint channel has a
-// subscriber: from then on, work on an idle queue reaches a dispatcher by
-// its hint rather than by a poll.
+// waitHintsHeard waits until every partition's hint channel has exactly
+// one subscriber: from then on, work on an idle queue reaches one
+// dispatcher by its hint rather than by a poll (two would mean the
+// dispatchers do not yet agree on who is whose first choice).
 func (e *env) waitHintsHeard() {
 	e.t.Helper()
 	keys := store.NewKeys("htq:")
@@ -182,13 +190,13 @@ func (e *env) waitHintsHeard() {
 		chans[p] = keys.HintChannel(p)
 	}
 	rdb := e.srv.Client(e.t)
-	waitFor(e.t, "every partition's hint channel to be subscribed", 5*time.Second, func() bool {
+	waitFor(e.t, "every partition's hint channel to be subscribed once", 5*time.Second, func() bool {
 		subs, err := rdb.PubSubShardNumSub(e.t.Context(), chans...).Result()
 		if err != nil || len(subs) != len(chans) {
 			return false
 		}
 		for _, n := range subs {
-			if n == 0 {
+			if n != 1 {
 				return false
 			}
 		}
